@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Generate the connector's stream JSON schemas from Sentry's public OpenAPI file.
+
+Usage::
+
+    python scripts/gen_schemas.py [OPENAPI_JSON] [--out DIR]
+
+``OPENAPI_JSON`` defaults to ``../shared/sentry-api/openapi-derefed.json`` relative to the repo
+root, ``DIR`` to ``source_sentry/schemas``. One ``<stream>.json`` is written per stream in
+:data:`STREAMS`; the files are committed so the connector never needs the OpenAPI file at run time.
+
+Contract of every generated schema (Airbyte's acceptance tests hold us to most of it):
+
+* draft-07, top level ``{"type": "object", "additionalProperties": true, "properties": ...}``;
+* every field the OpenAPI documents for the response item, recursively; nested objects keep
+  their properties and are open (``additionalProperties: true``) because Sentry adds fields
+  without notice;
+* types follow the Airbyte Sentry connector's data type map: string -> string, integer and
+  number -> number, boolean -> boolean, array -> array (always with ``items``), object -> object;
+* every type is nullable (``[type, "null"]``): Sentry sends null in many documented fields;
+* no ``anyOf``/``oneOf``/``allOf``/``not``/``if``/``$ref``: alternatives of one type are merged
+  into one schema of that type (objects: union of properties); alternatives of different types
+  become a schema without ``type`` that keeps their ``items``/``properties`` (see :func:`merge`);
+* ``required``, ``enum`` and other validation keywords are dropped (Sentry adds enum values and
+  omits fields); only ``format: date-time`` is kept; short descriptions are kept.
+
+``events`` merges the list item (listProjectEvents) with the full event detail (getProjectEvent)
+because the connector lists events with ``full=true``, which adds ``entries``, ``contexts``,
+``dateReceived``, ``sdk`` and more to every item.
+
+``usage_stats`` is not an OpenAPI item: listOrganizationStatsV2 answers with one object of
+``intervals`` and ``groups`` (``by``, ``totals``, ``series``). The connector flattens it into one
+row per group x interval, described by :data:`USAGE_STATS_ROW`: ``id`` (a synthetic key built by
+the connector from the interval and the group-by values), ``interval`` (start of the interval,
+date-time), ``category``, ``outcome``, ``reason`` (the group-by values), ``project`` (project id),
+``quantity`` (``sum(quantity)``) and ``times_seen`` (``sum(times_seen)``) for that interval.
+The operation must still exist in the OpenAPI file, so a removal is noticed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OPENAPI = REPO_ROOT.parent / "shared" / "sentry-api" / "openapi-derefed.json"
+DEFAULT_OUT = REPO_ROOT / "source_sentry" / "schemas"
+
+DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+MAX_DESCRIPTION = 200  # longer OpenAPI descriptions are API prose, not field documentation
+
+_ORG = "/api/0/organizations/{organization_id_or_slug}"
+_PROJECT = "/api/0/projects/{organization_id_or_slug}/{project_id_or_slug}"
+
+# Sentry type -> Airbyte type (the data type map of Airbyte's Sentry connector docs).
+TYPE_MAP = {
+    "string": "string",
+    "integer": "number",
+    "number": "number",
+    "boolean": "boolean",
+    "array": "array",
+    "object": "object",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One GET operation whose 200 body describes a stream's records."""
+
+    path: str
+    is_list: bool  # the 200 body is an array: its item schema is the record schema
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """The operations one stream's schema is built from (merged when several)."""
+
+    name: str
+    operations: tuple[Operation, ...]
+    derived: dict[str, Any] | None = None  # hand-written row schema for non-list responses
+
+
+USAGE_STATS_ROW: dict[str, Any] = {
+    "id": {
+        "type": ["string", "null"],
+        "description": "Synthetic key: interval and group-by values.",
+    },
+    "interval": {"type": ["string", "null"], "format": "date-time"},
+    "category": {"type": ["string", "null"]},
+    "outcome": {"type": ["string", "null"]},
+    "reason": {"type": ["string", "null"]},
+    "project": {"type": ["number", "null"], "description": "Project id."},
+    "quantity": {"type": ["number", "null"], "description": "sum(quantity) in the interval."},
+    "times_seen": {"type": ["number", "null"], "description": "sum(times_seen) in the interval."},
+}
+
+STREAMS: tuple[StreamSource, ...] = (
+    StreamSource(
+        "events",
+        (
+            Operation(f"{_PROJECT}/events/", True),  # listProjectEvents
+            Operation(f"{_PROJECT}/events/{{event_id}}/", False),  # getProjectEvent
+        ),
+    ),
+    StreamSource("issues", (Operation(f"{_ORG}/issues/", True),)),  # listOrganizationIssues
+    StreamSource("projects", (Operation(f"{_ORG}/projects/", True),)),  # listOrganizationProjects
+    StreamSource("releases", (Operation(f"{_ORG}/releases/", True),)),  # listOrganizationReleases
+    StreamSource("project_detail", (Operation(f"{_PROJECT}/", False),)),  # getProject
+    StreamSource("teams", (Operation(f"{_ORG}/teams/", True),)),  # listOrganizationTeams
+    StreamSource("members", (Operation(f"{_ORG}/members/", True),)),  # listOrganizationMembers
+    StreamSource("environments", (Operation(f"{_ORG}/environments/", True),)),
+    StreamSource("release_deploys", (Operation(f"{_ORG}/releases/{{version}}/deploys/", True),)),
+    StreamSource("release_commits", (Operation(f"{_ORG}/releases/{{version}}/commits/", True),)),
+    StreamSource("issue_events", (Operation(f"{_ORG}/issues/{{issue_id}}/events/", True),)),
+    StreamSource("project_keys", (Operation(f"{_PROJECT}/keys/", True),)),  # listProjectKeys
+    # operationId is prose here ("List a Project's User Feedback"), so operations go by path.
+    StreamSource("user_feedback", (Operation(f"{_PROJECT}/user-feedback/", True),)),
+    StreamSource("monitors", (Operation(f"{_ORG}/monitors/", True),)),
+    StreamSource(
+        "monitor_checkins", (Operation(f"{_ORG}/monitors/{{monitor_id_or_slug}}/checkins/", True),)
+    ),
+    StreamSource("detectors", (Operation(f"{_ORG}/detectors/", True),)),
+    StreamSource("workflows", (Operation(f"{_ORG}/workflows/", True),)),
+    StreamSource(
+        "usage_stats", (Operation(f"{_ORG}/stats_v2/", False),), derived=USAGE_STATS_ROW
+    ),  # listOrganizationStatsV2, flattened
+)
+
+
+class SchemaGenError(Exception):
+    """The OpenAPI file lacks something a stream needs."""
+
+
+def _short_description(node: dict[str, Any]) -> str | None:
+    text = node.get("description")
+    if not isinstance(text, str):
+        return None
+    text = " ".join(text.split())
+    return text if 0 < len(text) <= MAX_DESCRIPTION else None
+
+
+def _base_type(schema: dict[str, Any]) -> str | None:
+    t = schema.get("type")
+    base = t[0] if isinstance(t, list) else t
+    return base if isinstance(base, str) else None
+
+
+def convert(node: Any) -> dict[str, Any]:
+    """Translate one OpenAPI 3.0 schema node into the Airbyte-friendly draft-07 form above."""
+    if not isinstance(node, dict):
+        return {}
+    for key in ("anyOf", "oneOf", "allOf"):
+        alternatives = node.get(key)
+        if isinstance(alternatives, list) and alternatives:
+            merged = convert(alternatives[0])
+            for alternative in alternatives[1:]:
+                merged = merge(merged, convert(alternative))
+            description = _short_description(node)
+            if description and "description" not in merged:
+                merged["description"] = description
+            return merged
+
+    openapi_type = node.get("type")
+    if openapi_type is None and "properties" in node:
+        openapi_type = "object"
+    out: dict[str, Any] = {}
+    if openapi_type in TYPE_MAP:
+        airbyte_type = TYPE_MAP[openapi_type]
+        out["type"] = [airbyte_type, "null"]
+        if airbyte_type == "string" and node.get("format") == "date-time":
+            out["format"] = "date-time"
+        elif airbyte_type == "array":
+            out["items"] = convert(node.get("items"))
+        elif airbyte_type == "object":
+            properties = node.get("properties")
+            if isinstance(properties, dict) and properties:
+                out["properties"] = {name: convert(sub) for name, sub in properties.items()}
+            # Open objects everywhere: typed maps (additionalProperties: {...}) included.
+            out["additionalProperties"] = True
+    description = _short_description(node)
+    if description:
+        out["description"] = description
+    return out
+
+
+def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """One schema of this form accepting what ``a`` or ``b`` accepts (used for anyOf and events).
+
+    Same type: that type, with items merged and properties united. Different or unrestricted
+    types: no ``type``, but ``items`` and ``properties`` stay; without ``type`` they constrain
+    only arrays and objects, so for two concrete types this is still exactly the union. When
+    one side is fully undocumented (``{}``) the documented structure is kept on purpose: it is
+    what Sentry sends, and a bare ``{}`` would erase every documented field beneath it.
+    """
+    base_a, base_b = _base_type(a), _base_type(b)
+    out: dict[str, Any] = {}
+    if base_a is not None and base_a == base_b:
+        out["type"] = [base_a, "null"]
+    if "format" in a and a.get("format") == b.get("format"):
+        out["format"] = a["format"]
+    if "items" in a and "items" in b:
+        out["items"] = merge(a["items"], b["items"])
+    elif "items" in a or "items" in b:
+        out["items"] = a.get("items", b.get("items"))
+    props_a, props_b = a.get("properties", {}), b.get("properties", {})
+    properties = {}
+    for name in (*props_a, *(n for n in props_b if n not in props_a)):
+        if name in props_a and name in props_b:
+            properties[name] = merge(props_a[name], props_b[name])
+        else:
+            properties[name] = props_a[name] if name in props_a else props_b[name]
+    if properties:
+        out["properties"] = properties
+    if properties or "additionalProperties" in a or "additionalProperties" in b:
+        out["additionalProperties"] = True
+    description = a.get("description") or b.get("description")
+    if description:
+        out["description"] = description
+    return out
+
+
+def _response_schema(openapi: dict[str, Any], op: Operation) -> dict[str, Any]:
+    try:
+        get = openapi["paths"][op.path]["get"]
+        schema = get["responses"]["200"]["content"]["application/json"]["schema"]
+    except KeyError as exc:
+        raise SchemaGenError(f"GET {op.path}: no 200 application/json response schema") from exc
+    if op.is_list:
+        if schema.get("type") != "array" or not isinstance(schema.get("items"), dict):
+            raise SchemaGenError(f"GET {op.path}: expected an array response")
+        schema = schema["items"]
+    if not isinstance(schema, dict):
+        raise SchemaGenError(f"GET {op.path}: the response schema is not an object")
+    return schema
+
+
+def build_stream_schema(openapi: dict[str, Any], stream: StreamSource) -> dict[str, Any]:
+    """The record schema of one stream: its operations' item schemas converted and merged."""
+    record: dict[str, Any] | None = None
+    for op in stream.operations:
+        converted = convert(_response_schema(openapi, op))
+        record = converted if record is None else merge(record, converted)
+    if stream.derived is not None:
+        properties = dict(stream.derived)
+    else:
+        assert record is not None
+        if _base_type(record) != "object":
+            raise SchemaGenError(f"{stream.name}: the record schema is not an object")
+        properties = record.get("properties", {})
+    if "id" not in properties:
+        raise SchemaGenError(f"{stream.name}: the primary key 'id' is not documented")
+    return {
+        "$schema": DRAFT_07,
+        "type": "object",
+        "additionalProperties": True,
+        "properties": properties,
+    }
+
+
+def render(schema: dict[str, Any]) -> str:
+    """Deterministic text: sorted keys, 2-space indent, trailing newline."""
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def generate(openapi_path: Path, out_dir: Path) -> list[Path]:
+    """Write every stream schema into ``out_dir``; remove stale ``*.json`` there; return paths."""
+    openapi = json.loads(openapi_path.read_text(encoding="utf-8"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stream in STREAMS:
+        target = out_dir / f"{stream.name}.json"
+        target.write_text(render(build_stream_schema(openapi, stream)), encoding="utf-8")
+        written.append(target)
+    # A stream dropped from the table must not leave a schema the package still ships.
+    for stale in sorted(set(out_dir.glob("*.json")) - set(written)):
+        stale.unlink()
+        print(f"removed stale {stale}", file=sys.stderr)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("openapi", nargs="?", type=Path, default=DEFAULT_OPENAPI)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    if not args.openapi.is_file():
+        print(f"OpenAPI file not found: {args.openapi}", file=sys.stderr)
+        return 2
+    try:
+        written = generate(args.openapi, args.out)
+    except SchemaGenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(written)} schemas to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Command line: the Airbyte commands (spec, check, discover, read) and the DuckDB ``sync``.
+
+Protocol commands write only protocol messages to stdout. Every failure a user can cause
+ends as a CONNECTION_STATUS (check) or an ERROR trace with its ``failure_type`` and a
+non-zero exit; an unexpected exception is reported as a ``system_error`` trace, never as a
+bare traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import __version__, protocol
+from .config import Config, load_config_file
+from .errors import ConfigError, SentrySourceError, redact
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``source-sentry``; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    writer = protocol.StdoutWriter()
+    try:
+        return int(args.handler(args, writer))
+    except SentrySourceError as exc:
+        writer(protocol.error_trace(redact(exc.message), exc.failure_type, internal_message=redact(exc.internal)))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: report it in protocol form
+        stack = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        writer(
+            protocol.error_trace(
+                redact(f"source-sentry failed unexpectedly: {type(exc).__name__}: {exc}"),
+                "system_error",
+                internal_message=redact(repr(exc)),
+                stack_trace=stack,
+            )
+        )
+        return 1
+    finally:
+        writer.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="source-sentry",
+        description="Airbyte source for Sentry: copies events, issues, projects and releases incrementally.",
+    )
+    parser.add_argument("--version", action="version", version=f"source-sentry {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("spec", help="print the connector's configuration specification")
+    p.set_defaults(handler=_spec)
+
+    p = sub.add_parser("check", help="check that the config can connect and read")
+    p.add_argument("--config", required=True, help="path to the config JSON file")
+    p.set_defaults(handler=_check)
+
+    p = sub.add_parser("discover", help="print the catalog of streams and their schemas")
+    p.add_argument("--config", required=True, help="path to the config JSON file")
+    p.set_defaults(handler=_discover)
+
+    p = sub.add_parser("read", help="read the configured streams as Airbyte protocol messages")
+    p.add_argument("--config", required=True, help="path to the config JSON file")
+    p.add_argument("--catalog", required=True, help="path to the configured catalog JSON file")
+    p.add_argument("--state", help="path to the state JSON file (a list of state messages)")
+    p.set_defaults(handler=_read)
+
+    p = sub.add_parser("sync", help="sync streams into a local DuckDB file (no Airbyte needed)")
+    p.add_argument("--config", required=True, help="path to the config JSON file")
+    p.add_argument("--destination", required=True, help="path of the DuckDB file to write (created if missing)")
+    p.add_argument("--streams", help="comma-separated stream names (default: all)")
+    p.add_argument("--catalog", help="an Airbyte configured catalog JSON file: per-stream sync_mode and destination_sync_mode")
+    p.add_argument("--full-refresh", action="store_true", help="read everything again and replace the tables (Full Refresh | Overwrite)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(handler=_sync)
+    return parser
+
+
+def _spec(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    from .spec import SPEC
+
+    emit(protocol.spec_message(SPEC))
+    return 0
+
+
+def _check(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    from .read import check_connection
+
+    try:
+        config = load_config_file(args.config)
+    except ConfigError as exc:
+        emit(protocol.connection_status(False, redact(exc.message)))
+        return 0
+    ok, message = asyncio.run(check_connection(config))
+    emit(protocol.connection_status(ok, redact(message)))
+    return 0
+
+
+def discovered_streams() -> list[dict[str, Any]]:
+    """The catalog's AirbyteStream objects, built from the stream table and schemas."""
+    from .schemas import load_schema
+    from .streams import STREAMS
+
+    streams = []
+    for stream in STREAMS:
+        modes = ["full_refresh", "incremental"] if stream.incremental else ["full_refresh"]
+        streams.append(
+            {
+                "name": stream.name,
+                "json_schema": load_schema(stream.name),
+                "supported_sync_modes": modes,
+                "source_defined_cursor": True,
+                "default_cursor_field": [stream.cursor_field],
+                "source_defined_primary_key": [[stream.primary_key]],
+                "is_resumable": True,
+            }
+        )
+    return streams
+
+
+def _discover(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    load_config_file(args.config)  # a broken config fails here, as it would in read
+    emit(protocol.catalog_message(discovered_streams()))
+    return 0
+
+
+def _load_json(path: str, what: str) -> Any:
+    try:
+        return orjson.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the {what} file {path}: {exc.strerror or exc}.") from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"The {what} file {path} is not valid JSON: {exc}.") from None
+
+
+def _read(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    from .read import run_read
+
+    config: Config = load_config_file(args.config)
+    catalog = _load_json(args.catalog, "catalog")
+    state = _load_json(args.state, "state") if args.state else None
+    result = asyncio.run(run_read(config, catalog, state, emit))
+    return 0 if result.ok else 1
+
+
+def _sync(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    from .sync import run_sync
+
+    return run_sync(args)

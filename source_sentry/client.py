@@ -1,0 +1,365 @@
+"""The one HTTP client: auth, timeouts, retries, Sentry's rate limits and Link pagination.
+
+Every request of a sync goes through :class:`SentryClient`. It builds each URL from the
+configured base URL and a route template, so the token only ever goes to the configured
+host (a ``Link`` header is read for its ``cursor`` and nothing else). Failures are mapped
+here, once, into the exceptions of :mod:`source_sentry.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+import certifi
+import httpx
+import orjson
+
+from . import __version__
+from .config import Config
+from .errors import ConfigError, SentrySourceError, StreamAccessError, TransientError, redact
+from .ratelimit import RateBudget
+
+__all__ = ["HttpStats", "Page", "SentryClient", "parse_link_header"]
+
+PAGE_SIZE = 100  # Sentry's maximum; a larger value is a 400
+# Retries back off from 0.5 s, doubling, to at most this long between attempts.
+_MAX_BACKOFF = 30.0
+# A request that keeps hitting 429s gives up after this long (Sentry's windows are <= 60 s).
+_RATE_LIMIT_BUDGET = 15 * 60.0
+# Ignore clock differences smaller than this (the Date header has 1 s resolution).
+_MIN_SKEW = 2.0
+
+
+@dataclass
+class HttpStats:
+    """Counters for progress displays and benchmarks."""
+
+    requests: int = 0
+    pages: int = 0
+    retries: int = 0
+    rate_limited: int = 0  # 429 responses received
+    rate_limit_wait_seconds: float = 0.0
+    per_route: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list endpoint: its items and the cursor of the next page, if any."""
+
+    items: list[Any]
+    cursor: str | None  # the cursor this page was requested with
+    next_cursor: str | None
+    headers: Mapping[str, str]
+
+
+class SentryClient:
+    """Async client for one Sentry host. Use as ``async with SentryClient(config) as c``."""
+
+    def __init__(self, config: Config, *, stats: HttpStats | None = None, budget: RateBudget | None = None) -> None:
+        self.config = config
+        self.stats = stats if stats is not None else HttpStats()
+        self.budget = budget if budget is not None else RateBudget()
+        self._skew = 0.0
+        self._http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> SentryClient:
+        self._http = httpx.AsyncClient(
+            headers={
+                "Authorization": f"Bearer {self.config.auth_token}",
+                "User-Agent": f"source-sentry/{__version__}",
+                "Accept": "application/json",
+            },
+            timeout=httpx.Timeout(self.config.request_timeout, connect=min(self.config.request_timeout, 15.0)),
+            verify=_ssl_context(self.config.verify),
+            follow_redirects=False,  # a redirect could carry the token to another host
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def now(self) -> datetime:
+        """The server's current time (its ``Date`` header), falling back to ours."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self._skew)
+
+    async def get(self, route: str, path: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None) -> tuple[Any, httpx.Headers]:
+        """GET ``/api/0/<route>`` (placeholders filled from ``path``) and return (JSON body, headers)."""
+        url = self.config.api_url(route.format(**{k: quote(str(v), safe="") for k, v in (path or {}).items()}))
+        return await self._send(route, url, _clean(params))
+
+    async def pages(
+        self,
+        route: str,
+        path: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        cursor: str | None = None,
+        page_param: str = "per_page",
+    ) -> AsyncIterator[Page]:
+        """Yield every page of a list endpoint, starting at ``cursor``, following ``next``."""
+        seen: set[str] = set()
+        base = dict(params or {})
+        base[page_param] = PAGE_SIZE
+        while True:
+            query = dict(base)
+            if cursor:
+                query["cursor"] = cursor
+            body, headers = await self.get(route, path, query)
+            if not isinstance(body, list):
+                raise TransientError(
+                    f"Sentry answered {route} with a {type(body).__name__} where a list was expected.",
+                )
+            links = parse_link_header(headers.get("link", ""))
+            nxt = links.get("next", {})
+            next_cursor = nxt.get("cursor") if nxt.get("results") == "true" else None
+            self.stats.pages += 1
+            yield Page(items=body, cursor=cursor, next_cursor=next_cursor, headers=headers)
+            if not next_cursor:
+                return
+            if next_cursor in seen:
+                # A server bug would otherwise loop forever; stop loudly rather than silently.
+                raise TransientError(f"Sentry returned the same page cursor twice for {route} ({next_cursor}).")
+            seen.add(next_cursor)
+            cursor = next_cursor
+
+    async def _send(self, route: str, url: str, params: dict[str, Any]) -> tuple[Any, httpx.Headers]:
+        assert self._http is not None, "use SentryClient as an async context manager"
+        endpoint = self.budget.endpoint(route)
+        attempt = 0
+        rate_limited_for = 0.0
+        while True:
+            await endpoint.acquire()
+            headers: httpx.Headers | None = None
+            try:
+                self.stats.requests += 1
+                self.stats.per_route[route] = self.stats.per_route.get(route, 0) + 1
+                response = await self._http.get(url, params=params)
+                headers = response.headers
+                self._learn_clock(headers)
+            except httpx.TimeoutException as exc:
+                problem = f"timed out after {self.config.request_timeout:g} s ({type(exc).__name__})"
+            except httpx.TransportError as exc:
+                _raise_if_tls(exc, self.config.host)
+                problem = f"connection failed ({_describe(exc)})"
+            else:
+                problem = None
+            finally:
+                await endpoint.release(headers, self._skew)
+
+            if problem is None:
+                status = response.status_code
+                if status == 200:
+                    try:
+                        return _json(response), response.headers
+                    except ValueError as exc:
+                        problem = f"answered 200 with an unreadable body ({exc})"
+                elif status == 429:
+                    delay = await endpoint.exhausted(response.headers, self._skew)
+                    self.stats.rate_limited += 1
+                    self.stats.rate_limit_wait_seconds += delay
+                    rate_limited_for += delay
+                    if rate_limited_for > _RATE_LIMIT_BUDGET:
+                        raise TransientError(
+                            f"Sentry kept rate-limiting {route} on {self.config.host} for {rate_limited_for:.0f} s; "
+                            "try again later or reduce other API usage of this organization.",
+                        )
+                    await asyncio.sleep(delay)
+                    continue
+                elif status >= 500 or status == 408:
+                    problem = f"answered HTTP {status}"
+                elif status == 400 and "timeout" in _detail(response).lower():
+                    problem = f"answered HTTP 400 ({_detail(response)})"
+                else:
+                    raise self._client_error(route, url, response)
+
+            attempt += 1
+            if attempt > self.config.max_retries:
+                raise TransientError(
+                    f"Sentry at {self.config.host} {problem} for {_path_of(url)} ({attempt} attempts); "
+                    "this is usually temporary: try again later.",
+                )
+            self.stats.retries += 1
+            await asyncio.sleep(min(_MAX_BACKOFF, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2))
+
+    def _learn_clock(self, headers: httpx.Headers) -> None:
+        date = headers.get("date")
+        if not date:
+            return
+        try:
+            server = email.utils.parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=timezone.utc)
+        skew = (server - datetime.now(timezone.utc)).total_seconds()
+        self._skew = skew if abs(skew) > _MIN_SKEW else 0.0
+
+    def _client_error(self, route: str, url: str, response: httpx.Response) -> SentrySourceError:
+        status = response.status_code
+        detail = _detail(response)
+        host = self.config.host
+        what = _path_of(url)
+        if status == 401:
+            return ConfigError(
+                f"Sentry at {host} rejected the auth token ({detail or 'HTTP 401'}). Check auth_token: it may be "
+                f"mistyped, revoked or expired; create one at https://{host}/settings/account/api/auth-tokens/ "
+                "with the scopes org:read, project:read, event:read and project:releases.",
+            )
+        if status == 403:
+            scope = _ROUTE_SCOPES.get(route, "the right scopes")
+            return StreamAccessError(
+                f"The auth token may not read {what} on {host} (HTTP 403: {detail or 'forbidden'}). "
+                f"Give the token the scope '{scope}' and access to the project, or deselect this stream.",
+            )
+        if status == 404:
+            return StreamAccessError(
+                f"Sentry at {host} says {what} does not exist (HTTP 404). Check the organization slug "
+                f"'{self.config.organization}' and the project slugs in the config.",
+            )
+        if status in (301, 302, 303, 307, 308):
+            location = httpx.URL(response.headers.get("location", ""))
+            return ConfigError(
+                f"Sentry at {host} redirected {route} to {location.host or 'another address'}; redirects are not "
+                "followed (they could carry the token elsewhere). Set hostname to the server's final address.",
+            )
+        return SentrySourceError(
+            f"Sentry at {host} refused a request for {what} (HTTP {status}: {detail or 'no detail'}).",
+        )
+
+
+def parse_link_header(value: str) -> dict[str, dict[str, str]]:
+    """Parse an RFC 8288 ``Link`` header into ``{rel: {"url": ..., param: value}}``."""
+    links: dict[str, dict[str, str]] = {}
+    i, n = 0, len(value)
+    while i < n:
+        start = value.find("<", i)
+        if start < 0:
+            break
+        end = value.find(">", start)
+        if end < 0:
+            break
+        entry = {"url": value[start + 1 : end]}
+        i = end + 1
+        # Parameters: ; name="value" or ; name=value, until a comma outside quotes.
+        while i < n:
+            while i < n and value[i] in " \t":
+                i += 1
+            if i >= n or value[i] != ";":
+                break
+            i += 1
+            eq = value.find("=", i)
+            if eq < 0:
+                i = n
+                break
+            name = value[i:eq].strip().lower()
+            i = eq + 1
+            if i < n and value[i] == '"':
+                close = value.find('"', i + 1)
+                close = n if close < 0 else close
+                entry[name] = value[i + 1 : close]
+                i = close + 1
+            else:
+                stop = min((p for p in (value.find(";", i), value.find(",", i)) if p >= 0), default=n)
+                entry[name] = value[i:stop].strip()
+                i = stop
+        comma = value.find(",", i)
+        i = n if comma < 0 else comma + 1
+        if "rel" in entry:
+            links[entry["rel"]] = entry
+    return links
+
+
+# The scope each route needs, for 403 messages that say what to fix.
+_ROUTE_SCOPES: dict[str, str] = {
+    "organizations/": "org:read",
+    "organizations/{organization}/": "org:read",
+    "organizations/{organization}/projects/": "org:read (or project:read)",
+    "projects/{organization}/{project}/": "project:read",
+    "projects/{organization}/{project}/events/": "event:read",
+    "organizations/{organization}/issues/": "event:read",
+    "organizations/{organization}/releases/": "project:releases",
+}
+
+
+def register_route_scope(route: str, scope: str) -> None:
+    """Let the stream table declare the scope of its routes."""
+    _ROUTE_SCOPES.setdefault(route, scope)
+
+
+def _path_of(url: str) -> str:
+    return httpx.URL(url).path
+
+
+def _clean(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        out[key] = value
+    return out
+
+
+def _json(response: httpx.Response) -> Any:
+    content = response.content
+    if not content:
+        raise ValueError("empty body")
+    ctype = response.headers.get("content-type", "")
+    if "html" in ctype:
+        raise ValueError(f"content-type {ctype}, probably a proxy's error page")
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return ""
+    if isinstance(body, dict):
+        detail = body.get("detail")
+        return redact(str(detail)) if detail is not None else ""
+    if isinstance(body, str):
+        return redact(body)
+    return ""
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return redact(text)
+
+
+def _raise_if_tls(exc: httpx.TransportError, host: str) -> None:
+    """TLS failures are the user's to fix (CA bundle, hostname): never retried."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            raise ConfigError(
+                f"TLS verification failed for {host}: {redact(str(cause))}. If the server uses a private CA, "
+                "set ca_bundle to its PEM file; check that hostname is the certificate's name.",
+            ) from None
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text and "certificate" in text.lower():
+        raise ConfigError(
+            f"TLS verification failed for {host}: {redact(text)}. If the server uses a private CA, set ca_bundle.",
+        ) from None
+
+
+def _ssl_context(verify: bool | str) -> ssl.SSLContext:
+    # certifi's bundle by default (httpx's own choice): slim images often lack system CAs.
+    return ssl.create_default_context(cafile=verify if isinstance(verify, str) else certifi.where())

@@ -1,0 +1,119 @@
+"""Airbyte protocol messages: builders for each message type and the stdout writer.
+
+This module is the only writer of stdout in ``read``/``check``/``discover``/``spec``.
+Messages are plain dicts shaped exactly as the protocol's JSON, serialized with orjson.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, BinaryIO, Callable
+
+import orjson
+
+from .errors import redact_bytes
+
+__all__ = [
+    "Emit",
+    "StdoutWriter",
+    "catalog_message",
+    "connection_status",
+    "error_trace",
+    "log_message",
+    "now_ms",
+    "record_message",
+    "spec_message",
+    "state_message",
+    "stream_status",
+]
+
+Message = dict[str, Any]
+Emit = Callable[[Message], None]
+
+
+def now_ms() -> int:
+    """The current time as epoch milliseconds, as ``emitted_at`` wants it."""
+    return int(time.time() * 1000)
+
+
+def spec_message(spec: dict[str, Any]) -> Message:
+    return {"type": "SPEC", "spec": spec}
+
+
+def connection_status(succeeded: bool, message: str | None = None) -> Message:
+    status: dict[str, Any] = {"status": "SUCCEEDED" if succeeded else "FAILED"}
+    if message:
+        status["message"] = message
+    return {"type": "CONNECTION_STATUS", "connectionStatus": status}
+
+
+def catalog_message(streams: list[dict[str, Any]]) -> Message:
+    return {"type": "CATALOG", "catalog": {"streams": streams}}
+
+
+def record_message(stream: str, data: dict[str, Any], emitted_at: int) -> Message:
+    return {"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": emitted_at}}
+
+
+def state_message(stream: str, stream_state: dict[str, Any], record_count: int) -> Message:
+    return {
+        "type": "STATE",
+        "state": {
+            "type": "STREAM",
+            "stream": {"stream_descriptor": {"name": stream}, "stream_state": stream_state},
+            "sourceStats": {"recordCount": float(record_count)},
+        },
+    }
+
+
+def stream_status(stream: str, status: str) -> Message:
+    """A STREAM_STATUS trace; ``status`` is STARTED, RUNNING, COMPLETE or INCOMPLETE."""
+    return {
+        "type": "TRACE",
+        "trace": {
+            "type": "STREAM_STATUS",
+            "emitted_at": float(now_ms()),
+            "stream_status": {"stream_descriptor": {"name": stream}, "status": status},
+        },
+    }
+
+
+def error_trace(
+    message: str,
+    failure_type: str,
+    *,
+    internal_message: str | None = None,
+    stack_trace: str | None = None,
+    stream: str | None = None,
+) -> Message:
+    error: dict[str, Any] = {"message": message, "failure_type": failure_type}
+    if internal_message:
+        error["internal_message"] = internal_message
+    if stack_trace:
+        error["stack_trace"] = stack_trace
+    if stream:
+        error["stream_descriptor"] = {"name": stream}
+    return {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": float(now_ms()), "error": error}}
+
+
+def log_message(level: str, message: str) -> Message:
+    """A LOG message; ``level`` is one of FATAL, ERROR, WARN, INFO, DEBUG, TRACE."""
+    return {"type": "LOG", "log": {"level": level, "message": message}}
+
+
+class StdoutWriter:
+    """Writes one message per line to a binary stream, redacting registered secrets.
+
+    The redaction check is a single substring search per line, cheap enough for the
+    record hot path; it catches a token a server echoed back inside a record.
+    """
+
+    def __init__(self, out: BinaryIO | None = None) -> None:
+        self._out = out if out is not None else sys.stdout.buffer
+
+    def __call__(self, message: Message) -> None:
+        self._out.write(redact_bytes(orjson.dumps(message)) + b"\n")
+
+    def flush(self) -> None:
+        self._out.flush()

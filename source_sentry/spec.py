@@ -1,0 +1,179 @@
+"""The connector's SPEC: the configuration form and what the connector supports.
+
+The first four properties keep the names and meaning of Airbyte's own Sentry connector
+(``auth_token``, ``hostname``, ``organization``, ``project``), so its configs work unchanged.
+The schema follows the acceptance-test rules: no anyOf/allOf/not/if/$ref, additionalProperties
+never false, single types, secrets marked ``airbyte_secret``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "SPEC",
+    "DOCUMENTATION_URL",
+    "DEFAULT_HOSTNAME",
+    "DEFAULT_LOOKBACK_WINDOW_MINUTES",
+    "DEFAULT_RETENTION_DAYS",
+    "DEFAULT_REQUEST_TIMEOUT_SECONDS",
+    "DEFAULT_MAX_RETRIES",
+]
+
+DOCUMENTATION_URL = "https://github.com/source-sentry/source-sentry/blob/main/docs/sentry.md"
+DEFAULT_HOSTNAME = "sentry.io"
+DEFAULT_LOOKBACK_WINDOW_MINUTES = 30
+DEFAULT_RETENTION_DAYS = 90  # paid plans and self-hosted; Developer plans keep 30 days
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 60
+DEFAULT_MAX_RETRIES = 8
+
+# ISO 8601 date or UTC date-time, e.g. 2024-01-31 or 2024-01-31T00:00:00Z (fractions allowed).
+START_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?Z?)?$"
+
+_CONNECTION_SPECIFICATION: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "Sentry Spec",
+    "type": "object",
+    "required": ["auth_token", "organization"],
+    "additionalProperties": True,
+    "properties": {
+        "auth_token": {
+            "type": "string",
+            "title": "Authentication Tokens",
+            "description": (
+                "Sentry auth token: an internal integration token (Settings > Developer Settings > "
+                "Custom Integrations, recommended) or a personal token (User Settings > Personal "
+                "Tokens). Needs the read scopes org:read, project:read, event:read and "
+                "project:releases; team:read, member:read and alerts:read for the optional "
+                "teams, members and alert streams. Organization tokens (sntrys_) cannot read "
+                "events or issues."
+            ),
+            "airbyte_secret": True,
+            "order": 0,
+        },
+        "hostname": {
+            "type": "string",
+            "title": "Host Name",
+            "description": (
+                "Host of the Sentry API. Leave blank for sentry.io. Also accepts a regional host "
+                "(us.sentry.io, de.sentry.io), host:port (sentry.example.com:8443), or a full base "
+                "URL with scheme and optional path prefix (https://sentry.example.com, "
+                "https://example.com/sentry, http://127.0.0.1:9000). Plain http is only allowed "
+                "for loopback hosts unless 'Allow plain HTTP' is on."
+            ),
+            "default": DEFAULT_HOSTNAME,
+            "examples": ["sentry.io", "de.sentry.io", "https://sentry.example.com"],
+            "order": 1,
+        },
+        "organization": {
+            "type": "string",
+            "title": "Organization",
+            "description": (
+                "The slug of the Sentry organization, as in https://<slug>.sentry.io or "
+                "https://sentry.io/organizations/<slug>/."
+            ),
+            "examples": ["acme"],
+            "order": 2,
+        },
+        "project": {
+            "type": "string",
+            "title": "Project",
+            "description": (
+                "The slug of one Sentry project to sync (as in Airbyte's Sentry connector). "
+                "Optional: leave blank and leave Projects empty to sync every project the token "
+                "can see."
+            ),
+            "examples": ["backend"],
+            "order": 3,
+        },
+        "projects": {
+            "type": "array",
+            "title": "Projects",
+            "description": (
+                "Several project slugs to sync, in addition to Project. When neither Project nor "
+                "Projects is given, every project the token can see is synced."
+            ),
+            "items": {"type": "string"},
+            "order": 4,
+        },
+        "start_date": {
+            "type": "string",
+            "title": "Start Date",
+            "description": (
+                "UTC date or date-time (e.g. 2024-01-31 or 2024-01-31T00:00:00Z). Events and "
+                "issues older than this are not read. Default: the start of the retention window."
+            ),
+            "format": "date-time",
+            "pattern": START_DATE_PATTERN,
+            "examples": ["2024-01-31T00:00:00Z"],
+            "order": 5,
+        },
+        "lookback_window_minutes": {
+            "type": "integer",
+            "title": "Lookback Window (minutes)",
+            "description": (
+                "How far before the saved cursor each incremental events sync starts again, to "
+                "catch events that arrive late."
+            ),
+            "default": DEFAULT_LOOKBACK_WINDOW_MINUTES,
+            "minimum": 0,
+            "maximum": 1440,
+            "order": 6,
+        },
+        "retention_days": {
+            "type": "integer",
+            "title": "Event Retention (days)",
+            "description": (
+                "Sentry's event retention for your plan: 90 on paid plans and self-hosted "
+                "(default), 30 on Developer plans. Nothing older is requested."
+            ),
+            "default": DEFAULT_RETENTION_DAYS,
+            "minimum": 1,
+            "maximum": 365,
+            "order": 7,
+        },
+        "allow_http": {
+            "type": "boolean",
+            "title": "Allow plain HTTP",
+            "description": (
+                "Allow a plain http:// Host Name that is not a loopback address. The token is "
+                "then sent unencrypted: only for trusted private networks."
+            ),
+            "default": False,
+            "order": 8,
+        },
+        "ca_bundle": {
+            "type": "string",
+            "title": "CA Bundle Path",
+            "description": (
+                "Path to a PEM file of CA certificates, for self-hosted Sentry behind a private CA."
+            ),
+            "order": 9,
+        },
+        "request_timeout_seconds": {
+            "type": "number",
+            "title": "Request Timeout (seconds)",
+            "description": "Timeout of one HTTP request.",
+            "default": DEFAULT_REQUEST_TIMEOUT_SECONDS,
+            "minimum": 1,
+            "maximum": 600,
+            "order": 10,
+        },
+        "max_retries": {
+            "type": "integer",
+            "title": "Max Retries",
+            "description": "Retries of one request after a network error, 429 or 5xx.",
+            "default": DEFAULT_MAX_RETRIES,
+            "minimum": 0,
+            "maximum": 20,
+            "order": 11,
+        },
+    },
+}
+
+SPEC: dict[str, Any] = {
+    "documentationUrl": DOCUMENTATION_URL,
+    "connectionSpecification": _CONNECTION_SPECIFICATION,
+    "supportsIncremental": True,
+    "supported_destination_sync_modes": ["overwrite", "append", "append_dedup"],
+}

@@ -1,0 +1,156 @@
+"""SPEC: a valid draft-07 form that passes Airbyte's acceptance rules and the official models."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+from airbyte_protocol.models import AirbyteMessage, Type
+
+from source_sentry.config import parse_config
+from source_sentry.spec import SPEC
+
+CONNECTION = SPEC["connectionSpecification"]
+PROPERTIES = CONNECTION["properties"]
+FORBIDDEN = {"anyOf", "allOf", "not", "if", "then", "else", "$ref"}
+AIRBYTE_CONFIG = {
+    "auth_token": "sntryu_0123456789abcdef",
+    "hostname": "sentry.io",
+    "organization": "acme",
+    "project": "backend",
+}
+
+
+def _nodes(schema: dict[str, Any], where: str = "$") -> Iterator[tuple[str, dict[str, Any]]]:
+    yield where, schema
+    for name, sub in schema.get("properties", {}).items():
+        yield from _nodes(sub, f"{where}.{name}")
+    if isinstance(schema.get("items"), dict):
+        yield from _nodes(schema["items"], f"{where}[]")
+    for index, sub in enumerate(schema.get("oneOf", [])):
+        yield from _nodes(sub, f"{where}|{index}")
+
+
+def test_top_level_fields() -> None:
+    assert (
+        SPEC["documentationUrl"]
+        == "https://github.com/source-sentry/source-sentry/blob/main/docs/sentry.md"
+    )
+    assert SPEC["supportsIncremental"] is True
+    assert SPEC["supported_destination_sync_modes"] == ["overwrite", "append", "append_dedup"]
+    assert CONNECTION["title"] == "Sentry Spec"
+    assert CONNECTION["type"] == "object"
+    assert CONNECTION["required"] == ["auth_token", "organization"]
+    assert CONNECTION["additionalProperties"] is True
+
+
+def test_valid_draft7_schema() -> None:
+    jsonschema.Draft7Validator.check_schema(CONNECTION)
+
+
+def test_acceptance_rules() -> None:
+    for where, node in _nodes(CONNECTION):
+        assert not FORBIDDEN & node.keys(), where
+        assert node.get("additionalProperties", True) is not False, where
+        t = node.get("type")
+        assert t is None or isinstance(t, str) or (len(t) == 2 and t[1] == "null"), where
+        if "oneOf" in node:  # allowed only as a const-discriminated choice of objects
+            for option in node["oneOf"]:
+                assert any("const" in p for p in option.get("properties", {}).values()), where
+
+
+def test_airbyte_property_names_and_titles_kept() -> None:
+    titles = {
+        name: PROPERTIES[name]["title"]
+        for name in ("auth_token", "hostname", "organization", "project")
+    }
+    assert titles == {
+        "auth_token": "Authentication Tokens",
+        "hostname": "Host Name",
+        "organization": "Organization",
+        "project": "Project",
+    }
+    assert PROPERTIES["hostname"]["default"] == "sentry.io"
+
+
+def test_secrets_marked() -> None:
+    assert PROPERTIES["auth_token"]["airbyte_secret"] is True
+    secretish = re.compile(r"token|secret|password|api_key", re.IGNORECASE)
+    for name, prop in PROPERTIES.items():
+        if secretish.search(name):
+            assert prop.get("airbyte_secret") is True, name
+
+
+def test_orders_unique_and_defaults_valid() -> None:
+    orders = [prop["order"] for prop in PROPERTIES.values()]
+    assert len(set(orders)) == len(orders)
+    for prop in PROPERTIES.values():
+        if "default" in prop:
+            jsonschema.validate(prop["default"], prop)
+
+
+def test_defaults_match_parsed_config() -> None:
+    config = parse_config({"auth_token": "sntryu_0123456789abcdef", "organization": "acme"})
+    assert (
+        config.lookback_window.total_seconds()
+        == PROPERTIES["lookback_window_minutes"]["default"] * 60
+    )
+    assert config.retention_days == PROPERTIES["retention_days"]["default"]
+    assert config.request_timeout == PROPERTIES["request_timeout_seconds"]["default"]
+    assert config.max_retries == PROPERTIES["max_retries"]["default"]
+    assert config.host == PROPERTIES["hostname"]["default"]
+
+
+def test_airbyte_style_config_validates() -> None:
+    jsonschema.validate(AIRBYTE_CONFIG, CONNECTION)
+    parse_config(AIRBYTE_CONFIG)
+
+
+def test_full_config_validates() -> None:
+    full = {
+        **AIRBYTE_CONFIG,
+        "projects": ["frontend", "backend"],
+        "start_date": "2024-01-31T00:00:00Z",
+        "lookback_window_minutes": 0,
+        "retention_days": 30,
+        "allow_http": False,
+        "request_timeout_seconds": 12.5,
+        "max_retries": 0,
+    }
+    jsonschema.validate(full, CONNECTION)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"organization": "acme"}, {"auth_token": "x"}, {**AIRBYTE_CONFIG, "max_retries": 21}]
+)
+def test_invalid_configs_rejected_by_schema(bad: dict[str, Any]) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, CONNECTION)
+
+
+@pytest.mark.parametrize(
+    "value", ["2024-01-31", "2024-01-31T00:00:00Z", "2024-01-31T00:00:00.123Z"]
+)
+def test_start_date_pattern_accepts(value: str) -> None:
+    assert re.match(PROPERTIES["start_date"]["pattern"], value)
+
+
+@pytest.mark.parametrize("value", ["yesterday", "31/01/2024", "2024-1-31"])
+def test_start_date_pattern_rejects(value: str) -> None:
+    assert not re.match(PROPERTIES["start_date"]["pattern"], value)
+
+
+def test_wraps_into_official_airbyte_message() -> None:
+    message = AirbyteMessage.model_validate({"type": "SPEC", "spec": SPEC})
+    assert message.type == Type.SPEC
+    assert message.spec is not None
+    dumped = message.spec.model_dump(mode="json", exclude_unset=True)
+    assert dumped["connectionSpecification"] == CONNECTION
+    assert [m for m in dumped["supported_destination_sync_modes"]] == [
+        "overwrite",
+        "append",
+        "append_dedup",
+    ]
