@@ -1,0 +1,410 @@
+"""The /api/0/ endpoints: a route table of (template, scope, handler), handlers on `Api`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import unquote
+
+from .auth import FORBIDDEN, Token
+from .dataset import Dataset
+from .models import Issue, Project
+from .pagination import Page, keyed_page, offset_page, parse_cursor, parse_page_size
+from .search import SORTS, parse_issue_query
+from .shapes import Shapes
+from .timeutil import US, BadParam, iso_s, parse_iso, parse_period
+
+__all__ = ["Api", "ApiError", "Request", "Reply", "Route", "ROUTES", "match_route"]
+
+NOT_FOUND = "The requested resource does not exist"
+DAY_US = 86400 * US
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+@dataclass
+class Request:
+    path: str
+    query: list[tuple[str, str]]
+    params: dict[str, str]
+    token: Token
+    now_us: int
+
+    def get(self, name: str) -> str | None:
+        for k, v in self.query:
+            if k in (name, name + "[]"):
+                return v
+        return None
+
+    def getall(self, name: str) -> list[str]:
+        return [v for k, v in self.query if k in (name, name + "[]")]
+
+    def has(self, name: str) -> bool:
+        return any(k in (name, name + "[]") for k, _ in self.query)
+
+
+@dataclass
+class Reply:
+    body: Any
+    page: Page | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    template: str
+    scope: str | None
+    handler: Callable[["Api", Request], Reply]
+    regex: re.Pattern[str]
+
+
+ROUTES: list[Route] = []
+
+
+def route(template: str, scope: str | None) -> Callable[[Callable[["Api", Request], Reply]], Callable[["Api", Request], Reply]]:
+    pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
+
+    def register(fn: Callable[["Api", Request], Reply]) -> Callable[["Api", Request], Reply]:
+        ROUTES.append(Route(template, scope, fn, re.compile(pattern)))
+        return fn
+
+    return register
+
+
+def match_route(path: str) -> tuple[Route, dict[str, str]] | None:
+    for r in ROUTES:
+        m = r.regex.match(path)
+        if m:
+            return r, {k: unquote(v) for k, v in m.groupdict().items()}
+    return None
+
+
+def _bool(raw: str | None) -> bool:
+    return (raw or "").lower() in ("1", "true", "yes", "on")
+
+
+class Api:
+    """Endpoint handlers. They run under the dataset lock and raise ApiError / BadParam."""
+
+    def __init__(self, ds: Dataset, shapes: Shapes) -> None:
+        self.ds, self.shapes = ds, shapes
+
+    # ------------------------------------------------------------ shared checks
+    def _org(self, req: Request) -> None:
+        if req.params.get("org") not in (self.ds.org_slug, self.ds.org_id):
+            raise ApiError(404, NOT_FOUND)
+
+    def _project(self, req: Request, slug: str | None = None) -> Project:
+        self._org(req)
+        project = self.ds.project(slug or req.params["project"])
+        if project is None:
+            raise ApiError(404, NOT_FOUND)
+        if not req.token.can_see(project.slug, project.id):
+            raise ApiError(403, FORBIDDEN)
+        return project
+
+    def _visible_projects(self, req: Request) -> list[Project]:
+        return [p for p in self.ds.projects if req.token.can_see(p.slug, p.id)]
+
+    def _project_filter(self, req: Request) -> set[int]:
+        """`project` ids (repeatable; -1 or absent = every project the token can see)."""
+        visible = {p.idx for p in self._visible_projects(req)}
+        wanted = [v for raw in req.getall("project") for v in raw.split(",") if v != ""]
+        if not wanted or "-1" in wanted:
+            return visible
+        chosen = set()
+        for value in wanted:
+            if not value.lstrip("-").isdigit():
+                raise BadParam("Invalid project parameter. Values must be numbers.")
+            project = next((p for p in self.ds.projects if p.id == value), None)
+            if project is None or project.idx not in visible:
+                raise ApiError(403, FORBIDDEN)
+            chosen.add(project.idx)
+        return chosen
+
+    def _issue(self, req: Request) -> Issue:
+        self._org(req)
+        issue = self.ds.issue(req.params["issue_id"])
+        if issue is None:
+            raise ApiError(404, NOT_FOUND)
+        project = self.ds.projects[issue.project]
+        if not req.token.can_see(project.slug, project.id):
+            raise ApiError(403, FORBIDDEN)
+        return issue
+
+    def _range(self, req: Request, default_us: int | None) -> tuple[int | None, int | None]:
+        """`start`/`end` (both or neither) or `statsPeriod`; else the last `default_us`."""
+        start, end, period = req.get("start"), req.get("end"), req.get("statsPeriod")
+        if (start is None) != (end is None):
+            raise BadParam("start and end are both required")
+        if start is not None and end is not None:
+            s, e = parse_iso(start), parse_iso(end)
+            if s > e:
+                raise BadParam("start must be before end")
+            return s, e
+        if period:
+            return req.now_us - parse_period(period), None
+        return (req.now_us - default_us if default_us else None), None
+
+    @staticmethod
+    def _offset_list(req: Request, items: list, render: Callable[[Any], Any]) -> Reply:
+        limit = parse_page_size(req.get("per_page"))
+        page = offset_page(len(items), lambda o, n: [render(x) for x in items[o:o + n]],
+                           limit, parse_cursor(req.get("cursor")))
+        return Reply(page.items, page)
+
+    # ------------------------------------------------------------ organizations
+    @route("/api/0/organizations/", "org:read")
+    def organizations(self, req: Request) -> Reply:
+        return self._offset_list(req, [None], lambda _: self.shapes.organization())
+
+    @route("/api/0/organizations/{org}/", "org:read")
+    def organization(self, req: Request) -> Reply:
+        self._org(req)
+        return Reply(self.shapes.organization())
+
+    @route("/api/0/organizations/{org}/projects/", "org:read")
+    def org_projects(self, req: Request) -> Reply:
+        self._org(req)
+        text = (req.get("query") or "").lower()
+        items = [p for p in self._visible_projects(req) if text in p.slug or text in p.name.lower()]
+        return self._offset_list(req, items, self.shapes.project_list_item)
+
+    @route("/api/0/projects/{org}/{project}/", "project:read")
+    def project_detail(self, req: Request) -> Reply:
+        return Reply(self.shapes.project_detail(self._project(req)))
+
+    @route("/api/0/organizations/{org}/teams/", "team:read")
+    def teams(self, req: Request) -> Reply:
+        self._org(req)
+        return self._offset_list(req, list(self.ds.teams), self.shapes.team)
+
+    @route("/api/0/organizations/{org}/members/", "member:read")
+    def members(self, req: Request) -> Reply:
+        self._org(req)
+        return self._offset_list(req, list(self.ds.members), self.shapes.member)
+
+    @route("/api/0/organizations/{org}/environments/", "project:read")
+    def environments(self, req: Request) -> Reply:
+        self._org(req)
+        visibility = req.get("visibility") or "visible"
+        if visibility not in ("all", "hidden", "visible"):
+            raise BadParam("Invalid value for 'visibility', valid values are: 'all', 'hidden', 'visible'")
+        envs = [e for e in self.ds.environments
+                if visibility == "all" or e.hidden == (visibility == "hidden")]
+        return Reply([self.shapes.environment(e) for e in envs])  # not paginated, like Sentry
+
+    @route("/api/0/projects/{org}/{project}/keys/", "project:read")
+    def project_keys(self, req: Request) -> Reply:
+        project = self._project(req)
+        status = req.get("status")
+        keys = [k for k in self.ds.keys if k.project == project.idx
+                and (status is None or (status == "active") == k.active)]
+        return self._offset_list(req, keys, self.shapes.project_key)
+
+    @route("/api/0/projects/{org}/{project}/user-feedback/", "project:read")
+    def user_feedback(self, req: Request) -> Reply:
+        project = self._project(req)
+        items = sorted((f for f in self.ds.feedback if f.project == project.idx),
+                       key=lambda f: f.date_created_us, reverse=True)
+        return self._offset_list(req, items, self.shapes.feedback)
+
+    # ------------------------------------------------------------ events
+    def _events_reply(self, req: Request, view_fn: Callable[[int | None, int | None], Any]) -> Reply:
+        start, end = self._range(req, None)
+        full = _bool(req.get("full"))
+        limit = parse_page_size(req.get("per_page"))
+        cursor = parse_cursor(req.get("cursor"))
+        view = view_fn(start, end)
+        page = offset_page(len(view), lambda o, n: [self.shapes.event(r, full) for r in view.page(o, n)],
+                           limit, cursor)
+        return Reply(page.items, page)
+
+    @route("/api/0/projects/{org}/{project}/events/", "event:read")
+    def project_events(self, req: Request) -> Reply:
+        project = self._project(req)
+        return self._events_reply(req, lambda s, e: self.ds.event_view(project, s, e, req.now_us))
+
+    @route("/api/0/organizations/{org}/issues/{issue_id}/events/", "event:read")
+    def issue_events(self, req: Request) -> Reply:
+        issue = self._issue(req)
+        return self._events_reply(req, lambda s, e: self.ds.issue_event_view(issue, s, e, req.now_us))
+
+    # ------------------------------------------------------------ issues
+    def _issue_list(self, req: Request, projects: set[int], date_filter: bool) -> tuple[list[Issue], Callable]:
+        sort = req.get("sort") or "date"
+        if sort not in SORTS:
+            raise BadParam("Invalid sort")
+        slugs = {p.idx: p.slug for p in self.ds.projects}
+        predicate = parse_issue_query(req.get("query") if req.has("query") else None, req.now_us, slugs)
+        envs = req.getall("environment")
+        lo = hi = None
+        if date_filter:
+            lo, hi = self._range(req, 90 * DAY_US)
+        key = SORTS[sort]
+        issues = [i for i in self.ds.visible_issues(req.now_us)
+                  if i.project in projects and predicate(i)
+                  and (not envs or any(e in i.envs for e in envs))
+                  # An issue is in a date range when it has events in it.
+                  and (lo is None or (i.agg.last_us or 0) >= lo)
+                  and (hi is None or (i.agg.first_us or 0) < hi)]
+        issues.sort(key=lambda i: (key(i), int(i.id)), reverse=True)
+        return issues, key
+
+    def _issues_reply(self, req: Request, issues: list[Issue], key: Callable, render: Callable) -> Reply:
+        limit = parse_page_size(req.get("limit"), "limit")
+        page = keyed_page(issues, key, limit, parse_cursor(req.get("cursor")))
+        page.items = [render(i, req.now_us) for i in page.items]
+        reply = Reply(page.items, page)
+        reply.headers["X-Hits"] = str(min(len(issues), 1000))
+        reply.headers["X-Max-Hits"] = "1000"
+        return reply
+
+    @route("/api/0/organizations/{org}/issues/", "event:read")
+    def org_issues(self, req: Request) -> Reply:
+        self._org(req)
+        issues, key = self._issue_list(req, self._project_filter(req), date_filter=True)
+        return self._issues_reply(req, issues, key, self.shapes.issue)
+
+    @route("/api/0/projects/{org}/{project}/issues/", "event:read")
+    def project_issues(self, req: Request) -> Reply:
+        project = self._project(req)
+        # Here statsPeriod only picks the stats timeline ("" / 24h / 14d), it does not filter.
+        if req.get("statsPeriod") not in (None, "", "24h", "14d"):
+            raise BadParam("Invalid stats_period. Valid choices are '', '24h', and '14d'")
+        issues, key = self._issue_list(req, {project.idx}, date_filter=False)
+        reply = self._issues_reply(req, issues, key, self.shapes.project_issue)
+        reply.headers["Deprecation"] = "true"
+        return reply
+
+    @route("/api/0/organizations/{org}/issues/{issue_id}/", "event:read")
+    def issue_detail(self, req: Request) -> Reply:
+        return Reply(self.shapes.issue_detail(self._issue(req), req.now_us))
+
+    # ------------------------------------------------------------ releases
+    def _release(self, req: Request):  # type: ignore[no-untyped-def]
+        self._org(req)
+        release = self.ds.release(req.params["version"])
+        visible = {p.idx for p in self._visible_projects(req)}
+        if release is None or (release.projects and not visible.intersection(release.projects)):
+            raise ApiError(404, NOT_FOUND)
+        return release
+
+    @route("/api/0/organizations/{org}/releases/", "project:releases")
+    def releases(self, req: Request) -> Reply:
+        self._org(req)
+        projects = self._project_filter(req)
+        text = (req.get("query") or "").lower()
+        status = req.get("status") or "open"
+        if status not in ("open", "archived"):
+            raise BadParam("invalid status")
+        if (req.get("sort") or "date") not in ("date", "build", "semver", "adoption", "crash_free_users",
+                                               "crash_free_sessions", "sessions", "users"):
+            raise BadParam("invalid sort")
+        envs = set(req.getall("environment"))
+        items = [r for r in self.ds.releases
+                 if projects.intersection(r.projects) and text in r.version.lower() and r.status == status
+                 and (not envs or envs.intersection(d.environment for d in r.deploys))]
+        items.sort(key=lambda r: (r.date_created_us, r.id), reverse=True)
+        limit = parse_page_size(req.get("per_page"))
+        page = keyed_page(items, lambda r: r.date_created_us // 1000, limit, parse_cursor(req.get("cursor")))
+        page.items = [self.shapes.release(r) for r in page.items]
+        reply = Reply(page.items, page)
+        reply.headers["X-Hits"] = str(len(items))
+        reply.headers["X-Max-Hits"] = str(len(items))
+        return reply
+
+    @route("/api/0/organizations/{org}/releases/{version}/", "project:releases")
+    def release_detail(self, req: Request) -> Reply:
+        return Reply(self.shapes.release(self._release(req)))
+
+    @route("/api/0/organizations/{org}/releases/{version}/deploys/", "project:releases")
+    def release_deploys(self, req: Request) -> Reply:
+        release = self._release(req)
+        deploys = sorted(release.deploys, key=lambda d: d.date_finished_us, reverse=True)
+        return self._offset_list(req, deploys, self.shapes.deploy)
+
+    @route("/api/0/organizations/{org}/releases/{version}/commits/", "project:releases")
+    def release_commits(self, req: Request) -> Reply:
+        release = self._release(req)
+        commits = sorted(release.commits, key=lambda c: c.date_created_us, reverse=True)
+        return self._offset_list(req, commits, lambda c: self.shapes.commit(release, c))
+
+    # ------------------------------------------------------------ monitors, usage
+    @route("/api/0/organizations/{org}/monitors/", "alerts:read")
+    def monitors(self, req: Request) -> Reply:
+        self._org(req)
+        projects = self._project_filter(req)
+        items = [m for m in self.ds.monitors if m.project in projects]
+        return self._offset_list(req, items, lambda m: self.shapes.monitor(m, req.now_us))
+
+    @route("/api/0/organizations/{org}/monitors/{monitor}/checkins/", "alerts:read")
+    def checkins(self, req: Request) -> Reply:
+        self._org(req)
+        monitor = next((m for m in self.ds.monitors if req.params["monitor"] in (m.slug, m.id)), None)
+        if monitor is None:
+            raise ApiError(404, NOT_FOUND)
+        project = self.ds.projects[monitor.project]
+        if not req.token.can_see(project.slug, project.id):
+            raise ApiError(403, FORBIDDEN)
+        first, total = self.ds.checkin_count(monitor, req.now_us)
+        limit = parse_page_size(req.get("per_page"))
+        # Newest first: list position o is check-in number total - 1 - o.
+        page = offset_page(total - first, lambda o, n: [self.shapes.checkin(monitor, total - 1 - j)
+                                                        for j in range(o, min(o + n, total - first))],
+                           limit, parse_cursor(req.get("cursor")))
+        return Reply(page.items, page)
+
+    @route("/api/0/organizations/{org}/stats_v2/", "org:read")
+    def stats_v2(self, req: Request) -> Reply:
+        self._org(req)
+        field_ = req.get("field")
+        if field_ not in ("sum(quantity)", "sum(times_seen)"):
+            raise BadParam('Invalid field: "' + str(field_) + '"')
+        group_by = req.getall("groupBy")
+        if not group_by:
+            raise BadParam("At least one groupBy is required")
+        interval = parse_period(req.get("interval") or "1d")
+        if interval < 3600 * US:
+            raise BadParam("The interval has to be at least one hour")
+        lo, hi = self._range(req, 14 * DAY_US)
+        hi = hi or req.now_us
+        lo = max(lo or 0, req.now_us - self.ds.retention_us)
+        start = lo // interval * interval
+        edges = list(range(start, hi + interval, interval))
+        projects = self._project_filter(req)
+        groups: dict[tuple, list[int]] = {}
+        for p in (self.ds.projects[i] for i in sorted(projects)):
+            counts = [len(self.ds.event_view(p, a, b, req.now_us)) for a, b in zip(edges, edges[1:])]
+            by = {"outcome": "accepted", "category": "error", "reason": "none", "project": int(p.id)}
+            k = tuple((g, by.get(g)) for g in group_by)
+            acc = groups.setdefault(k, [0] * len(counts))
+            for j, c in enumerate(counts):
+                acc[j] += c
+        body = {"start": iso_s(edges[0]), "end": iso_s(edges[-1]), "intervals": [iso_s(t) for t in edges[:-1]],
+                "groups": [{"by": dict(k), "totals": {field_: sum(v)}, "series": {field_: v}}
+                           for k, v in groups.items()]}
+        return Reply(body)
+
+    # ------------------------------------------------------------ alerts
+    def _offset_with_hits(self, req: Request, items: list) -> Reply:
+        reply = self._offset_list(req, items, lambda x: x)
+        reply.headers["X-Hits"] = str(len(items))
+        return reply
+
+    @route("/api/0/organizations/{org}/detectors/", "alerts:read")
+    def detectors(self, req: Request) -> Reply:
+        self._org(req)
+        ids = {p.id for p in self.ds.projects if p.idx in self._project_filter(req)}
+        return self._offset_with_hits(req, [d for d in self.shapes.detectors() if d["projectId"] in ids])
+
+    @route("/api/0/organizations/{org}/workflows/", "alerts:read")
+    def workflows(self, req: Request) -> Reply:
+        self._org(req)
+        return self._offset_with_hits(req, self.shapes.workflows())

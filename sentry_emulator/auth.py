@@ -1,0 +1,78 @@
+"""Bearer tokens with scopes and optional project restriction."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Iterable
+
+from .rand import hkey
+
+__all__ = ["ALL_READ_SCOPES", "Token", "TokenStore", "AuthError"]
+
+ALL_READ_SCOPES = ("org:read", "project:read", "team:read", "member:read", "event:read",
+                   "project:releases", "alerts:read")
+INVALID = "Invalid token"
+EXPIRED = "Token expired"
+FORBIDDEN = "You do not have permission to perform this action."
+
+
+class AuthError(Exception):
+    """401 or 403 with Sentry's `detail` message."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    scopes: frozenset[str]
+    projects: frozenset[str] | None  # project slugs or ids; None = every project
+    revoked: bool = False
+
+    def can_see(self, project_slug: str, project_id: str) -> bool:
+        return self.projects is None or project_slug in self.projects or project_id in self.projects
+
+
+class TokenStore:
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._lock = threading.Lock()
+        self._tokens: dict[str, Token] = {}
+        self._n = 0
+
+    def create(self, scopes: Iterable[str] = ALL_READ_SCOPES, projects: Iterable[str] | None = None,
+               value: str | None = None) -> str:
+        with self._lock:
+            self._n += 1
+            # Personal user tokens look like `sntryu_` + 64 hex chars.
+            value = value or "sntryu_" + "".join(f"{hkey(self._seed, 'token', self._n, j):016x}" for j in range(4))
+            self._tokens[value] = Token(value, frozenset(scopes), None if projects is None else frozenset(projects))
+            return value
+
+    def revoke(self, value: str) -> None:
+        with self._lock:
+            token = self._tokens[value]
+            self._tokens[value] = Token(token.value, token.scopes, token.projects, revoked=True)
+
+    def lookup(self, authorization: str | None) -> Token | None:
+        """The token named by an `Authorization: Bearer ...` header, valid or not."""
+        if not authorization:
+            return None
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            return None
+        return self._tokens.get(value.strip())
+
+    def authenticate(self, authorization: str | None, scope: str | None) -> Token:
+        """The valid token with `scope`, or AuthError(401 missing/unknown/revoked, 403 scope)."""
+        token = self.lookup(authorization)
+        if token is None:
+            raise AuthError(401, INVALID)
+        if token.revoked:
+            raise AuthError(401, EXPIRED)
+        if scope is not None and scope not in token.scopes:
+            raise AuthError(403, FORBIDDEN)
+        return token

@@ -1,0 +1,76 @@
+"""Fixed vocabularies the generator draws from (realistic values, taken from Sentry's examples)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "PROJECT_SLUGS", "PLATFORMS", "ERRORS", "TEAM_SLUGS", "PEOPLE", "ENVIRONMENTS",
+    "BROWSERS", "OSES", "SERVERS", "COMMIT_MESSAGES", "MONITORS", "EXTRA_PLATFORMS", "SDKS",
+    "PENDING_INVITE",
+]
+
+PROJECT_SLUGS = ["backend", "frontend", "mobile"]
+# slug -> platform; other projects cycle through these.
+PLATFORMS = {"backend": "python", "frontend": "javascript", "mobile": "react-native"}
+EXTRA_PLATFORMS = ["python", "javascript", "node", "go", "java"]
+
+# (exception type, value, filename, function, module) per platform family.
+ERRORS: dict[str, list[tuple[str, str, str, str, str]]] = {
+    "python": [
+        ("KeyError", "'user_id'", "app/views/users.py", "get_user", "app.views.users"),
+        ("ValueError", "invalid literal for int() with base 10: 'abc'", "app/forms.py", "clean_age", "app.forms"),
+        ("ZeroDivisionError", "division by zero", "app/billing/rates.py", "per_seat", "app.billing.rates"),
+        ("ConnectionError", "Connection refused", "app/clients/payments.py", "charge", "app.clients.payments"),
+        ("TimeoutError", "Operation timed out after 30s", "app/tasks/sync.py", "run_sync", "app.tasks.sync"),
+        ("AttributeError", "'NoneType' object has no attribute 'id'", "app/api/orders.py", "serialize", "app.api.orders"),
+        ("IntegrityError", "duplicate key value violates unique constraint \"users_email_key\"", "app/models.py", "save", "app.models"),
+        ("OperationalError", "could not connect to server: Connection refused", "app/db.py", "connect", "app.db"),
+    ],
+    "javascript": [
+        ("TypeError", "Cannot read properties of undefined (reading 'map')", "src/components/List.tsx", "render", "components/List"),
+        ("ReferenceError", "gtag is not defined", "src/analytics.ts", "track", "analytics"),
+        ("Error", "Network request failed", "src/api/client.ts", "request", "api/client"),
+        ("ChunkLoadError", "Loading chunk 42 failed.", "src/bootstrap.ts", "loadRoute", "bootstrap"),
+        ("SyntaxError", "Unexpected token '<', \"<!DOCTYPE \"... is not valid JSON", "src/api/json.ts", "parse", "api/json"),
+        ("UnhandledRejection", "Non-Error promise rejection captured with value: undefined", "src/index.tsx", "main", "index"),
+        ("RangeError", "Maximum call stack size exceeded", "src/utils/tree.ts", "walk", "utils/tree"),
+    ],
+}
+ERRORS["react-native"] = ERRORS["javascript"]
+ERRORS["node"] = ERRORS["javascript"]
+ERRORS["go"] = ERRORS["python"]
+ERRORS["java"] = ERRORS["python"]
+
+SDKS = {
+    "python": ("sentry.python", "2.19.2"),
+    "javascript": ("sentry.javascript.browser", "8.42.0"),
+    "react-native": ("sentry.javascript.react-native", "6.3.0"),
+    "node": ("sentry.javascript.node", "8.42.0"),
+    "go": ("sentry.go", "0.30.0"),
+    "java": ("sentry.java", "7.18.1"),
+}
+
+TEAM_SLUGS = ["platform", "web", "mobile-team", "data"]
+PEOPLE = [
+    ("Ada Lovelace", "ada@example.com", "owner"),
+    ("Grace Hopper", "grace@example.com", "manager"),
+    ("Alan Turing", "alan@example.com", "admin"),
+    ("Edsger Dijkstra", "edsger@example.com", "member"),
+    ("Barbara Liskov", "barbara@example.com", "member"),
+    ("Ken Thompson", "ken@example.com", "member"),
+]
+PENDING_INVITE = ("", "new.hire@example.com", "member")
+ENVIRONMENTS = [("production", False), ("staging", False), ("development", False), ("local", True)]
+BROWSERS = ["Chrome 131.0.0", "Firefox 133.0", "Safari 18.1", "Edge 131.0.0"]
+OSES = ["Windows 10", "Mac OS X 14.6", "Linux", "iOS 18.1", "Android 14"]
+SERVERS = ["web-1.example.com", "web-2.example.com", "worker-1.example.com"]
+COMMIT_MESSAGES = [
+    "fix(api): handle missing user id",
+    "feat(billing): per-seat pricing",
+    "chore: bump dependencies",
+    "fix(ui): guard empty list rendering",
+    "ref(db): pool connections",
+    "feat(sync): retry transient errors",
+]
+# (slug, name, interval in minutes)
+MONITORS = [("nightly-backup", "Nightly backup", 1440), ("hourly-sync", "Hourly sync", 60),
+            ("email-digest", "Email digest", 360)]

@@ -1,0 +1,567 @@
+"""The emulated organization: deterministic generation from the seed, visibility rules, mutations.
+
+All reads and writes happen under `Dataset.lock`; the HTTP handlers take it while building a page.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from array import array
+from bisect import bisect_left, insort
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from . import catalog as cat
+from .events import GeneratedEvents, IssueAgg, VisibleRange
+from .models import (
+    Commit, Deploy, Environment, EventRef, ExplicitEvent, Feedback, Issue, Member, Monitor,
+    Project, ProjectKey, Release, Team,
+)
+from .rand import hex32, hkey, mix, pick, unit, uuid4_like
+from .timeutil import US
+
+__all__ = ["Dataset", "EventView", "ISSUE_STATUSES"]
+
+DAY_US = 86400 * US
+ISSUE_STATUSES = ("unresolved", "resolved", "ignored", "pending_deletion", "pending_merge", "reprocessing")
+_DEFAULT_SUBSTATUS = {"unresolved": "ongoing", "ignored": "archived_until_escalating"}
+
+
+class EventView:
+    """Visible events of a query, newest first: lazily generated ones merged with stored ones."""
+
+    def __init__(self, gen: VisibleRange | None, gen_ref: Callable[[int], EventRef],
+                 gen_time: Callable[[int], int], stored: list[tuple[ExplicitEvent, EventRef]]) -> None:
+        self._gen, self._gen_ref, self._gen_time = gen, gen_ref, gen_time
+        self._stored = stored  # newest first
+        self._n_gen = len(gen) if gen is not None else 0
+
+    def __len__(self) -> int:
+        return self._n_gen + len(self._stored)
+
+    def _gkey(self, k: int) -> tuple[int, int, int]:
+        assert self._gen is not None
+        i = self._gen.nth_newest(k)
+        return (self._gen_time(i), 0, i)
+
+    def _skey(self, k: int) -> tuple[int, int, int]:
+        e = self._stored[k][0]
+        return (e.t_us, 1, e.seq)
+
+    def page(self, offset: int, limit: int) -> list[EventRef]:
+        """Items [offset, offset + limit) of the newest-first merge."""
+        n_s, n_g = len(self._stored), self._n_gen
+        # Binary search how many stored events sit among the first `offset` items.
+        lo, hi = max(0, offset - n_g), min(offset, n_s)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            g = offset - mid
+            if g > 0 and self._skey(mid) > self._gkey(g - 1):
+                lo = mid + 1
+            else:
+                hi = mid
+        s, g = lo, offset - lo
+        out: list[EventRef] = []
+        while len(out) < limit and (s < n_s or g < n_g):
+            if g >= n_g or (s < n_s and self._skey(s) > self._gkey(g)):
+                out.append(self._stored[s][1])
+                s += 1
+            else:
+                out.append(self._gen_ref(self._gen.nth_newest(g)))  # type: ignore[union-attr]
+                g += 1
+        return out
+
+
+@dataclass(frozen=True)
+class Sizes:
+    projects: int
+    events_per_project: int
+    issues_per_project: int
+    releases: int
+    days: float
+    retention_days: float
+
+
+class Dataset:
+    """Everything the emulated Sentry organization holds."""
+
+    def __init__(self, *, seed: int, organization: str, sizes: Sizes, anchor_us: int) -> None:
+        self.lock = threading.RLock()
+        self.seed = seed
+        self.sizes = sizes
+        self.anchor_us = anchor_us
+        self.span_us = int(sizes.days * DAY_US)
+        self.retention_us = int(sizes.retention_days * DAY_US)
+        self.org_slug = organization
+        self.org_id = str(1 + seed % 1000)
+        self.org_created_us = anchor_us - self.span_us - 400 * DAY_US
+        self.version = 0  # bumped by every mutation (invalidates caches)
+        self._counter = 0  # ids and choices of mutations, deterministic from the seed
+        self.issues: dict[str, Issue] = {}
+        self._next_issue_id = 6_000_000_001 + (seed % 1000) * 100_000
+        self.teams = self._gen_teams()
+        self.members = self._gen_members()
+        self.environments = [Environment(str(i + 1), n, h) for i, (n, h) in enumerate(cat.ENVIRONMENTS)]
+        self.projects: list[Project] = []
+        for p in range(sizes.projects):
+            self._gen_project(p, self._project_slug(p))
+        self.releases: list[Release] = []
+        self._gen_releases(sizes.releases)
+        self.keys = [k for p in self.projects for k in self._gen_keys(p)]
+        self.feedback = [f for p in self.projects for f in self._gen_feedback(p)]
+        self.monitors = self._gen_monitors()
+
+    # ------------------------------------------------------------------ generation
+    def _h(self, *parts: int | str) -> int:
+        return hkey(self.seed, *parts)
+
+    def _next(self) -> int:
+        self._counter += 1
+        return self._h("mutation", self._counter)
+
+    @staticmethod
+    def _project_slug(p: int) -> str:
+        return cat.PROJECT_SLUGS[p] if p < len(cat.PROJECT_SLUGS) else f"project-{p + 1}"
+
+    def _gen_teams(self) -> list[Team]:
+        n = max(1, min(len(cat.TEAM_SLUGS), (self.sizes.projects + 1) // 2 + 1))
+        return [Team(str(10 + i), s, s.replace("-", " ").title(), self.org_created_us + i * DAY_US)
+                for i, s in enumerate(cat.TEAM_SLUGS[:n])]
+
+    def _gen_members(self) -> list[Member]:
+        out = []
+        for i, (name, email, role) in enumerate(cat.PEOPLE):
+            teams = [t.slug for j, t in enumerate(self.teams) if (i + j) % 2 == 0 or role == "owner"]
+            out.append(Member(str(100 + i), str(1 + i), email, name, role,
+                              self.org_created_us + i * 3 * DAY_US, teams=teams))
+        _, email, role = cat.PENDING_INVITE
+        out.append(Member(str(100 + len(out)), None, email, email, role,
+                          self.anchor_us - 2 * DAY_US, pending=True))
+        return out
+
+    def _gen_project(self, p: int, slug: str, created_us: int | None = None,
+                     n_events: int | None = None, n_issues: int | None = None) -> Project:
+        platform = cat.PLATFORMS.get(slug) or pick(self._h("platform", p), cat.EXTRA_PLATFORMS)
+        n_ev = self.sizes.events_per_project if n_events is None else n_events
+        n_is = self.sizes.issues_per_project if n_issues is None else n_issues
+        gen = GeneratedEvents(self._h("events", p), n_ev, n_is, self.anchor_us, self.span_us)
+        per_issue, aggs, pending = gen.group(self.anchor_us) if n_ev else ([], [], [])
+        created = created_us if created_us is not None else self.anchor_us - self.span_us - (30 + 7 * p) * DAY_US
+        project = Project(
+            idx=p, id=str(4_500_001 + p), slug=slug, name=slug.replace("-", " ").title(),
+            platform=platform, date_created_us=created, team=self.teams[p % len(self.teams)].slug,
+            events=gen, per_issue=per_issue, base_owner=[], pending=pending,
+        )
+        self.projects.append(project)
+        for k, agg in enumerate(aggs):
+            project.base_owner.append(self._gen_issue(project, k, agg))
+        return project
+
+    def _new_issue_id(self) -> str:
+        issue_id = str(self._next_issue_id)
+        self._next_issue_id += 1
+        return issue_id
+
+    def _gen_issue(self, project: Project, k: int, agg: IssueAgg) -> Issue:
+        h = self._h("issue", project.idx, k)
+        exc_type, value, filename, function, module = pick(h, cat.ERRORS[project.platform])
+        variant = (h >> 8) % 4
+        if k >= len(cat.ERRORS[project.platform]):
+            function = f"{function}_{variant}" if variant else function
+        u_status, u_sub, u_assign = unit(mix(h ^ 1)), unit(mix(h ^ 2)), unit(mix(h ^ 3))
+        first = agg.first_us if agg.first_us is not None else self.anchor_us
+        if u_status < 0.66:
+            status = "unresolved"
+            if first > self.anchor_us - 7 * DAY_US:
+                substatus: str | None = "new"
+            else:
+                substatus = "regressed" if u_sub < 0.15 else ("escalating" if u_sub < 0.22 else "ongoing")
+        elif u_status < 0.84:
+            status, substatus = "resolved", None
+        else:
+            status = "ignored"
+            substatus = ("archived_until_escalating", "archived_forever", "archived_until_condition_met")[int(u_sub * 3)]
+        issue = Issue(
+            id=self._new_issue_id(), project=project.idx,
+            short_id=f"{project.slug.upper()}-{k + 1:X}",
+            title=f"{exc_type}: {value}", culprit=f"{module} in {function}",
+            exc_type=exc_type, exc_value=value, filename=filename, function=function,
+            level=("error", "error", "error", "fatal", "warning")[(h >> 16) % 5],
+            platform=project.platform, logger=None, status=status, substatus=substatus,
+            priority=("high", "medium", "medium", "low")[(h >> 20) % 4],
+            envs=("production", "staging") if (h >> 24) % 3 == 0 else ("production",),
+            linked=(h >> 28) % 10 == 0,
+            in_inbox=status == "unresolved" and substatus in ("new", "regressed", "escalating") and u_sub < 0.5,
+            is_bookmarked=(h >> 32) % 17 == 0, has_seen=(h >> 36) % 2 == 0,
+            num_comments=(h >> 40) % 4 if (h >> 44) % 3 == 0 else 0, agg=agg, sources=[k],
+            status_changed_us=None if status == "unresolved" else (agg.last_us or self.anchor_us),
+        )
+        if u_assign < 0.18:
+            issue.assigned_to = self._assignee(h)
+        self.issues[issue.id] = issue
+        return issue
+
+    def _assignee(self, h: int) -> dict[str, Any]:
+        if (h >> 48) % 4 == 0:
+            team = pick(h >> 50, self.teams)
+            return {"type": "team", "id": team.id, "name": team.slug}
+        active = [m for m in self.members if not m.pending]
+        m = pick(h >> 50, active)
+        return {"type": "user", "id": m.user_id, "name": m.name, "email": m.email}
+
+    def _gen_releases(self, n: int) -> None:
+        patch_by_pkg: dict[str, int] = {}
+        for r in range(n):
+            h = self._h("release", r)
+            primary = self.projects[r % len(self.projects)] if self.projects else None
+            package = primary.slug if primary else "app"
+            patch_by_pkg[package] = patch_by_pkg.get(package, 0) + 1
+            seq = patch_by_pkg[package]
+            created = self.anchor_us - self.span_us + int((r + unit(h) * 0.9) * self.span_us / max(n, 1))
+            projects = [primary.idx] if primary else []
+            projects += [p.idx for p in self.projects if p is not primary and unit(mix(h ^ p.idx)) < 0.3]
+            self._make_release(h, f"{package}@1.{seq // 10}.{seq % 10}", package, created, sorted(projects))
+
+    def _make_release(self, h: int, version: str, package: str | None, created: int,
+                      projects: list[int], deploys: bool = True) -> Release:
+        released = created + (5 + h % 55) * 60 * US if unit(mix(h ^ 7)) < 0.8 else None
+        release = Release(
+            id=len(self.releases) + 1, version=version, package=package, date_created_us=created,
+            date_released_us=released, projects=projects, ref="main",
+            url=f"https://github.com/acme/{package or 'app'}/releases/tag/{version.split('@')[-1]}",
+        )
+        for c in range(1 + h % 5):
+            ch = mix(h ^ (100 + c))
+            name, email, _ = pick(ch >> 8, cat.PEOPLE)
+            release.commits.append(Commit(
+                f"{mix(ch):016x}{mix(ch ^ 1):016x}{mix(ch ^ 2) & 0xFFFFFFFF:08x}",
+                pick(ch, cat.COMMIT_MESSAGES), created - (c + 1) * 3600 * US, name, email))
+        if deploys and unit(mix(h ^ 9)) >= 0.2:  # about 20% never deployed: lastDeploy null
+            for d, env in enumerate(("staging", "production")[: 1 + (h >> 12) % 2]):
+                finished = created + (20 + 40 * d) * 60 * US
+                if finished <= self.anchor_us:
+                    release.deploys.append(self._deploy(release, env, finished))
+        self.releases.append(release)
+        return release
+
+    def _deploy(self, release: Release, env: str, finished_us: int) -> Deploy:
+        n = sum(len(r.deploys) for r in self.releases) + len(release.deploys)
+        return Deploy(str(1000 + n), env, finished_us - 90 * US, finished_us,
+                      f"{release.version} to {env}", None)
+
+    def _gen_keys(self, project: Project) -> list[ProjectKey]:
+        out = []
+        for j in range(2 if project.idx == 0 else 1):
+            h = self._h("key", project.idx, j)
+            public = hex32(mix(h ^ 1))  # Sentry uses the public key as the key id
+            out.append(ProjectKey(public, project.idx, "Default" if j == 0 else "Backend jobs",
+                                  public, hex32(mix(h ^ 2)), project.date_created_us + j * DAY_US))
+        return out
+
+    def _gen_feedback(self, project: Project) -> list[Feedback]:
+        gen, out = project.events, []
+        count = min(5, gen.n // 20)
+        for j in range(count):
+            i = gen.n - 1 - (j * gen.n) // max(count, 1) - 1
+            i = max(0, min(gen.n - 1, i))
+            name, email, _ = pick(self._h("fb", project.idx, j), cat.PEOPLE)
+            owner = project.base_owner[gen.issue(i)]
+            created = min(self.anchor_us, gen.time_us(i) + 120 * US)
+            out.append(Feedback(str(500 + 10 * project.idx + j),
+                                project.idx, hex32(gen.hash(i)), owner.id if owner else None, name, email,
+                                "It broke when I clicked save.", created))
+        return out
+
+    def _gen_monitors(self) -> list[Monitor]:
+        out = []
+        for j, (slug, name, minutes) in enumerate(cat.MONITORS[: max(1, min(3, len(self.projects)))]):
+            step = minutes * 60 * US
+            first = ((self.anchor_us - self.span_us) // step + 1) * step
+            out.append(Monitor(uuid4_like(self._h("monitor", j)), slug, name, j % max(1, len(self.projects)),
+                               minutes, first, first - DAY_US))
+        return out
+
+    # ------------------------------------------------------------------ lookups
+    def project(self, slug_or_id: str) -> Project | None:
+        for p in self.projects:
+            if p.slug == slug_or_id or p.id == slug_or_id:
+                return p
+        return None
+
+    def issue(self, issue_id: str) -> Issue | None:
+        """A live issue (not deleted, not merged away); also accepts a short id."""
+        issue = self.issues.get(issue_id)
+        if issue is None:
+            issue = next((i for i in self.issues.values() if i.short_id == issue_id), None)
+        if issue is None or issue.deleted or issue.merged_into:
+            return None
+        return issue
+
+    def _resolve(self, issue_id: str) -> Issue | None:
+        issue = self.issues.get(issue_id)
+        while issue is not None and issue.merged_into:
+            issue = self.issues.get(issue.merged_into)
+        return None if issue is None or issue.deleted else issue
+
+    def release(self, version: str) -> Release | None:
+        return next((r for r in self.releases if r.version == version), None)
+
+    def release_for(self, project: int, t_us: int) -> Release | None:
+        """Latest release of the project created at or before t (the release an event carries)."""
+        best = None
+        for r in self.releases:
+            if project in r.projects and r.date_created_us <= t_us:
+                if best is None or r.date_created_us > best.date_created_us:
+                    best = r
+        return best
+
+    # ------------------------------------------------------------------ visibility
+    def settle(self, now_us: int) -> None:
+        """Apply generated events whose dateReceived has come (late arrivals become visible)."""
+        for project in self.projects:
+            moved = 0
+            while moved < len(project.pending) and project.pending[moved][0] <= now_us:
+                i = project.pending[moved][1]
+                owner = project.base_owner[project.events.issue(i)]
+                if owner is not None:
+                    owner.agg.add(project.events.time_us(i), project.events.user(i))
+                moved += 1
+            if moved:
+                del project.pending[:moved]
+                self.version += 1
+
+    def _removed(self, project: Project) -> list[int]:
+        """Sorted generated indices hidden now: not yet received, or of a deleted issue."""
+        if project.removed_cache and project.removed_cache[0] == self.version:
+            return project.removed_cache[1]
+        hidden: Iterable[int] = [i for _, i in project.pending]
+        deleted = [project.per_issue[k] for k, o in enumerate(project.base_owner) if o is None]
+        removed = sorted(set(hidden).union(*deleted)) if deleted else sorted(hidden)
+        project.removed_cache = (self.version, removed)
+        return removed
+
+    def gen_ref(self, project: Project, i: int) -> EventRef:
+        gen = project.events
+        owner = project.base_owner[gen.issue(i)]
+        assert owner is not None
+        h = gen.hash(i)
+        return EventRef(hex32(h), project.idx, owner, gen.time_us(i), gen.received_us(i), h, gen.user(i))
+
+    def _stored(self, events: Iterable[ExplicitEvent], lo_us: int, hi_us: int, now_us: int,
+                issue: Issue | None = None) -> list[tuple[ExplicitEvent, EventRef]]:
+        out = []
+        for e in events:
+            owner = self._resolve(e.base_issue)
+            if owner is None or e.recv_us > now_us or not lo_us <= e.t_us < hi_us:
+                continue
+            if issue is not None and owner is not issue:
+                continue
+            out.append((e, EventRef(e.event_id, e.project, owner, e.t_us, e.recv_us, e.h, e.user)))
+        out.sort(key=lambda pair: (pair[0].t_us, pair[0].seq), reverse=True)
+        return out
+
+    def _bounds(self, start_us: int | None, end_us: int | None, now_us: int) -> tuple[int, int]:
+        # Snuba stores event timestamps at second precision and truncates the bounds likewise.
+        lo = max(now_us - self.retention_us, (start_us // US) * US if start_us is not None else 0)
+        hi = (end_us // US) * US if end_us is not None else now_us + 1
+        return lo, hi
+
+    def event_view(self, project: Project, start_us: int | None, end_us: int | None, now_us: int) -> EventView:
+        """Events of a project visible now with dateCreated in [start, end), newest first."""
+        self.settle(now_us)
+        lo, hi = self._bounds(start_us, end_us, now_us)
+        gen = project.events
+        rng = VisibleRange(range(gen.n), gen.first_at_or_after(lo), gen.first_at_or_after(hi),
+                           self._removed(project)) if gen.n else None
+        return EventView(rng, lambda i: self.gen_ref(project, i), gen.time_us,
+                         self._stored(project.explicit, lo, hi, now_us))
+
+    def issue_event_view(self, issue: Issue, start_us: int | None, end_us: int | None, now_us: int) -> EventView:
+        self.settle(now_us)
+        project = self.projects[issue.project]
+        lo, hi = self._bounds(start_us, end_us, now_us)
+        gen = project.events
+        seq: Sequence[int]
+        arrays = [project.per_issue[k] for k in issue.sources if k < len(project.per_issue)]
+        seq = arrays[0] if len(arrays) == 1 else array("I", heapq.merge(*arrays))
+        pending = sorted(i for _, i in project.pending if project.base_owner[gen.issue(i)] is issue)
+        rng = VisibleRange(seq, bisect_left(seq, lo, key=gen.time_us), bisect_left(seq, hi, key=gen.time_us),
+                           pending) if len(seq) else None
+        return EventView(rng, lambda i: self.gen_ref(project, i), gen.time_us,
+                         self._stored(project.explicit, lo, hi, now_us, issue))
+
+    def visible_issues(self, now_us: int) -> list[Issue]:
+        """Issues the API can return now: seen at least once, within retention."""
+        self.settle(now_us)
+        floor = now_us - self.retention_us
+        return [i for i in self.issues.values()
+                if not i.deleted and not i.merged_into and i.agg.last_us is not None and i.agg.last_us >= floor]
+
+    def issue_hourly(self, issue: Issue, now_us: int, hours: int = 24) -> list[tuple[int, int]]:
+        """[(bucket epoch seconds, events)] for the last `hours` hours (the `stats.24h` series)."""
+        project = self.projects[issue.project]
+        gen = project.events
+        end = (now_us // (3600 * US) + 1) * 3600 * US
+        starts = [end - (hours - j) * 3600 * US for j in range(hours + 1)]
+        counts = [0] * hours
+        for k in issue.sources:
+            idx = project.per_issue[k] if k < len(project.per_issue) else []
+            pos = [bisect_left(idx, t, key=gen.time_us) for t in starts]
+            for j in range(hours):
+                counts[j] += pos[j + 1] - pos[j]
+        for e in project.explicit:
+            if self._resolve(e.base_issue) is issue and starts[0] <= e.t_us < end:
+                counts[(e.t_us - starts[0]) // (3600 * US)] += 1
+        return [(starts[j] // US, counts[j]) for j in range(hours)]
+
+    def checkin_count(self, monitor: Monitor, now_us: int) -> tuple[int, int]:
+        """(first visible index, count) of a monitor's check-ins expected by now, within retention."""
+        step = monitor.interval_minutes * 60 * US
+        if now_us < monitor.first_us:
+            return 0, 0
+        total = (now_us - monitor.first_us) // step + 1
+        floor = now_us - self.retention_us
+        first = max(0, -(-(floor - monitor.first_us) // step))
+        return min(first, total), total
+
+    # ------------------------------------------------------------------ mutations
+    def add_events(self, project: Project, n: int, now_us: int, late_by_us: int = 0,
+                   issue_id: str | None = None) -> list[str]:
+        self.settle(now_us)
+        target = self._resolve(issue_id) if issue_id else None
+        if issue_id and (target is None or target.project != project.idx):
+            raise KeyError(f"issue {issue_id} not found in project {project.slug}")
+        ids = []
+        for _ in range(n):
+            h = self._next()
+            issue = target or self._pick_issue(project, h, now_us)
+            t = now_us - late_by_us
+            e = ExplicitEvent(self._counter, hex32(h), project.idx, issue.id, t, now_us, h,
+                              (h >> 40) % project.events.users)
+            insort(project.explicit, e, key=lambda x: (x.t_us, x.seq))
+            issue.agg.add(t, e.user)
+            if issue.status == "resolved":  # a new occurrence of a resolved issue is a regression
+                issue.status, issue.substatus, issue.status_changed_us = "unresolved", "regressed", now_us
+                issue.in_inbox = True
+            ids.append(e.event_id)
+        self.version += 1
+        return ids
+
+    def _pick_issue(self, project: Project, h: int, now_us: int) -> Issue:
+        live = [i for i in self.issues.values()
+                if i.project == project.idx and not i.deleted and not i.merged_into]
+        if not live:
+            return self.issues[self.add_issue(project, now_us, events=0)]
+        live.sort(key=lambda i: int(i.id))
+        return live[int(len(live) * unit(h) ** 2.5)]
+
+    def add_issue(self, project: Project, now_us: int, *, events: int = 1, **fields: Any) -> str:
+        k = len(project.base_owner)
+        issue = self._gen_issue(project, k, IssueAgg())
+        issue.sources = []
+        issue.status, issue.substatus, issue.in_inbox, issue.assigned_to = "unresolved", "new", True, None
+        issue.status_changed_us = None
+        if events:  # first occurrences before the fields, so a given status is not regressed
+            self.add_events(project, events, now_us, issue_id=issue.id)
+        for name, value in fields.items():
+            if name == "assignee":
+                issue.assigned_to = self._assignee_for(value)
+            elif hasattr(issue, name) and name not in ("id", "agg", "sources", "project"):
+                setattr(issue, name, value)
+            else:
+                raise TypeError(f"unknown issue field {name!r}")
+        self.version += 1
+        return issue.id
+
+    def set_issue_status(self, issue: Issue, status: str, substatus: str | None, now_us: int) -> None:
+        status = "ignored" if status == "archived" else status
+        if status not in ISSUE_STATUSES:
+            raise ValueError(f"unknown issue status {status!r}")
+        issue.status = status
+        issue.substatus = substatus if substatus is not None else _DEFAULT_SUBSTATUS.get(status)
+        issue.status_changed_us = now_us
+        issue.in_inbox = False
+        self.version += 1
+
+    def _assignee_for(self, assignee: Any) -> dict[str, Any] | None:
+        if assignee is None or isinstance(assignee, dict):
+            return assignee
+        text = str(assignee)
+        if text.startswith("team:"):
+            team = next((t for t in self.teams if t.slug == text[5:] or t.id == text[5:]), None)
+            if team is None:
+                raise KeyError(f"unknown team {text}")
+            return {"type": "team", "id": team.id, "name": team.slug}
+        m = next((m for m in self.members if not m.pending and text in (m.email, m.user_id, m.id, m.name)), None)
+        if m is None:
+            raise KeyError(f"unknown member {text}")
+        return {"type": "user", "id": m.user_id, "name": m.name, "email": m.email}
+
+    def assign_issue(self, issue: Issue, assignee: Any) -> None:
+        issue.assigned_to = self._assignee_for(assignee)
+        self.version += 1
+
+    def delete_issue(self, issue: Issue) -> None:
+        project = self.projects[issue.project]
+        issue.deleted = True
+        for k in issue.sources:
+            project.base_owner[k] = None
+        self.version += 1
+
+    def merge_issues(self, target: Issue, sources: list[Issue]) -> None:
+        project = self.projects[target.project]
+        for src in sources:
+            if src.project != target.project or src is target:
+                raise ValueError("only distinct issues of the same project can be merged")
+        for src in sources:
+            src.merged_into = target.id
+            target.sources.extend(src.sources)
+            for k in src.sources:
+                project.base_owner[k] = target
+            target.agg.absorb(src.agg)
+        target.sources.sort()
+        self.version += 1
+
+    def add_release(self, version: str | None, projects: list[Project], now_us: int, **fields: Any) -> Release:
+        h = self._next()
+        package = projects[0].slug if projects else None
+        version = version or f"{package or 'app'}@2.{self._counter}.0"
+        if self.release(version) is not None:
+            raise ValueError(f"release {version} exists")
+        release = self._make_release(h, version, package, now_us, [p.idx for p in projects], deploys=False)
+        release.date_released_us = None
+        self.update_release(release, **fields)
+        return release
+
+    def update_release(self, release: Release, **fields: Any) -> None:
+        for name, value in fields.items():
+            if name in ("dateReleased", "date_released_us"):
+                release.date_released_us = value
+            elif name in ("status", "ref", "url", "owner", "data"):
+                setattr(release, name, value)
+            else:
+                release.extra[name] = value
+        self.version += 1
+
+    def add_deploy(self, release: Release, environment: str, now_us: int) -> Deploy:
+        deploy = self._deploy(release, environment, now_us)
+        release.deploys.append(deploy)
+        self.version += 1
+        return deploy
+
+    def add_project(self, slug: str, now_us: int) -> Project:
+        if self.project(slug) is not None:
+            raise ValueError(f"project {slug} exists")
+        project = self._gen_project(len(self.projects), slug, created_us=now_us, n_events=0, n_issues=0)
+        self.keys.extend(self._gen_keys(project))
+        self.version += 1
+        return project
+
+    def update_project(self, project: Project, **fields: Any) -> None:
+        for name, value in fields.items():
+            if name in ("name", "platform", "slug", "team"):
+                setattr(project, name, value)
+            else:
+                project.extra[name] = value
+        self.version += 1

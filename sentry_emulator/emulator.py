@@ -1,0 +1,357 @@
+"""`Emulator`: the public face: build the dataset, serve it over HTTP, and drive it from tests."""
+
+from __future__ import annotations
+
+import os
+import random
+import ssl
+import tempfile
+import threading
+from collections import Counter
+from datetime import datetime
+from typing import Any, Iterable
+
+from .admin import Admin
+from .api import Api
+from .auth import ALL_READ_SCOPES, TokenStore
+from .clock import Clock
+from .dataset import Dataset, Sizes
+from .faults import FaultTable
+from .models import Issue, Project, Release
+from .ratelimit import RateLimiter, RateLimitSetting, resolve
+from .server import App, EmulatorHTTPServer, RequestLog, RequestRecord
+from .shapes import Shapes
+from .timeutil import US
+
+__all__ = ["Emulator"]
+
+
+class Emulator:
+    """A Sentry API emulator on loopback; deterministic from `seed`.
+
+    Use as `with Emulator(...) as emu:` or call `start()` / `stop()`.
+    """
+
+    def __init__(
+        self,
+        seed: int = 1,
+        organization: str = "acme",
+        projects: int = 3,
+        events_per_project: int = 300,
+        issues_per_project: int = 40,
+        releases: int = 25,
+        days: float = 30,
+        retention_days: float = 90,
+        rate_limits: RateLimitSetting = "none",
+        latency_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        tls: bool = False,
+        admin: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        start_time: datetime | None = None,
+        request_log_size: int | None = 100_000,
+    ) -> None:
+        self.clock = Clock(start_time)
+        anchor = self.clock.now_us() // US * US
+        sizes = Sizes(projects, events_per_project, issues_per_project, releases, days, retention_days)
+        self._ds = Dataset(seed=seed, organization=organization, sizes=sizes, anchor_us=anchor)
+        self._tokens = TokenStore(seed)
+        self.token = self._tokens.create(value=token)
+        self._limits = resolve(rate_limits)
+        self._limiter = RateLimiter(self._limits, self.clock.time) if self._limits else None
+        self._faults = FaultTable()
+        self._log = RequestLog(request_log_size)
+        self._latency = (latency_ms, jitter_ms)
+        self._tls, self._admin, self._host, self._port = tls, admin, host, port
+        self.ca_cert_path: str | None = None
+        self.base_url = f"{'https' if tls else 'http'}://{host}:{port}"
+        self._shapes = Shapes(self._ds, self.base_url)
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._app: App | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> "Emulator":
+        """Bind and serve in a background thread; returns self once connections are accepted."""
+        if self._server is not None:
+            return self
+        context = self._tls_context() if self._tls else None
+        self._app = App(
+            api=Api(self._ds, self._shapes), tokens=self._tokens, clock=self.clock, limiter=self._limiter,
+            faults=self._faults, log=self._log, latency=self._delay,
+            admin=Admin(self) if self._admin else None, base_url=lambda: self.base_url,
+        )
+        self._server = EmulatorHTTPServer((self._host, self._port), self._app, context)
+        port = self._server.server_address[1]
+        self.base_url = f"{'https' if self._tls else 'http'}://{self._host}:{port}"
+        self._shapes.base_url = self.base_url
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"sentry-emulator:{port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections, join threads; idempotent."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        assert self._app is not None and self._thread is not None
+        self._app.stopping.set()
+        server.shutdown()
+        server.close_all()
+        server.server_close()
+        self._thread.join(5)
+        if self.ca_cert_path and os.path.exists(self.ca_cert_path):
+            os.unlink(self.ca_cert_path)
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _tls_context(self) -> ssl.SSLContext:
+        import trustme  # optional dependency: only needed for tls=True
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(context)
+        fd, path = tempfile.mkstemp(prefix="sentry-emulator-ca-", suffix=".pem")
+        os.close(fd)
+        ca.cert_pem.write_to_path(path)
+        self.ca_cert_path = path
+        return context
+
+    def _delay(self) -> float:
+        base, jitter = self._latency
+        return (base + (random.uniform(0, jitter) if jitter else 0.0)) / 1000.0
+
+    # ------------------------------------------------------------ identity, tokens
+    @property
+    def organization(self) -> str:
+        return self._ds.org_slug
+
+    @property
+    def project_slugs(self) -> list[str]:
+        return [p.slug for p in self._ds.projects]
+
+    def create_token(self, scopes: Iterable[str] | None = None, projects: Iterable[str] | None = None) -> str:
+        """A new token with these scopes (default: all read scopes), optionally limited to projects."""
+        return self._tokens.create(ALL_READ_SCOPES if scopes is None else scopes, projects)
+
+    def revoke_token(self, token: str) -> None:
+        """Afterwards the token gets 401 {"detail": "Token expired"}."""
+        self._tokens.revoke(token)
+
+    # ------------------------------------------------------------ clock
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    # ------------------------------------------------------------ ground truth
+    def _project(self, slug: str) -> Project:
+        project = self._ds.project(slug)
+        if project is None:
+            raise KeyError(f"unknown project {slug!r}")
+        return project
+
+    def _issue(self, issue_id: str) -> Issue:
+        issue = self._ds.issue(str(issue_id))
+        if issue is None:
+            raise KeyError(f"unknown issue {issue_id!r}")
+        return issue
+
+    def _release(self, version: str) -> Release:
+        release = self._ds.release(version)
+        if release is None:
+            raise KeyError(f"unknown release {version!r}")
+        return release
+
+    def events(self, project_slug: str) -> list[dict[str, Any]]:
+        """Visible events of a project (received, within retention), full=true shape, newest first."""
+        with self._ds.lock:
+            view = self._ds.event_view(self._project(project_slug), None, None, self.clock.now_us())
+            return [self._shapes.event(r, True) for r in view.page(0, len(view))]
+
+    def event_count(self, project_slug: str) -> int:
+        """How many events `events(project_slug)` would return (cheap, even for millions)."""
+        with self._ds.lock:
+            return len(self._ds.event_view(self._project(project_slug), None, None, self.clock.now_us()))
+
+    def issues(self, project_slug: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Every issue the API can serve now (any status, within retention), lastSeen desc."""
+        with self._ds.lock:
+            now = self.clock.now_us()
+            wanted = None if project_slug is None else self._project(project_slug).idx
+            items = [i for i in self._ds.visible_issues(now)
+                     if (wanted is None or i.project == wanted) and (status is None or i.status == status)]
+            items.sort(key=lambda i: (i.agg.last_us or 0, int(i.id)), reverse=True)
+            return [self._shapes.issue(i, now) for i in items]
+
+    def issue(self, issue_id: str) -> dict[str, Any]:
+        with self._ds.lock:
+            return self._shapes.issue_detail(self._issue(issue_id), self.clock.now_us())
+
+    def issue_events(self, issue_id: str) -> list[dict[str, Any]]:
+        with self._ds.lock:
+            view = self._ds.issue_event_view(self._issue(issue_id), None, None, self.clock.now_us())
+            return [self._shapes.event(r, True) for r in view.page(0, len(view))]
+
+    def projects(self) -> list[dict[str, Any]]:
+        with self._ds.lock:
+            return [self._shapes.project_list_item(p) for p in self._ds.projects]
+
+    def project_detail(self, project_slug: str) -> dict[str, Any]:
+        with self._ds.lock:
+            return self._shapes.project_detail(self._project(project_slug))
+
+    def releases(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Releases (every status unless given), newest dateCreated first."""
+        with self._ds.lock:
+            items = [r for r in self._ds.releases if status is None or r.status == status]
+            items.sort(key=lambda r: (r.date_created_us, r.id), reverse=True)
+            return [self._shapes.release(r) for r in items]
+
+    def deploys(self, version: str) -> list[dict[str, Any]]:
+        with self._ds.lock:
+            release = self._release(version)
+            return [self._shapes.deploy(d) for d in sorted(release.deploys, key=lambda d: d.date_finished_us,
+                                                            reverse=True)]
+
+    def commits(self, version: str) -> list[dict[str, Any]]:
+        with self._ds.lock:
+            release = self._release(version)
+            return [self._shapes.commit(release, c)
+                    for c in sorted(release.commits, key=lambda c: c.date_created_us, reverse=True)]
+
+    def teams(self) -> list[dict[str, Any]]:
+        with self._ds.lock:
+            return [self._shapes.team(t) for t in self._ds.teams]
+
+    def members(self) -> list[dict[str, Any]]:
+        with self._ds.lock:
+            return [self._shapes.member(m) for m in self._ds.members]
+
+    def environments(self, visibility: str = "visible") -> list[dict[str, Any]]:
+        with self._ds.lock:
+            return [self._shapes.environment(e) for e in self._ds.environments
+                    if visibility == "all" or e.hidden == (visibility == "hidden")]
+
+    def keys(self, project_slug: str) -> list[dict[str, Any]]:
+        with self._ds.lock:
+            idx = self._project(project_slug).idx
+            return [self._shapes.project_key(k) for k in self._ds.keys if k.project == idx]
+
+    def feedback(self, project_slug: str) -> list[dict[str, Any]]:
+        with self._ds.lock:
+            idx = self._project(project_slug).idx
+            items = sorted((f for f in self._ds.feedback if f.project == idx),
+                           key=lambda f: f.date_created_us, reverse=True)
+            return [self._shapes.feedback(f) for f in items]
+
+    def monitors(self) -> list[dict[str, Any]]:
+        with self._ds.lock:
+            return [self._shapes.monitor(m, self.clock.now_us()) for m in self._ds.monitors]
+
+    def checkins(self, monitor_slug: str) -> list[dict[str, Any]]:
+        """Check-ins of a monitor, newest first."""
+        with self._ds.lock:
+            monitor = next(m for m in self._ds.monitors if monitor_slug in (m.slug, m.id))
+            first, total = self._ds.checkin_count(monitor, self.clock.now_us())
+            return [self._shapes.checkin(monitor, j) for j in range(total - 1, first - 1, -1)]
+
+    # ------------------------------------------------------------ mutations
+    def add_events(self, project_slug: str, n: int, *, late_by_seconds: float = 0,
+                   issue_id: str | None = None) -> list[str]:
+        """Add n events now (dateCreated = now - late_by, dateReceived = now); returns their ids.
+
+        Each is an occurrence of `issue_id` (or of an issue picked like the generator does): it
+        moves the issue's lastSeen and count, and regresses a resolved issue to unresolved.
+        """
+        with self._ds.lock:
+            return self._ds.add_events(self._project(project_slug), n, self.clock.now_us(),
+                                       int(late_by_seconds * US), None if issue_id is None else str(issue_id))
+
+    def add_issue(self, project_slug: str, **fields: Any) -> str:
+        """A new issue with one event now; `fields` override Issue attributes (title, level,
+        status, substatus, culprit, priority, assignee=...); `events=N` sets the first events."""
+        with self._ds.lock:
+            return self._ds.add_issue(self._project(project_slug), self.clock.now_us(), **fields)
+
+    def set_issue_status(self, issue_id: str, status: str, substatus: str | None = None) -> None:
+        """resolved | unresolved | ignored (alias archived) ...; lastSeen does not move."""
+        with self._ds.lock:
+            self._ds.set_issue_status(self._issue(issue_id), status, substatus, self.clock.now_us())
+
+    def assign_issue(self, issue_id: str, assignee: Any) -> None:
+        """Assign to a member (email, user id, name), a team ("team:slug"), or None; lastSeen stays."""
+        with self._ds.lock:
+            self._ds.assign_issue(self._issue(issue_id), assignee)
+
+    def delete_issue(self, issue_id: str) -> None:
+        """The issue and its events disappear from every list; its detail answers 404."""
+        with self._ds.lock:
+            self._ds.delete_issue(self._issue(issue_id))
+
+    def merge_issues(self, target_id: str, source_ids: list[str]) -> None:
+        """Move the sources' events into the target (same project); the sources disappear."""
+        with self._ds.lock:
+            self._ds.merge_issues(self._issue(target_id), [self._issue(s) for s in source_ids])
+
+    def add_release(self, version: str | None = None, projects: list[str] | None = None, **fields: Any) -> str:
+        """A release created now (default: linked to the first project); returns its version."""
+        with self._ds.lock:
+            chosen = [self._project(s) for s in projects] if projects else self._ds.projects[:1]
+            return self._ds.add_release(version, chosen, self.clock.now_us(), **fields).version
+
+    def update_release(self, version: str, **fields: Any) -> None:
+        """Set dateReleased (epoch microseconds), status, ref, url, owner, data, or any body field."""
+        with self._ds.lock:
+            self._ds.update_release(self._release(version), **fields)
+
+    def add_deploy(self, version: str, environment: str = "production") -> dict[str, Any]:
+        """A deploy finished now; moves the release's lastDeploy and deployCount."""
+        with self._ds.lock:
+            return self._shapes.deploy(self._ds.add_deploy(self._release(version), environment,
+                                                           self.clock.now_us()))
+
+    def add_project(self, slug: str) -> dict[str, Any]:
+        with self._ds.lock:
+            return self._shapes.project_list_item(self._ds.add_project(slug, self.clock.now_us()))
+
+    def update_project(self, slug: str, **fields: Any) -> None:
+        """Set name, platform, slug, team, or any other body field of a project."""
+        with self._ds.lock:
+            self._ds.update_project(self._project(slug), **fields)
+
+    # ------------------------------------------------------------ faults
+    def inject_fault(self, kind: str, *, path: str = ".*", times: int = 1, after: int = 0,
+                     seconds: float = 30.0) -> None:
+        """Apply `kind` to the next `times` requests whose path matches `path` (regex), after
+        letting `after` of them through. times=-1 means every matching request."""
+        self._faults.add(str(kind), path, times, after, seconds)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self._faults.pending()
+
+    # ------------------------------------------------------------ request log
+    @property
+    def requests(self) -> list[RequestRecord]:
+        return self._log.snapshot()
+
+    def request_counts(self) -> dict[str, int]:
+        return dict(Counter(r.route for r in self._log.snapshot()))
+
+    def count_429(self) -> int:
+        return sum(1 for r in self._log.snapshot() if r.status == 429)
+
+    def clear_requests(self) -> None:
+        self._log.clear()

@@ -1,0 +1,355 @@
+"""The HTTP side: a threading HTTP/1.1 server, the request pipeline, faults on the wire."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from .api import Api, ApiError, Reply, Request, match_route
+from .auth import AuthError, TokenStore
+from .clock import Clock
+from .faults import Fault, FaultTable
+from .pagination import link_header
+from .ratelimit import RateLimiter
+from .timeutil import BadParam
+
+if TYPE_CHECKING:
+    from .admin import Admin
+
+__all__ = ["RequestRecord", "RequestLog", "App", "EmulatorHTTPServer"]
+
+_HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+             b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    method: str
+    path: str
+    route: str  # the path template, or the raw path when no route matched
+    query: dict[str, list[str]]
+    status: int  # 0 when the connection was reset or stalled without an answer
+    host: str
+    authorization_present: bool
+    token_valid: bool
+    duration_ms: float
+    fault: str | None
+
+
+class RequestLog:
+    """Thread-safe, optionally bounded, list of RequestRecord."""
+
+    def __init__(self, maxlen: int | None = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._items: deque[RequestRecord] = deque(maxlen=maxlen)
+
+    def add(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._items.append(record)
+
+    def snapshot(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+@dataclass
+class _Out:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    content_type: str = "application/json"
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> _Out:
+    return _Out(status, orjson.dumps(body), dict(headers or {}))
+
+
+class App:
+    """Everything a request goes through; shared by all handler threads."""
+
+    def __init__(self, *, api: Api, tokens: TokenStore, clock: Clock, limiter: RateLimiter | None,
+                 faults: FaultTable, log: RequestLog, latency: Callable[[], float],
+                 admin: "Admin | None", base_url: Callable[[], str]) -> None:
+        self.api, self.tokens, self.clock, self.limiter = api, tokens, clock, limiter
+        self.faults, self.log, self.latency, self.admin = faults, log, latency, admin
+        self.base_url = base_url
+        self.stopping = threading.Event()
+
+    # ------------------------------------------------------------ pipeline
+    def handle(self, h: "Handler", method: str) -> None:
+        started = time.perf_counter()
+        split = urlsplit(h.path)
+        raw_path = split.path
+        query = parse_qsl(split.query, keep_blank_values=True)
+        length = int(h.headers.get("Content-Length") or 0)
+        payload = h.rfile.read(length) if length else b""
+        auth_header = h.headers.get("Authorization")
+        token = self.tokens.lookup(auth_header)
+        if raw_path.startswith("/_emulator/"):  # admin calls stay out of the request log
+            self._send(h, self._admin(method, raw_path, payload))
+            return
+        route_name, fault_name, status = raw_path, None, 0
+        try:
+            matched = match_route(raw_path)
+            if matched is None and not raw_path.endswith("/") and match_route(raw_path + "/"):
+                # Django's APPEND_SLASH: GETs without the trailing slash are redirected.
+                location = raw_path + "/" + (f"?{split.query}" if split.query else "")
+                status = self._send(h, _Out(301, b"", {"Location": location}, "text/html"))
+                return
+            if matched is not None:
+                route_name = matched[0].template
+            fault = self.faults.take(raw_path)
+            fault_name = fault.kind if fault else None
+            if fault is not None and (fault.kind in ("reset", "stall")):
+                self._drop(h, fault)
+                return
+            out = self._api(method, raw_path, query, matched, auth_header, fault)
+            if fault is not None:
+                out = self._mangle(out, fault)
+                if fault.kind == "short_body":
+                    status = self._send(h, out, short=True)
+                    return
+            status = self._send(h, out)
+        finally:
+            self.log.add(RequestRecord(
+                method=method, path=raw_path, route=route_name, query=_multi(query), status=status,
+                host=h.headers.get("Host", ""), authorization_present=bool(auth_header),
+                token_valid=token is not None and not token.revoked,
+                duration_ms=(time.perf_counter() - started) * 1000, fault=fault_name))
+
+    def _api(self, method: str, raw_path: str, query: list[tuple[str, str]],
+             matched: Any, auth_header: str | None, fault: Fault | None) -> _Out:
+        if matched is None:
+            return _json(404, {"detail": "The requested resource does not exist"})
+        route, params = matched
+        if method not in ("GET", "HEAD"):
+            return _json(405, {"detail": f'Method "{method}" not allowed.'})
+        token = self.tokens.lookup(auth_header)
+        caller = token.value if token else "anonymous"
+        decision = self.limiter.check(caller, route.template) if self.limiter else None
+        rl_headers = decision.headers if decision else {}
+        try:
+            if fault is not None and fault.kind == "429":
+                return _json(429, self._limit_body(route.template), self._exhausted(route.template))
+            if fault is not None and fault.status is not None:
+                body = {"detail": "Internal Error", "errorId": "0" * 32} if fault.status == 500 else \
+                    {"detail": HTTPStatus(fault.status).phrase if fault.status in HTTPStatus._value2member_map_
+                     else "Error"}
+                return _json(fault.status, body, rl_headers)
+            if fault is not None and fault.kind in ("html", "html_200"):
+                return _Out(502 if fault.kind == "html" else 200, _HTML_502, {}, "text/html")
+            if decision is not None and not decision.allowed:
+                # Sentry answers with a bare JSON string and no Retry-After.
+                return _json(429, decision.body, rl_headers)
+            try:
+                valid = self.tokens.authenticate(auth_header, route.scope)
+            except AuthError as err:
+                return _json(err.status, {"detail": err.detail}, rl_headers)
+            req = Request(raw_path, query, params, valid, self.clock.now_us())
+            try:
+                with self.api.ds.lock:
+                    reply: Reply = route.handler(self.api, req)
+            except ApiError as err:
+                return _json(err.status, {"detail": err.detail}, rl_headers)
+            except BadParam as err:
+                return _json(400, {"detail": str(err)}, rl_headers)
+            headers = dict(rl_headers)
+            headers.update(reply.headers)
+            if reply.page is not None:
+                headers["Link"] = link_header(self.base_url(), raw_path, query, reply.page)
+            return _json(reply.status, reply.body, headers)
+        finally:
+            delay = self.latency()
+            if delay > 0:  # inside the concurrent slot, like a slow Sentry
+                self.stopping.wait(delay)
+            # Free the concurrent slot before the answer is written, so a client that sends its
+            # next request as soon as it reads this one is never refused for concurrency.
+            if decision is not None:
+                decision.release()
+
+    def _limit_body(self, template: str) -> str:
+        limit, window, _ = self.limiter.limits.for_route(template) if self.limiter else (40, 1, 25)
+        return f"You are attempting to use this endpoint too frequently. Limit is {limit} requests in {window} seconds"
+
+    def _exhausted(self, template: str) -> dict[str, str]:
+        limit, window, conc = self.limiter.limits.for_route(template) if self.limiter else (40, 1, 25)
+        reset = (int(self.clock.time()) // window + 1) * window
+        return {"X-Sentry-Rate-Limit-Limit": str(limit), "X-Sentry-Rate-Limit-Remaining": "0",
+                "X-Sentry-Rate-Limit-Reset": str(reset), "X-Sentry-Rate-Limit-ConcurrentLimit": str(conc),
+                "X-Sentry-Rate-Limit-ConcurrentRemaining": str(conc - 1)}
+
+    def _mangle(self, out: _Out, fault: Fault) -> _Out:
+        kind = fault.kind
+        if kind == "truncated_json":
+            out.body = out.body[: max(1, len(out.body) // 2)]
+        elif kind == "invalid_json":
+            out.body = b"{'detail': not json" + out.body[:40]
+        elif kind == "empty_200":
+            out.status, out.body = 200, b""
+        elif kind == "link_other_host" and "Link" in out.headers:
+            base = self.base_url()
+            host = base.split("://", 1)[1].split(":")[0]
+            out.headers["Link"] = out.headers["Link"].replace(base, base.replace(host, "127.0.0.2", 1))
+        return out
+
+    def _admin(self, method: str, path: str, payload: bytes) -> _Out:
+        if self.admin is None:
+            return _json(404, {"detail": "The requested resource does not exist"})
+        try:
+            data = orjson.loads(payload) if payload else {}
+            status, body = self.admin.dispatch(method, path, data)
+        except (KeyError, ValueError, TypeError) as err:
+            status, body = 400, {"detail": str(err)}
+        return _json(status, body)
+
+    # ------------------------------------------------------------ wire
+    def _send(self, h: "Handler", out: _Out, short: bool = False) -> int:
+        h.send_response(out.status)
+        h.send_header("Content-Type", out.content_type)
+        h.send_header("Content-Length", str(len(out.body)))
+        for name, value in out.headers.items():
+            h.send_header(name, value)
+        if short:
+            h.send_header("Connection", "close")
+        h.end_headers()
+        if h.command != "HEAD":
+            h.wfile.write(out.body[: len(out.body) // 2] if short else out.body)
+        if short:
+            h.close_connection = True
+            h.wfile.flush()
+            _hard_close(h.connection)
+        return out.status
+
+    def _drop(self, h: "Handler", fault: Fault) -> None:
+        if fault.kind == "stall":
+            self.stopping.wait(fault.seconds)  # stop() interrupts a stall
+        h.close_connection = True
+        _hard_close(h.connection, reset=fault.kind == "reset")
+
+
+def _hard_close(sock: socket.socket, reset: bool = False) -> None:
+    try:
+        if reset:  # SO_LINGER 0: close() sends a TCP RST instead of a FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        else:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def _multi(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in pairs:
+        out.setdefault(k, []).append(v)
+    return out
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "nginx"
+    sys_version = ""
+    timeout = 120  # idle keep-alive connections are closed after this
+    server: "EmulatorHTTPServer"
+
+    def setup(self) -> None:
+        ctx = self.server.ssl_context
+        if ctx is not None:
+            self.request.settimeout(10)
+            self.request = ctx.wrap_socket(self.request, server_side=True)
+        self.server.track(self.request, add=True)
+        super().setup()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        self.server.track(self.request, add=False)
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (OSError, ssl.SSLError):
+            pass  # client went away, reset fault, TLS handshake failure
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        self.server.app.handle(self, "GET")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.server.app.handle(self, "HEAD")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.server.app.handle(self, "POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self.server.app.handle(self, "PUT")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self.server.app.handle(self, "DELETE")
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header carries emulator time, so clients can pace on it.
+        return formatdate(self.server.app.clock.time() if timestamp is None else timestamp, usegmt=True)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], app: App, ssl_context: ssl.SSLContext | None) -> None:
+        self.app, self.ssl_context = app, ssl_context
+        self._conns: set[Any] = set()
+        self._conn_lock = threading.Lock()
+        self._handler_threads: list[threading.Thread] = []
+        super().__init__(address, Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # failed TLS handshakes and dropped clients are expected; keep stderr quiet
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        t = threading.Thread(target=self.process_request_thread, args=(request, client_address), daemon=True)
+        with self._conn_lock:
+            self._handler_threads = [x for x in self._handler_threads if x.is_alive()]
+            self._handler_threads.append(t)
+        t.start()
+
+    def track(self, sock: Any, add: bool) -> None:
+        with self._conn_lock:
+            (self._conns.add if add else self._conns.discard)(sock)
+
+    def close_all(self, join_timeout: float = 5.0) -> None:
+        """Close open keep-alive connections and join their threads."""
+        with self._conn_lock:
+            conns, threads = list(self._conns), list(self._handler_threads)
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + join_timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,38 @@
+"""pytest fixtures: `pytest_plugins = ["sentry_emulator.testing"]` in a conftest.py.
+
+- `emulator`: a started Emulator with small defaults, stopped after the test.
+- `make_emulator(**kw)`: a factory; every emulator it made is stopped after the test.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from .emulator import Emulator
+
+__all__ = ["SMALL", "emulator", "make_emulator"]
+
+# Small enough to start in milliseconds, big enough to need several pages somewhere.
+SMALL: dict[str, Any] = {"seed": 1, "projects": 3, "events_per_project": 150, "issues_per_project": 20,
+                         "releases": 12, "days": 30}
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[Callable[..., Emulator]]:
+    made: list[Emulator] = []
+
+    def factory(**kw: Any) -> Emulator:
+        emu = Emulator(**{**SMALL, **kw}).start()
+        made.append(emu)
+        return emu
+
+    yield factory
+    for emu in made:
+        emu.stop()
+
+
+@pytest.fixture
+def emulator(make_emulator: Callable[..., Emulator]) -> Emulator:
+    return make_emulator()

@@ -1,0 +1,84 @@
+"""Every endpoint the emulator serves returns bodies valid against Sentry's OpenAPI 200 schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from emu_helpers import client
+
+from sentry_emulator import Emulator
+from sentry_emulator.api import ROUTES
+
+SCHEMA_FILE = Path("/work/shared/sentry-api/openapi-derefed.json")
+_PARAM_NAMES = {"{org}": "{organization_id_or_slug}", "{project}": "{project_id_or_slug}",
+                "{monitor}": "{monitor_id_or_slug}"}
+
+
+def _nullable(node: Any) -> Any:
+    """OpenAPI 3.0 `nullable: true` -> JSON Schema, recursively."""
+    if isinstance(node, list):
+        return [_nullable(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _nullable(v) for k, v in node.items() if k not in ("nullable", "example", "examples")}
+    if node.get("nullable"):
+        if "enum" in out and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
+        if isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+        elif "type" not in out:
+            return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+@pytest.fixture(scope="module")
+def openapi() -> dict[str, Any]:
+    return json.loads(SCHEMA_FILE.read_text())
+
+
+def _schema_for(openapi: dict[str, Any], template: str) -> dict[str, Any]:
+    path = template
+    for ours, theirs in _PARAM_NAMES.items():
+        path = path.replace(ours, theirs)
+    op = openapi["paths"][path]["get"]
+    return _nullable(op["responses"]["200"]["content"]["application/json"]["schema"])
+
+
+def _url(emu: Emulator, template: str) -> tuple[str, dict[str, str]]:
+    issue = emu.issues()[0]["id"]
+    release = emu.releases()[0]["version"]
+    values = {"{org}": emu.organization, "{project}": emu.project_slugs[0], "{issue_id}": issue,
+              "{version}": release, "{monitor}": emu.monitors()[0]["slug"]}
+    url = template
+    for k, v in values.items():
+        url = url.replace(k, v)
+    params = {"field": "sum(quantity)", "groupBy": "outcome", "statsPeriod": "2d", "interval": "1d"} \
+        if template.endswith("stats_v2/") else {}
+    return url, params
+
+
+CASES = [(r.template, "plain") for r in ROUTES] + [
+    (r.template, "full") for r in ROUTES if r.template.endswith("/events/")]
+
+
+@pytest.mark.parametrize("template,variant", sorted(CASES))
+def test_body_matches_openapi(make_emulator, openapi, template: str, variant: str) -> None:
+    emu = make_emulator(projects=2, events_per_project=80, issues_per_project=15, releases=6)
+    url, params = _url(emu, template)
+    if variant == "full":
+        params["full"] = "true"
+    with client(emu) as c:
+        r = c.get(url, params={**params, "query": ""} if template.endswith("/issues/") else params)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body, f"{template} returned an empty body; nothing was validated"
+    jsonschema.validate(body, _schema_for(openapi, template))
+
+
+def test_every_route_is_in_the_schema(openapi) -> None:
+    for r in ROUTES:
+        _schema_for(openapi, r.template)

@@ -1,0 +1,113 @@
+"""Link headers, cursors and page sizes exactly like Sentry's."""
+
+from __future__ import annotations
+
+import pytest
+from emu_helpers import all_items, client, links, walk
+
+LIST_PATHS = [
+    "/api/0/organizations/",
+    "/api/0/organizations/acme/projects/",
+    "/api/0/projects/acme/backend/events/",
+    "/api/0/organizations/acme/issues/",
+    "/api/0/projects/acme/backend/issues/",
+    "/api/0/organizations/acme/releases/",
+    "/api/0/organizations/acme/teams/",
+    "/api/0/organizations/acme/members/",
+    "/api/0/projects/acme/backend/keys/",
+    "/api/0/projects/acme/backend/user-feedback/",
+    "/api/0/organizations/acme/monitors/",
+]
+
+
+def test_link_header_format(emulator) -> None:
+    with client(emulator) as c:
+        r = c.get("/api/0/projects/acme/backend/events/", params={"per_page": 10, "full": "true"})
+    base = f"{emulator.base_url}/api/0/projects/acme/backend/events/?per_page=10&full=true"
+    assert r.headers["Link"] == (
+        f'<{base}&cursor=0:0:1>; rel="previous"; results="false"; cursor="0:0:1", '
+        f'<{base}&cursor=0:10:0>; rel="next"; results="true"; cursor="0:10:0"')
+
+
+def test_link_without_query_uses_question_ampersand(emulator) -> None:
+    with client(emulator) as c:
+        r = c.get("/api/0/organizations/acme/projects/")
+    url, more, cursor = links(r)["next"]
+    assert url == f"{emulator.base_url}/api/0/organizations/acme/projects/?&cursor=0:100:0"
+    assert (more, cursor) == (False, "0:100:0")
+    assert links(r)["previous"][1] is False
+
+
+@pytest.mark.parametrize("path", LIST_PATHS)
+def test_every_list_has_previous_and_next(emulator, path: str) -> None:
+    with client(emulator) as c:
+        r = c.get(path)
+    assert r.status_code == 200
+    assert set(links(r)) == {"previous", "next"}
+
+
+def test_walking_events_returns_each_id_once(emulator) -> None:
+    with client(emulator) as c:
+        pages = list(walk(c, "/api/0/projects/acme/backend/events/", {"per_page": 17}))
+    ids = [e["id"] for p in pages for e in p.json()]
+    assert len(pages) == -(-len(ids) // 17)
+    assert len(ids) == len(set(ids)) == len(emulator.events("backend"))
+    assert ids == [e["id"] for e in emulator.events("backend")]
+    assert links(pages[0])["previous"][1] is False and links(pages[1])["previous"][1] is True
+
+
+def test_walking_issues_survives_inserts_and_deletes_between_pages(make_emulator) -> None:
+    emu = make_emulator(events_per_project=400, issues_per_project=40)
+    expected = {i["id"] for i in emu.issues()}
+    seen: list[str] = []
+    with client(emu) as c:
+        for n, page in enumerate(walk(c, "/api/0/organizations/acme/issues/", {"query": "", "limit": 7})):
+            seen += [i["id"] for i in page.json()]
+            if n == 1:
+                emu.add_issue("frontend", title="brand new")  # inserted at the head
+                emu.delete_issue(seen[0])  # removed before the cursor
+    assert expected - {seen[0]} <= set(seen)
+    assert len(seen) == len(set(seen))
+
+
+def test_releases_walk_and_hits(make_emulator) -> None:
+    emu = make_emulator(releases=30)
+    with client(emu) as c:
+        pages = list(walk(c, "/api/0/organizations/acme/releases/", {"per_page": 8}))
+    versions = [r["version"] for p in pages for r in p.json()]
+    assert versions == [r["version"] for r in emu.releases()]
+    assert pages[0].headers["X-Hits"] == "30"
+    assert links(pages[0])["next"][2].split(":")[0] != "0"  # keyed on dateCreated
+
+
+def test_per_page_over_100_is_400(emulator) -> None:
+    with client(emulator) as c:
+        r = c.get("/api/0/projects/acme/backend/events/", params={"per_page": 101})
+        assert r.status_code == 400
+        assert r.json() == {"detail": "Invalid per_page value. Cannot exceed 100."}
+        assert c.get("/api/0/organizations/acme/issues/", params={"limit": 500}).status_code == 400
+        assert c.get("/api/0/projects/acme/backend/events/", params={"per_page": 100}).status_code == 200
+
+
+@pytest.mark.parametrize("cursor", ["abc", "0:1", "0:x:0", "0:-5:0", "1:2:3:4"])
+def test_malformed_cursor_is_400(emulator, cursor: str) -> None:
+    with client(emulator) as c:
+        r = c.get("/api/0/projects/acme/backend/events/", params={"cursor": cursor})
+    assert r.status_code == 400
+    assert r.json() == {"detail": "Invalid cursor parameter."}
+
+
+def test_default_page_size_is_100(make_emulator) -> None:
+    emu = make_emulator(events_per_project=250)
+    with client(emu) as c:
+        r = c.get("/api/0/projects/acme/backend/events/")
+        assert len(r.json()) == 100
+        assert links(r)["next"][2] == "0:100:0"
+        assert len(all_items(c, "/api/0/projects/acme/backend/events/")) == emu.event_count("backend")
+
+
+def test_missing_trailing_slash_redirects(emulator) -> None:
+    with client(emulator) as c:
+        r = c.get("/api/0/organizations/acme/projects", params={"per_page": 1})
+    assert r.status_code == 301
+    assert r.headers["Location"] == "/api/0/organizations/acme/projects/?per_page=1"
