@@ -173,6 +173,9 @@ def convert(node: Any) -> dict[str, Any]:
         out["type"] = [airbyte_type, "null"]
         if airbyte_type == "string" and node.get("format") == "date-time":
             out["format"] = "date-time"
+        elif openapi_type == "integer":
+            # Still "number" per the data type map; Airbyte's hint lets destinations keep integers.
+            out["airbyte_type"] = "integer"
         elif airbyte_type == "array":
             out["items"] = convert(node.get("items"))
         elif airbyte_type == "object":

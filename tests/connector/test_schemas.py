@@ -220,7 +220,7 @@ def test_convert_maps_types_and_makes_them_nullable() -> None:
         "type": ["object", "null"],
         "additionalProperties": True,
         "properties": {
-            "a": {"type": ["number", "null"]},
+            "a": {"type": ["number", "null"], "airbyte_type": "integer"},
             "b": {"type": ["string", "null"], "format": "date-time"},
             "c": {"type": ["string", "null"]},
             "d": {"type": ["array", "null"], "items": {"type": ["boolean", "null"]}},
@@ -235,7 +235,7 @@ def test_convert_any_of() -> None:
     mixed = gen.convert(
         {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "integer"}}]}
     )
-    assert mixed == {"items": {"type": ["number", "null"]}}
+    assert mixed == {"items": {"type": ["number", "null"], "airbyte_type": "integer"}}
     validator = jsonschema.Draft7Validator(mixed)
     assert (
         validator.is_valid("0 * * * *")
