@@ -160,4 +160,9 @@ def _read(args: argparse.Namespace, emit: protocol.Emit) -> int:
 def _sync(args: argparse.Namespace, emit: protocol.Emit) -> int:
     from .sync import run_sync
 
-    return run_sync(args)
+    # A person runs this one: errors as plain sentences on stderr, not protocol messages.
+    try:
+        return run_sync(args)
+    except SentrySourceError as exc:
+        print(f"source-sentry sync: {redact(exc.message)}", file=sys.stderr)
+        return 1

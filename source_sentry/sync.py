@@ -26,7 +26,7 @@ __all__ = ["run_sync"]
 def run_sync(args: argparse.Namespace) -> int:
     """Run one sync; returns the exit code (0 when every stream completed)."""
     from .cli import discovered_streams
-    from .destination.duckdb import DuckDBDestination, default_configured_catalog
+    from .destination import DuckDBDestination, default_configured_catalog
     from .progress import SyncProgress
     from .read import run_read
 
@@ -45,7 +45,12 @@ def run_sync(args: argparse.Namespace) -> int:
     names = [entry["stream"]["name"] for entry in catalog.get("streams", [])]
     progress = SyncProgress(names, quiet=args.quiet)
     stats = HttpStats()
-    destination = DuckDBDestination(args.destination, catalog)
+    destination = DuckDBDestination(
+        args.destination,
+        catalog,
+        # Destination warnings (an events overwrite drops history) go where the reader's do.
+        on_warning=lambda text: progress.on_message({"type": "LOG", "log": {"level": "WARN", "message": text}}),
+    )
     ok = False
     try:
         if args.full_refresh:
@@ -70,7 +75,8 @@ def run_sync(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - started
         path = Path(args.destination).resolve()
         print(f"\nSynced into {path} in {elapsed:.1f} s.", file=sys.stderr)
-        print(f"Query it:  duckdb {path} \"select status, count(*) from issues group by 1\"", file=sys.stderr)
+        query = "select status, count(*) from issues group by 1"
+        print(f"Query it:  {sys.executable} -c 'import duckdb; duckdb.connect(\"{path}\").sql(\"{query}\").show()'", file=sys.stderr)
     return 0 if ok else 1
 
 

@@ -1,0 +1,200 @@
+"""Incremental reads over several successive syncs, checked against the emulator's data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from connector_helpers import Connector
+
+
+def _ids(records: list[dict]) -> set[str]:
+    return {str(r["id"]) for r in records}
+
+
+def test_events_across_syncs_with_new_and_late_events(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=2, events_per_project=220)
+    conn = Connector(tmp_path, emu, lookback_window_minutes=30)
+    seen: set[str] = set()
+
+    first = conn.read(["events"])
+    assert first.returncode == 0, first.errors()
+    seen |= _ids(first.records("events"))
+
+    emu.advance(600)
+    new = emu.add_events(emu.project_slugs[0], 5)
+    late = emu.add_events(emu.project_slugs[1], 3, late_by_seconds=20 * 60)  # created before the cursor
+    emu.advance(5)  # the server's Date header has whole seconds: let "now" pass the new events
+    second = conn.read(["events"])
+    assert second.returncode == 0
+    got = _ids(second.records("events"))
+    assert set(new) <= got and set(late) <= got
+    # Only the look-back overlap is read again, not the whole history.
+    assert len(got) < 50
+    seen |= got
+
+    emu.advance(3600)
+    third_new = emu.add_events(emu.project_slugs[1], 4)
+    emu.advance(5)
+    third = conn.read(["events"])
+    seen |= _ids(third.records("events"))
+    assert set(third_new) <= _ids(third.records("events"))
+
+    expected = {e["id"] for slug in emu.project_slugs for e in emu.events(slug)}
+    assert expected <= seen, f"lost {len(expected - seen)} events"
+
+    # A sync with nothing new re-reads only the look-back overlap, then nothing.
+    emu.advance(7200)
+    overlap = conn.read(["events"])
+    assert _ids(overlap.records("events")) <= set(third_new)
+    quiet = conn.read(["events"])
+    assert quiet.records("events") == []
+    assert quiet.states("events")
+
+
+def test_late_event_beyond_a_short_lookback_is_a_known_gap(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, events_per_project=20)
+    conn = Connector(tmp_path, emu, lookback_window_minutes=1)
+    conn.read(["events"])
+    emu.advance(60)
+    late = emu.add_events(emu.project_slugs[0], 1, late_by_seconds=30 * 60)
+    second = conn.read(["events"])
+    # The look-back is the contract: with 1 minute, a 30-minute-late event is not re-read.
+    assert not set(late) & _ids(second.records("events"))
+
+
+def test_issue_status_changes_and_new_occurrences_are_read(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=2, issues_per_project=60)
+    conn = Connector(tmp_path, emu)
+    first = conn.read(["issues"])
+    assert first.returncode == 0
+    assert _ids(first.records("issues")) == {str(i["id"]) for i in emu.issues()}
+    statuses = {i["status"] for i in first.records("issues")}
+    assert {"unresolved", "resolved", "ignored"} <= statuses  # every status, not is:unresolved
+
+    unresolved = [i for i in emu.issues() if i["status"] == "unresolved"]
+    resolved_id, assigned_id, occurred_id = (str(i["id"]) for i in unresolved[:3])
+    last_seen_before = {str(i["id"]): i["lastSeen"] for i in emu.issues()}
+    emu.set_issue_status(resolved_id, "resolved")
+    emu.assign_issue(assigned_id, emu.members()[0]["email"])
+    emu.add_events(unresolved[2]["project"]["slug"], 1, issue_id=occurred_id)
+
+    second = conn.read(["issues"])
+    assert second.returncode == 0
+    by_id = {str(i["id"]): i for i in second.records("issues")}
+    assert set(by_id) == {resolved_id, assigned_id, occurred_id}
+    assert by_id[resolved_id]["status"] == "resolved"
+    assert by_id[resolved_id]["lastSeen"] == last_seen_before[resolved_id]  # status change did not move lastSeen
+    assert by_id[assigned_id]["assignedTo"]
+    assert by_id[occurred_id]["lastSeen"] != last_seen_before[occurred_id]
+
+    emu.set_issue_status(resolved_id, "ignored")
+    new_issue = emu.add_issue(emu.project_slugs[0])
+    third = conn.read(["issues"])
+    assert _ids(third.records("issues")) == {resolved_id, str(new_issue)}
+
+    fourth = conn.read(["issues"])
+    assert fourth.records("issues") == []
+
+
+def test_release_and_project_edits_reach_an_incremental_sync(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=2, releases=30)
+    conn = Connector(tmp_path, emu)
+    first = conn.read(["releases", "projects"])
+    assert len(first.records("releases")) == 30
+    version = emu.releases()[-1]["version"]  # an old release
+    emu.add_deploy(version, environment="production")
+    new_version = emu.add_release()
+
+    second = conn.read(["releases", "projects"])
+    releases = {r["version"]: r for r in second.records("releases")}
+    assert set(releases) == {version, new_version}
+    assert releases[version]["lastDeploy"] is not None
+    # Projects embed latestRelease/latestDeploys: some of them changed too.
+
+    renamed = emu.project_slugs[1]
+    emu.update_project(renamed, name="Renamed project")
+    third = conn.read(["releases", "projects"])
+    assert [p["name"] for p in third.records("projects")] == ["Renamed project"]
+    # Releases embed their projects' names: those of the renamed project changed too.
+    assert third.records("releases")
+    assert all(any(p["slug"] == renamed for p in r["projects"]) for r in third.records("releases"))
+
+    fourth = conn.read(["releases", "projects"])
+    assert fourth.records() == []
+
+
+def test_an_airbyte_connector_state_carries_over(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, events_per_project=150, issues_per_project=40)
+    slug = emu.project_slugs[0]
+    events = emu.events(slug)
+    cut = events[50]["dateCreated"]  # newest first: 50 events are newer than this
+    issues = sorted(emu.issues(), key=lambda i: i["lastSeen"])
+    issue_cut = issues[-10]["lastSeen"]
+    conn = Connector(tmp_path, emu, project=slug, lookback_window_minutes=0)
+    legacy = [
+        {"type": "STREAM", "stream": {"stream_descriptor": {"name": "events"}, "stream_state": {"dateCreated": cut}}},
+        {"type": "STREAM", "stream": {"stream_descriptor": {"name": "issues"}, "stream_state": {"lastSeen": issue_cut}}},
+    ]
+    run = conn.read(["events", "issues"], state=legacy)
+    assert run.returncode == 0
+    got = _ids(run.records("events"))
+    assert {e["id"] for e in events[:50]} <= got
+    assert len(got) <= 52
+    assert _ids(run.records("issues")) == {str(i["id"]) for i in issues if i["lastSeen"] > issue_cut}
+
+
+def test_a_state_in_the_future_reads_nothing_and_still_checkpoints(emulator, tmp_path: Path) -> None:
+    conn = Connector(tmp_path, emulator, project=emulator.project_slugs[0])
+    future = [
+        {"type": "STREAM", "stream": {"stream_descriptor": {"name": n}, "stream_state": {c: "2999-01-01T00:00:00Z"}}}
+        for n, c in [("events", "dateCreated"), ("issues", "lastSeen"), ("releases", "dateCreated"), ("projects", "dateCreated")]
+    ]
+    run = conn.read(["events", "issues", "releases", "projects"], state=future)
+    assert run.returncode == 0
+    assert run.records() == []
+    for stream in ["events", "issues", "releases", "projects"]:
+        assert run.states(stream)
+
+
+def test_missing_null_and_malformed_state_fall_back_safely(emulator, tmp_path: Path) -> None:
+    conn = Connector(tmp_path, emulator)
+    total = len(conn.read(["issues"], state=None).records("issues"))
+    for bad in [
+        None,
+        [],
+        {"issues": {"lastSeen": None}},
+        [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "issues"}, "stream_state": None}}],
+        [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "issues"}, "stream_state": {"lastSeen": "yesterday"}}}],
+        [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "issues"}, "stream_state": {"fingerprints": [1, 2]}}}],
+        [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "events"}, "stream_state": {"projects": "x"}}}],
+        [42, "x"],
+        "not a list",
+    ]:
+        run = conn.read(["issues", "events"], state=bad)
+        assert run.returncode == 0, (bad, run.errors())
+        assert len(run.records("issues")) == total
+    warned = conn.read(["issues"], state=[{"type": "STREAM", "stream": {"stream_descriptor": {"name": "issues"}, "stream_state": {"lastSeen": "yesterday"}}}])
+    assert any("yesterday" in w for w in warned.logs("WARN"))
+
+
+def test_a_cursor_older_than_retention_warns_about_the_gap(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, events_per_project=30)
+    slug = emu.project_slugs[0]
+    old = {"type": "STREAM", "stream": {"stream_descriptor": {"name": "events"},
+           "stream_state": {"projects": {slug: {"dateCreated": "2020-01-01T00:00:00Z"}}}}}
+    run = Connector(tmp_path, emu).read(["events"], state=[old])
+    assert run.returncode == 0
+    [warning] = [w for w in run.logs("WARN") if "retention" in w]
+    assert "2020-01-01" in warning
+    assert len(run.records("events")) == len(emu.events(slug))
+
+
+def test_a_new_project_starts_from_its_own_beginning(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, events_per_project=40)
+    conn = Connector(tmp_path, emu)
+    conn.read(["events"])
+    emu.advance(60)
+    emu.add_project("late-project")
+    emu.add_events("late-project", 7, late_by_seconds=5 * 86400)
+    run = conn.read(["events"])
+    assert _ids(run.records("events")) >= {e["id"] for e in emu.events("late-project")}

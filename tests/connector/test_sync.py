@@ -1,0 +1,177 @@
+"""``source-sentry sync`` into DuckDB: the four sync modes end to end against the emulator."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from connector_helpers import catalog_for, config_for, write_json
+
+
+class Sync:
+    """A config and a DuckDB file in a temp dir, synced again and again."""
+
+    def __init__(self, tmp_path: Path, emu: Any, **config: Any) -> None:
+        self.emu = emu
+        self.dir = tmp_path
+        self.db = str(tmp_path / "sentry.duckdb")
+        self.config = write_json(tmp_path / "config.json", config_for(emu, **config))
+        self.n = 0
+
+    def args(self, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "source_sentry", "sync", "--config", self.config, "--destination", self.db, *extra]
+
+    def run(self, *extra: str, catalog: dict | None = None, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        self.n += 1
+        if catalog is not None:
+            extra = (*extra, "--catalog", write_json(self.dir / f"catalog{self.n}.json", catalog))
+        proc = subprocess.run(self.args(*extra), capture_output=True, text=True, timeout=300)
+        if ok:
+            assert proc.returncode == 0, proc.stderr + proc.stdout
+        return proc
+
+    def query(self, sql: str) -> list[tuple]:
+        with duckdb.connect(self.db, read_only=True) as con:
+            return con.sql(sql).fetchall()
+
+    def ids(self, table: str) -> list[str]:
+        return sorted(str(r[0]) for r in self.query(f'select id from "{table}"'))
+
+
+def _expected_events(emu: Any) -> list[str]:
+    return sorted(e["id"] for slug in emu.project_slugs for e in emu.events(slug))
+
+
+def _issue_statuses(emu: Any) -> dict[str, str]:
+    return {str(i["id"]): i["status"] for i in emu.issues()}
+
+
+def test_default_incremental_dedup_matches_the_emulator_across_syncs(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=2, events_per_project=230, issues_per_project=40, releases=25)
+    sync = Sync(tmp_path, emu)
+    first = sync.run()
+    assert "Synced into" in first.stderr
+    assert sync.ids("events") == _expected_events(emu)
+    assert dict(sync.query('select id, status from issues')) == _issue_statuses(emu)
+    assert sync.ids("releases") == sorted(str(r["id"]) for r in emu.releases())
+    assert sync.ids("projects") == sorted(str(p["id"]) for p in emu.projects())
+
+    # Time moves: new and late events, status changes, a new occurrence, a deploy.
+    emu.advance(900)
+    emu.add_events(emu.project_slugs[0], 12)
+    emu.add_events(emu.project_slugs[1], 4, late_by_seconds=600)
+    issues = [i for i in emu.issues() if i["status"] == "unresolved"]
+    emu.set_issue_status(str(issues[0]["id"]), "resolved")
+    emu.set_issue_status(str(issues[1]["id"]), "ignored")
+    emu.add_events(issues[2]["project"]["slug"], 2, issue_id=str(issues[2]["id"]))
+    version = emu.releases()[3]["version"]
+    emu.add_deploy(version)
+    emu.advance(5)
+    sync.run()
+
+    assert sync.ids("events") == _expected_events(emu)
+    assert dict(sync.query("select id, status from issues")) == _issue_statuses(emu)
+    counts = dict(sync.query('select id, "count" from issues'))
+    assert counts[str(issues[2]["id"])] == next(i["count"] for i in emu.issues() if str(i["id"]) == str(issues[2]["id"]))
+    assert sync.query(f"select \"deployCount\" from releases where version = '{version}'")[0][0] >= 1
+    # The deduped table has one row per key; the raw table keeps every version.
+    for table in ["events", "issues", "releases", "projects"]:
+        [(rows, keys)] = sync.query(f'select count(*), count(distinct id) from "{table}"')
+        assert rows == keys
+    [(versions,)] = sync.query(f"select count(*) from _airbyte_raw_issues where id = '{issues[0]['id']}'")
+    assert versions == 2
+    [(state_rows,)] = sync.query("select count(*) from _airbyte_state")
+    assert state_rows == 5
+
+
+def test_full_refresh_overwrite_replaces_tables_and_warns_about_retention(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, events_per_project=120, issues_per_project=30)
+    sync = Sync(tmp_path, emu)
+    sync.run("--streams", "events,issues")
+    gone = str(emu.issues()[0]["id"])
+    emu.delete_issue(gone)
+    proc = sync.run("--streams", "events,issues", "--full-refresh")
+    assert "retention" in proc.stderr
+    assert gone not in sync.ids("issues")
+    assert dict(sync.query("select id, status from issues")) == _issue_statuses(emu)
+    assert sync.ids("events") == _expected_events(emu)
+    # After a full refresh, the next default sync is incremental again and reads nothing new.
+    sync.run("--streams", "issues")
+    [(n,)] = sync.query("select count(*) from _airbyte_raw_issues")
+    assert n == len(emu.issues()) + 30  # the first sync's 30 versions + the state-less re-read
+
+
+def test_full_refresh_append_keeps_every_copy(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, releases=15)
+    sync = Sync(tmp_path, emu)
+    catalog = catalog_for(["releases"], mode="full_refresh", destination_mode="append")
+    sync.run(catalog=catalog)
+    sync.run(catalog=catalog)
+    [(rows, keys)] = sync.query("select count(*), count(distinct id) from releases")
+    assert (rows, keys) == (30, 15)
+    [(generations,)] = sync.query("select count(distinct _airbyte_generation_id) from releases")
+    assert generations == 2
+
+
+def test_incremental_append_adds_only_new_or_changed_records(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, issues_per_project=25)
+    sync = Sync(tmp_path, emu)
+    catalog = catalog_for(["issues"], mode="incremental", destination_mode="append")
+    sync.run(catalog=catalog)
+    changed = str(emu.issues()[5]["id"])
+    emu.set_issue_status(changed, "resolved")
+    sync.run(catalog=catalog)
+    sync.run(catalog=catalog)
+    [(rows,)] = sync.query("select count(*) from issues")
+    assert rows == 26
+    assert sync.query(f"select status from issues where id = '{changed}' order by _airbyte_extracted_at")[-1] == ("resolved",)
+
+
+def test_new_fields_from_the_api_add_columns(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=2)
+    sync = Sync(tmp_path, emu)
+    sync.run("--streams", "projects")
+    emu.update_project(emu.project_slugs[0], brandNewField="hello", name="Renamed")
+    sync.run("--streams", "projects")
+    rows = dict(sync.query('select slug, "brandNewField" from projects'))
+    assert rows[emu.project_slugs[0]] is not None and "hello" in str(rows[emu.project_slugs[0]])
+    assert rows[emu.project_slugs[1]] is None
+
+
+def test_bad_stream_name_and_bad_token_say_what_to_fix(emulator, tmp_path: Path) -> None:
+    sync = Sync(tmp_path, emulator)
+    proc = sync.run("--streams", "events,nope", ok=False)
+    assert proc.returncode != 0
+    assert "nope" in proc.stderr and "events" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    (tmp_path / "bad").mkdir()
+    bad = Sync(tmp_path / "bad", emulator, auth_token="definitely-wrong-token")
+    proc = bad.run("--quiet", ok=False)
+    assert proc.returncode == 1
+    assert "auth token" in proc.stderr and "definitely-wrong-token" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("kill_after", [0.8, 1.6])
+def test_a_sync_killed_mid_way_resumes_with_exact_tables(make_emulator, tmp_path: Path, kill_after: float) -> None:
+    emu = make_emulator(projects=2, events_per_project=1500, issues_per_project=200, releases=150, latency_ms=15)
+    sync = Sync(tmp_path, emu)
+    proc = subprocess.Popen(sync.args("--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(kill_after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    partial = len(sync.ids("events")) if Path(sync.db).exists() else 0
+    assert partial < 3000  # killed before the end
+    sync.run("--quiet")
+    assert sync.ids("events") == _expected_events(emu)
+    assert dict(sync.query("select id, status from issues")) == _issue_statuses(emu)
+    assert sync.ids("releases") == sorted(str(r["id"]) for r in emu.releases())
+    for table in ["events", "issues", "releases"]:
+        [(rows, keys)] = sync.query(f'select count(*), count(distinct id) from "{table}"')
+        assert rows == keys
