@@ -112,23 +112,21 @@ def _check(args: argparse.Namespace, emit: protocol.Emit) -> int:
 
 def discovered_streams() -> list[dict[str, Any]]:
     """The catalog's AirbyteStream objects, built from the stream table and schemas."""
-    from .schemas import load_schema
-    from .streams import STREAMS
+    from .streams import STREAMS, stream_schema
 
     streams = []
     for stream in STREAMS:
-        modes = ["full_refresh", "incremental"] if stream.incremental else ["full_refresh"]
-        streams.append(
-            {
-                "name": stream.name,
-                "json_schema": load_schema(stream.name),
-                "supported_sync_modes": modes,
-                "source_defined_cursor": True,
-                "default_cursor_field": [stream.cursor_field],
-                "source_defined_primary_key": [[stream.primary_key]],
-                "is_resumable": True,
-            }
-        )
+        entry: dict[str, Any] = {
+            "name": stream.name,
+            "json_schema": stream_schema(stream),
+            "supported_sync_modes": ["full_refresh", "incremental"] if stream.incremental else ["full_refresh"],
+            "source_defined_primary_key": [[stream.primary_key]],
+            "is_resumable": True,
+        }
+        if stream.incremental and stream.cursor_field:
+            entry["source_defined_cursor"] = True
+            entry["default_cursor_field"] = [stream.cursor_field]
+        streams.append(entry)
     return streams
 
 

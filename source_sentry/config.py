@@ -41,7 +41,7 @@ from source_sentry.spec import (
     DEFAULT_RETENTION_DAYS,
 )
 
-__all__ = ["Config", "parse_config", "load_config_file"]
+__all__ = ["Config", "is_saas_host", "load_config_file", "parse_config"]
 
 MAX_HOST_LENGTH = 253  # DNS limit for a full name
 MAX_HOSTNAME_VALUE_LENGTH = 2048  # the whole field, path prefix included
@@ -72,6 +72,13 @@ class Config:
     retention_days: int
     request_timeout: float
     max_retries: int
+    # "" (discover on sentry.io only), "auto" (discover anywhere), "us" or "de".
+    region: str = ""
+
+    @property
+    def is_saas(self) -> bool:
+        """True for sentry.io and its regional hosts."""
+        return is_saas_host(self.host)
 
     def api_url(self, path: str) -> str:
         """``base_url + "/api/0/" + path`` (leading slashes of ``path`` ignored)."""
@@ -471,6 +478,7 @@ def parse_config(raw: object) -> Config:
     projects = _projects(reader)
     allow_http = reader.boolean("allow_http", False)
     base_url, host = _parse_hostname(reader, allow_http)
+    region, base_url, host = _region(reader, base_url, host)
     lookback = reader.number(
         "lookback_window_minutes", DEFAULT_LOOKBACK_WINDOW_MINUTES, 0, 1440, integer=True
     )
@@ -490,7 +498,27 @@ def parse_config(raw: object) -> Config:
             "request_timeout_seconds", DEFAULT_REQUEST_TIMEOUT_SECONDS, 1, 600, integer=False
         ),
         max_retries=int(reader.number("max_retries", DEFAULT_MAX_RETRIES, 0, 20, integer=True)),
+        region=region,
     )
+
+
+def is_saas_host(host: str) -> bool:
+    return host in _SAAS_REGION_HOSTS
+
+
+def _region(reader: _Reader, base_url: str, host: str) -> tuple[str, str, str]:
+    """Read ``region``; for "us"/"de" return the regional base URL and host instead."""
+    value = (reader.optional_str("region") or "").strip().lower()
+    if value in ("", "auto"):
+        return value, base_url, host
+    if value in ("us", "de"):
+        if not is_saas_host(host):
+            raise reader.fail(
+                f"region {value!r} is a sentry.io region, but hostname is {host}: leave region "
+                "blank for a self-hosted server."
+            )
+        return value, f"https://{value}.sentry.io", f"{value}.sentry.io"
+    raise reader.fail(f"region must be blank, 'us', 'de' or 'auto', not {reader.show(value)}.")
 
 
 def load_config_file(path: str) -> Config:

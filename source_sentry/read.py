@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import httpx
+
 from . import protocol
-from .client import HttpStats, Page, SentryClient
-from .config import Config
+from .client import HttpStats, Page, SentryClient, register_route_scope
+from .config import Config, is_saas_host
 from .errors import ConfigError, SentrySourceError, StreamAccessError, redact
+from .ratelimit import RateBudget
 from .state import fingerprint, format_time, parse_state, parse_time
-from .streams import ReadScope, StreamDef, stream_by_name
+from .streams import DELETED_AT, STREAMS, ReadScope, StreamDef, stream_by_name
+
+for _stream in STREAMS:
+    register_route_scope(_stream.route, _stream.scope)
 
 __all__ = ["Project", "ReadResult", "check_connection", "resolve_projects", "run_read"]
 
@@ -149,13 +156,59 @@ async def resolve_projects(client: SentryClient, config: Config) -> tuple[list[P
     return projects, {}
 
 
+async def discover_region(client: SentryClient, warn: Any) -> str | None:
+    """Point ``client`` at the organization's regional API host, from ``links.regionUrl``.
+
+    Only on sentry.io (or with ``region: auto``), and only to the same host name or one of
+    sentry.io's own hosts, so the token never goes anywhere the user did not configure.
+    Returns the new host, or None when the configured one stays.
+    """
+    config = client.config
+    if config.region in ("us", "de") or (config.region == "" and not config.is_saas):
+        return None
+    try:
+        body, _ = await client.get("organizations/{organization}/", {"organization": config.organization})
+    except StreamAccessError as exc:
+        if "404" in exc.message:
+            raise ConfigError(
+                f"Organization '{config.organization}' was not found on {config.host}, or the token cannot "
+                "see it. Check the organization slug (the part after /organizations/ in Sentry's URLs)."
+            ) from None
+        warn(f"Cannot read organization '{config.organization}' to find its region ({exc.message}); using {config.host}.")
+        return None
+    links = body.get("links") if isinstance(body, dict) else None
+    url = links.get("regionUrl") if isinstance(links, dict) else None
+    if not isinstance(url, str) or not url:
+        return None
+    try:
+        region = httpx.URL(url)
+        configured = httpx.URL(config.base_url)
+    except (httpx.InvalidURL, ValueError):
+        warn(f"Ignoring an unreadable links.regionUrl {url!r}; using {config.host}.")
+        return None
+    base = f"{region.scheme}://{region.netloc.decode()}{region.path.rstrip('/')}"
+    if base == config.base_url:
+        return None
+    trusted_host = region.host == configured.host or (is_saas_host(region.host) and config.is_saas)
+    downgrade = region.scheme != "https" and configured.scheme == "https"
+    if not trusted_host or downgrade or region.scheme not in ("http", "https"):
+        warn(f"Ignoring links.regionUrl {url}: it is not {config.host} or a sentry.io host; using {config.host}.")
+        return None
+    client.config = replace(config, base_url=base, host=region.netloc.decode())
+    client.budget = RateBudget()  # another host: another rate-limit budget
+    return client.config.host
+
+
 async def check_connection(config: Config) -> tuple[bool, str]:
     """A few cheap calls that tell a user what to fix: token, organization, projects, scopes."""
     # A check should answer in seconds: few retries.
     config = replace(config, max_retries=min(config.max_retries, 1))
     org = config.organization
+    warnings: list[str] = []
     try:
         async with SentryClient(config) as client:
+            region = await discover_region(client, warnings.append)
+            config = client.config
             try:
                 await client.get("organizations/{organization}/", {"organization": org})
             except StreamAccessError as exc:
@@ -184,7 +237,15 @@ async def check_connection(config: Config) -> tuple[bool, str]:
                         f"The token cannot read events of project '{projects[0].slug}': it needs the scope 'event:read'."
                     )
             names = ", ".join(p.slug for p in projects[:5]) + (", ..." if len(projects) > 5 else "")
-            return True, f"Connected to {config.host} as organization '{org}' ({len(projects)} projects: {names or 'none'})."
+            where = config.host
+            if region:
+                where += " (the organization's region, from links.regionUrl)"
+            elif config.region in ("us", "de"):
+                where += f" (region {config.region})"
+            note = f" Note: {' '.join(warnings)}" if warnings else ""
+            return True, (
+                f"Connected to {where} as organization '{org}' ({len(projects)} projects: {names or 'none'}).{note}"
+            )
     except SentrySourceError as exc:
         return False, exc.message
 
@@ -215,7 +276,11 @@ async def run_read(
         out.status(stream.name, "STARTED")
     try:
         async with SentryClient(config, stats=stats) as client:
-            needs_projects = any(s.per_project or s.params_hook for s, _ in selected)
+            host = await discover_region(client, lambda message: out.log("WARN", message))
+            if host:
+                out.log("INFO", f"Reading organization '{config.organization}' from its region's host {host}.")
+            config = client.config
+            needs_projects = any(_needs_projects(s) for s, _ in selected)
             projects, project_errors = await resolve_projects(client, config) if needs_projects else ([], {})
             now = client.now()
             floor = now - timedelta(days=config.retention_days) + _RETENTION_MARGIN
@@ -236,6 +301,11 @@ async def run_read(
             result.ok = False
             result.failed_streams.append(stream.name)
     return result
+
+
+def _needs_projects(stream: StreamDef) -> bool:
+    parent = stream_by_name(stream.parent.stream) if stream.parent else None
+    return bool(stream.per_project or stream.params_hook or (parent and _needs_projects(parent)))
 
 
 def _selected_streams(catalog: Mapping[str, Any]) -> list[tuple[StreamDef, str]]:
@@ -263,20 +333,16 @@ def _selected_streams(catalog: Mapping[str, Any]) -> list[tuple[StreamDef, str]]
 
 async def _run_stream(ctx: _Context, stream: StreamDef, mode: str, state: dict[str, Any] | None) -> bool:
     """Read one stream to the end; report its failure without stopping the others."""
-    reader = _WindowedReader if stream.kind == "windowed" else _SnapshotReader
+    reader = _READERS[stream.kind]
     try:
         failures = await reader(ctx, stream, full_refresh=mode == "full_refresh", state=state or {}).run()
-    except SentrySourceError as exc:
-        ctx.out.error(exc, stream.name)
-        ctx.out.status(stream.name, "INCOMPLETE")
-        return False
-    except Exception as exc:  # noqa: BLE001 - our bug: report it as such, keep the others going
+    except Exception as exc:  # noqa: BLE001 - one stream's failure (or our bug) must not stop the others
         ctx.out.error(exc, stream.name)
         ctx.out.status(stream.name, "INCOMPLETE")
         return False
     if failures:
-        for exc in failures:
-            ctx.out.error(exc, stream.name)
+        for failure in failures:
+            ctx.out.error(failure, stream.name)
         ctx.out.status(stream.name, "INCOMPLETE")
         return False
     ctx.out.status(stream.name, "COMPLETE")
@@ -291,33 +357,59 @@ class _StreamReader:
         self.state = state
         self.failures: list[SentrySourceError] = []
 
-    def _partitions(self) -> list[dict[str, str]]:
+    async def run(self) -> list[SentrySourceError]:
+        """Read the stream, emitting records and states; return per-partition failures."""
+        raise NotImplementedError
+
+    def _partitions(self, stream: StreamDef | None = None, *, report: bool = True) -> list[dict[str, str]]:
+        stream = stream or self.stream
         org = self.ctx.config.organization
-        if not self.stream.per_project:
+        if not stream.per_project:
             return [{"organization": org}]
-        for slug, error in self.ctx.project_errors.items():
-            self.failures.append(error)
+        if report:
+            self.failures.extend(self.ctx.project_errors.values())
         return [{"organization": org, "project": p.slug} for p in self.ctx.projects]
 
-    async def _pages(self, path: dict[str, str], params: dict[str, Any], cursor: str | None = None) -> AsyncIterator[Page]:
-        stream = self.stream
+    def _pages(
+        self,
+        path: Mapping[str, str],
+        params: dict[str, Any],
+        cursor: str | None = None,
+        stream: StreamDef | None = None,
+    ) -> AsyncIterator[Page]:
+        stream = stream or self.stream
         if stream.page_param is None:
-            body, headers = await self.ctx.client.get(stream.route, path, params)
-            items = body if isinstance(body, list) else [body]
-            yield Page(items=items, cursor=None, next_cursor=None, headers=headers)
-            return
-        async for page in self.ctx.client.pages(stream.route, path, params, cursor=cursor, page_param=stream.page_param):
-            yield page
+            return self._one_page(stream, path, params)
+        return self.ctx.client.pages(stream.route, path, params, cursor=cursor, page_param=stream.page_param)
 
-    def _base_params(self) -> dict[str, Any]:
-        params = dict(self.stream.params)
-        if self.stream.params_hook is not None:
-            params.update(self.stream.params_hook(self.ctx.scope()))
+    async def _one_page(self, stream: StreamDef, path: Mapping[str, str], params: dict[str, Any]) -> AsyncIterator[Page]:
+        body, headers = await self.ctx.client.get(stream.route, path, params)
+        items = body if isinstance(body, list) else [body]
+        yield Page(items=items, cursor=None, next_cursor=None, headers=headers)
+
+    def _base_params(self, stream: StreamDef | None = None) -> dict[str, Any]:
+        stream = stream or self.stream
+        params = dict(stream.params)
+        if stream.params_hook is not None:
+            params.update(stream.params_hook(self.ctx.scope()))
         return params
+
+    def _records(self, items: list[Any]) -> list[dict[str, Any]]:
+        records = [i for i in items if isinstance(i, dict)]
+        transform = self.stream.transform
+        return [transform(r) for r in records] if transform else records
+
+    def _no_projects_left(self) -> bool:
+        """Every named project failed: a project filter left empty would mean "all projects"."""
+        return not self.ctx.all_projects and not self.ctx.projects
+
+    def _checkpoint_due(self, pages: int, entries: int) -> bool:
+        return pages * _FINGERPRINTS_PER_CHECKPOINT_PAGE >= entries
 
 
 class _SnapshotReader(_StreamReader):
-    """Reads the whole list; emits new and changed records (all of them in full refresh)."""
+    """Reads the whole list; emits new and changed records (all of them in full refresh)
+    and a tombstone for each record that disappeared."""
 
     async def run(self) -> list[SentrySourceError]:
         stream, out = self.stream, self.ctx.out
@@ -325,59 +417,83 @@ class _SnapshotReader(_StreamReader):
         known = _fingerprints(self.state.get("fingerprints"))
         if "fingerprints" in self.state and known is None:
             out.log("WARN", f"Stream {stream.name}: the saved fingerprints are malformed; every record is sent again.")
-        old_cursor = parse_time(self.state.get(cursor_field))
-        if self.state.get(cursor_field) is not None and old_cursor is None:
-            out.log("WARN", f"Stream {stream.name}: ignoring the unreadable saved cursor {self.state.get(cursor_field)!r}.")
+        raw_cursor = self.state.get(cursor_field) if cursor_field else None
+        old_cursor = parse_time(raw_cursor)
+        if raw_cursor is not None and old_cursor is None:
+            out.log("WARN", f"Stream {stream.name}: ignoring the unreadable saved cursor {raw_cursor!r}.")
         emit_all = self.full_refresh or (known is None and old_cursor is None)
         seen: dict[str, str] = {}
         max_cursor = old_cursor
-        pages_since_checkpoint = 0
-        base = self._base_params()
-        if stream.params_hook is not None and not self.ctx.all_projects and not self.ctx.projects:
-            # Every named project failed: an empty project filter would mean "all projects".
+        pages = 0
+        if stream.params_hook is not None and self._no_projects_left():
             return list(self.ctx.project_errors.values())
+        base = self._base_params()
         for variant in stream.variants:
             for path in self._partitions():
                 try:
-                    async for page in self._pages(path, {**base, **variant}):
-                        batch = []
-                        for item in page.items:
-                            if not isinstance(item, dict) or item.get(stream.primary_key) is None:
-                                continue
-                            key = str(item[stream.primary_key])
-                            digest = fingerprint(item, stream.volatile_fields)
-                            cursor = parse_time(item.get(cursor_field))
-                            if cursor is not None and (max_cursor is None or cursor > max_cursor):
-                                max_cursor = cursor
-                            if seen.get(key) == digest:
-                                continue  # the same record twice in one read (a page boundary shift)
-                            if emit_all:
-                                changed = True
-                            elif known is not None:
-                                changed = known.get(key) != digest
-                            else:
-                                # First sync after the Airbyte connector's state: only what is newer.
-                                changed = cursor is None or old_cursor is None or cursor > old_cursor
-                            seen[key] = digest
-                            if changed:
-                                batch.append(item)
-                        out.records(stream.name, batch)
-                        pages_since_checkpoint += 1
-                        if pages_since_checkpoint * _FINGERPRINTS_PER_CHECKPOINT_PAGE >= len(seen) + len(known or ()):
-                            pages_since_checkpoint = 0
-                            out.state(stream.name, self._state(max_cursor, {**(known or {}), **seen}))
+                    async with aclosing(self._pages(path, {**base, **variant})) as page_iter:
+                        async for page in page_iter:
+                            batch = []
+                            for item in self._records(page.items):
+                                if item.get(stream.primary_key) is None:
+                                    continue
+                                key = str(item[stream.primary_key])
+                                digest = fingerprint(item, stream.volatile_fields)
+                                cursor = parse_time(item.get(cursor_field)) if cursor_field else None
+                                if cursor is not None and (max_cursor is None or cursor > max_cursor):
+                                    max_cursor = cursor
+                                if seen.get(key, "").split("@")[0] == digest:
+                                    continue  # the same record twice in one read (a page boundary shift)
+                                if emit_all:
+                                    changed = True
+                                elif known is not None:
+                                    changed = known.get(key, "").split("@")[0] != digest
+                                else:
+                                    # First sync after the Airbyte connector's state: only what is newer.
+                                    changed = cursor is None or old_cursor is None or cursor > old_cursor
+                                if stream.retention_bound and cursor is not None:
+                                    digest = f"{digest}@{int(cursor.timestamp() // 86400)}"
+                                seen[key] = digest
+                                if changed:
+                                    batch.append(item)
+                            out.records(stream.name, batch)
+                            pages += 1
+                            if self._checkpoint_due(pages, len(seen) + len(known or ())):
+                                pages = 0
+                                out.state(stream.name, self._state(max_cursor, {**(known or {}), **seen}))
                 except StreamAccessError as exc:
                     if not stream.per_project:
                         raise
                     self.failures.append(exc)
-        # A failed partition keeps its old fingerprints: nothing of it was re-read.
-        final = {**(known or {}), **seen} if self.failures else seen
+        if self.failures:
+            # A failed partition keeps its old fingerprints: nothing of it was re-read.
+            final = {**(known or {}), **seen}
+        else:
+            final = seen
+            if stream.tombstones and known is not None and not self.full_refresh:
+                out.records(stream.name, self._tombstones(known, seen))
         out.state(stream.name, self._state(max_cursor, final))
         return self.failures
 
+    def _tombstones(self, known: dict[str, str], seen: dict[str, str]) -> list[dict[str, Any]]:
+        """Records gone from a complete read: deleted or merged upstream."""
+        deleted_at = format_time(self.ctx.now)
+        # A record last seen near the start of the window may simply have aged out of it.
+        aged_out_before = (self.ctx.since + timedelta(days=1)).timestamp() // 86400
+        gone = []
+        for key, value in known.items():
+            if key in seen:
+                continue
+            if self.stream.retention_bound:
+                day = value.partition("@")[2]
+                if not day.isdigit() or int(day) <= aged_out_before:
+                    continue
+            gone.append({self.stream.primary_key: key, DELETED_AT: deleted_at})
+        return gone
+
     def _state(self, cursor: datetime | None, fingerprints: dict[str, str]) -> dict[str, Any]:
         state: dict[str, Any] = {"fingerprints": fingerprints}
-        if cursor is not None:
+        if cursor is not None and self.stream.cursor_field:
             state[self.stream.cursor_field] = format_time(cursor)
         return state
 
@@ -388,6 +504,7 @@ class _WindowedReader(_StreamReader):
     async def run(self) -> list[SentrySourceError]:
         ctx, stream = self.ctx, self.stream
         cursor_field = stream.cursor_field
+        assert cursor_field is not None
         raw_projects = self.state.get("projects")
         projects: dict[str, dict[str, Any]] = {}
         if isinstance(raw_projects, dict):
@@ -401,9 +518,8 @@ class _WindowedReader(_StreamReader):
             projects, legacy = {}, None
         self._projects = projects
         for path in self._partitions():
-            slug = path["project"]
             try:
-                await self._read_project(path, slug, legacy)
+                await self._read_project(path, path["project"], legacy)
             except StreamAccessError as exc:
                 self.failures.append(exc)
         ctx.out.state(stream.name, self._stream_state())
@@ -411,6 +527,8 @@ class _WindowedReader(_StreamReader):
 
     async def _read_project(self, path: dict[str, str], slug: str, legacy: datetime | None) -> None:
         ctx, stream = self.ctx, self.stream
+        cursor_field = stream.cursor_field
+        assert cursor_field is not None
         lookback = ctx.config.lookback_window
         pstate = self._projects.get(slug, {})
         window = _window(pstate.get("window"))
@@ -419,8 +537,8 @@ class _WindowedReader(_StreamReader):
         while True:
             resumed = window is not None
             if window is None:
-                resume = parse_time(pstate.get(stream.cursor_field))
-                if resume is None and pstate.get(stream.cursor_field) is not None:
+                resume = parse_time(pstate.get(cursor_field))
+                if resume is None and pstate.get(cursor_field) is not None:
                     ctx.out.log("WARN", f"Stream {stream.name}, project {slug}: unreadable saved cursor; reading all retained data.")
                 if resume is None and legacy is not None:
                     resume = legacy - lookback
@@ -436,16 +554,17 @@ class _WindowedReader(_StreamReader):
                     return  # nothing new yet (or a cursor in the future)
                 window = {"start": format_time(start), "end": format_time(ctx.now), "cursor": None}
             params = {**self._base_params(), "start": window["start"], "end": window["end"]}
-            async for page in self._pages(path, params, cursor=window["cursor"]):
-                ctx.out.records(stream.name, [i for i in page.items if isinstance(i, dict)])
-                if page.next_cursor:
-                    window = {**window, "cursor": page.next_cursor}
-                    self._projects[slug] = pstate = {**pstate, "window": window}
-                    ctx.out.state(stream.name, self._stream_state())
+            async with aclosing(self._pages(path, params, cursor=window["cursor"])) as pages:
+                async for page in pages:
+                    ctx.out.records(stream.name, self._records(page.items))
+                    if page.next_cursor:
+                        window = {**window, "cursor": page.next_cursor}
+                        self._projects[slug] = pstate = {**pstate, "window": window}
+                        ctx.out.state(stream.name, self._stream_state())
             end = parse_time(window["end"])
             assert end is not None
             # The next window starts a look-back before this one's end, for late arrivals.
-            pstate = {stream.cursor_field: format_time(end - lookback)}
+            pstate = {cursor_field: format_time(end - lookback)}
             self._projects[slug] = pstate
             ctx.out.state(stream.name, self._stream_state())
             if not resumed:
@@ -453,12 +572,183 @@ class _WindowedReader(_StreamReader):
             window = None  # a resumed window is done: continue with a fresh one up to now
 
     def _stream_state(self) -> dict[str, Any]:
+        cursor_field = self.stream.cursor_field
+        assert cursor_field is not None
         state: dict[str, Any] = {"projects": self._projects}
-        cursors = [c for c in (parse_time(p.get(self.stream.cursor_field)) for p in self._projects.values()) if c]
+        cursors = [c for c in (parse_time(p.get(cursor_field)) for p in self._projects.values()) if c]
         if cursors:
             # The oldest per-project cursor, for tools that look for one top-level value.
-            state[self.stream.cursor_field] = format_time(min(cursors))
+            state[cursor_field] = format_time(min(cursors))
         return state
+
+
+class _ChildReader(_StreamReader):
+    """Reads the children of each parent record that changed since the last sync."""
+
+    async def run(self) -> list[SentrySourceError]:
+        ctx, stream, out = self.ctx, self.stream, self.ctx.out
+        ref = stream.parent
+        parent = stream_by_name(ref.stream) if ref else None
+        assert ref is not None and parent is not None, f"{stream.name} needs a parent stream"
+        saved = self.state.get("parents")
+        if saved is not None and not isinstance(saved, dict):
+            out.log("WARN", f"Stream {stream.name}: ignoring malformed parent state; reading every parent's children.")
+        known: dict[str, Any] = saved if isinstance(saved, dict) and not self.full_refresh else {}
+        if parent.params_hook is not None and self._no_projects_left():
+            return list(ctx.project_errors.values())
+        current: dict[str, str] = {}
+        done = 0
+        base = self._base_params()
+        async for item in self._parents(parent):
+            key = str(item.get(parent.primary_key))
+            token = self._token(item)
+            current[key] = token
+            if known.get(key) == token:
+                continue
+            path = {"organization": ctx.config.organization}
+            path.update({p: str(item.get(f)) for p, f in ref.path_params.items() if item.get(f) is not None})
+            if len(path) <= len(ref.path_params):
+                continue  # the parent lacks the field its children are found by
+            since = parse_time(known.get(key)) if ref.since_field else None
+            if since is not None:
+                since -= ctx.config.lookback_window
+            extra = {field: item.get(parent_field) for field, parent_field in ref.record_fields.items()}
+            try:
+                await self._read_children(path, base, since, extra)
+            except StreamAccessError as exc:
+                if "404" not in exc.message:
+                    raise
+                continue  # the parent went away between the two lists: nothing to read
+            done += 1
+            if self._checkpoint_due(done, len(known) + len(current)):
+                done = 0
+                out.state(stream.name, {"parents": {**known, **current}})
+        out.state(stream.name, {"parents": current})
+        return self.failures
+
+    async def _parents(self, parent: StreamDef) -> AsyncIterator[dict[str, Any]]:
+        params = self._base_params(parent)
+        for variant in parent.variants:
+            for path in self._partitions(parent, report=False):
+                async with aclosing(self._pages(path, {**params, **variant}, stream=parent)) as pages:
+                    async for page in pages:
+                        for item in page.items:
+                            if isinstance(item, dict) and item.get(parent.primary_key) is not None:
+                                yield item
+
+    def _token(self, parent: dict[str, Any]) -> str:
+        ref = self.stream.parent
+        assert ref is not None
+        if ref.since_field:
+            value = parent.get(ref.since_field)
+            return str(value) if value is not None else ""
+        return fingerprint({f: parent.get(f) for f in ref.change_fields})
+
+    async def _read_children(
+        self, path: dict[str, str], base: dict[str, Any], since: datetime | None, extra: dict[str, Any]
+    ) -> None:
+        stream, ref = self.stream, self.stream.parent
+        assert ref is not None
+        params = dict(base)
+        server_filter = since is not None and ref.since_param is not None
+        if server_filter:
+            assert ref.since_param is not None and since is not None
+            params[ref.since_param] = format_time(since)
+            params["end"] = format_time(self.ctx.now)  # Sentry wants start and end together
+        async with aclosing(self._pages(path, params)) as pages:
+            async for page in pages:
+                batch = []
+                older = False
+                for record in self._records(page.items):
+                    if since is not None and not server_filter and stream.cursor_field:
+                        created = parse_time(record.get(stream.cursor_field))
+                        if created is not None and created < since:
+                            older = True  # newest first: everything after this was read before
+                            break
+                    record.update(extra)
+                    batch.append(record)
+                self.ctx.out.records(stream.name, batch)
+                if older:
+                    return
+
+
+class _UsageReader(_StreamReader):
+    """Daily usage outcomes (stats_v2), one row per day and group, last day re-read."""
+
+    FIELDS = ("sum(quantity)", "sum(times_seen)")
+
+    async def run(self) -> list[SentrySourceError]:
+        ctx, stream = self.ctx, self.stream
+        saved = None if self.full_refresh else parse_time(self.state.get("interval"))
+        if self._no_projects_left():
+            return list(ctx.project_errors.values())
+        earliest = _next_midnight(ctx.since)  # whole days only, never beyond retention
+        start = earliest if saved is None else max(earliest, _midnight(saved) - timedelta(days=1))
+        if start >= ctx.now:
+            ctx.out.state(stream.name, dict(self.state) if not self.full_refresh else {})
+            return []
+        params = {
+            **self._base_params(),
+            "field": list(self.FIELDS),
+            "groupBy": ["outcome", "category", "reason", "project"],
+            "interval": "1d",
+            "start": format_time(start),
+            "end": format_time(ctx.now),
+        }
+        body, _ = await ctx.client.get(stream.route, {"organization": ctx.config.organization}, params)
+        rows = list(_usage_rows(body))
+        ctx.out.records(stream.name, rows)
+        days = [d for d in (parse_time(r["interval"]) for r in rows) if d is not None]
+        cursor = max(days) if days else saved
+        ctx.out.state(stream.name, {"interval": format_time(cursor)} if cursor else {})
+        return []
+
+
+def _usage_rows(body: Any) -> Iterator[dict[str, Any]]:
+    """Flatten Sentry's stats_v2 body into rows; zero rows are left out."""
+    if not isinstance(body, dict):
+        return
+    intervals = body.get("intervals") or []
+    for group in body.get("groups") or []:
+        if not isinstance(group, dict):
+            continue
+        by = group.get("by") or {}
+        series = group.get("series") or {}
+        quantities = series.get("sum(quantity)") or []
+        times_seen = series.get("sum(times_seen)") or []
+        for i, interval in enumerate(intervals):
+            quantity = quantities[i] if i < len(quantities) else 0
+            seen = times_seen[i] if i < len(times_seen) else 0
+            if not quantity and not seen:
+                continue
+            key = [interval, by.get("project"), by.get("category"), by.get("outcome"), by.get("reason")]
+            yield {
+                "id": "|".join("" if k is None else str(k) for k in key),
+                "interval": interval,
+                "project": by.get("project"),
+                "category": by.get("category"),
+                "outcome": by.get("outcome"),
+                "reason": by.get("reason"),
+                "quantity": quantity,
+                "times_seen": seen,
+            }
+
+
+def _midnight(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _next_midnight(value: datetime) -> datetime:
+    day = _midnight(value)
+    return day if day == value else day + timedelta(days=1)
+
+
+_READERS: dict[str, type[_StreamReader]] = {
+    "windowed": _WindowedReader,
+    "snapshot": _SnapshotReader,
+    "child": _ChildReader,
+    "usage": _UsageReader,
+}
 
 
 def _window(value: Any) -> dict[str, Any] | None:

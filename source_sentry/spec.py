@@ -168,6 +168,20 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "maximum": 20,
             "order": 11,
         },
+        "region": {
+            "type": "string",
+            "title": "Region",
+            "description": (
+                "Which regional API host serves the organization. Blank (default): on sentry.io, "
+                "discovered from the organization's links.regionUrl; on self-hosted, the host as "
+                "given. 'us' or 'de': that sentry.io region. 'auto': discover from "
+                "links.regionUrl on any host (accepted only for the same host name or sentry.io's "
+                "own hosts, so the token never goes elsewhere)."
+            ),
+            "default": "",
+            "examples": ["", "us", "de", "auto"],
+            "order": 12,
+        },
     },
 }
 

@@ -1,14 +1,21 @@
 """The stream table: every stream the connector offers, declared as data.
 
 A stream is a route (a path template under ``/api/0/``), the scope it needs, its primary
-key and cursor, whether it fans out over projects, and how it is read incrementally:
+key and cursor, whether it fans out over projects or over the records of a parent stream,
+and how it is read incrementally (``kind``):
 
 - ``windowed``: immutable records with a server-side time filter (events). Each sync reads
   one time window per project, from the saved cursor less a look-back to now, page by page;
   the page cursor is checkpointed so an interrupted window resumes where it stopped.
-- ``snapshot``: small or mutable lists without a usable "updated" filter (issues, projects,
-  releases, ...). Each sync reads the whole list and emits only records whose content
-  changed since the last sync, told by a short fingerprint per record kept in the state.
+- ``snapshot``: lists without a usable "updated since" filter (issues, projects, releases,
+  teams, ...). Each sync reads the whole list and emits only records whose content changed
+  since the last sync, told by a short fingerprint per record kept in the state; records
+  that disappeared are emitted as tombstones (``_ab_cdc_deleted_at``).
+- ``child``: records under each record of a parent list (deploys of a release, events of an
+  issue, check-ins of a monitor). Each sync lists the parents and reads the children only of
+  parents that changed since the last sync.
+- ``usage``: the daily usage outcomes of ``stats_v2``, flattened into one row per day and
+  group, re-reading the last complete day.
 
 Mechanics live in :mod:`source_sentry.read`; nothing here performs I/O.
 """
@@ -19,9 +26,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["STREAMS", "StreamDef", "stream_by_name"]
+__all__ = ["DELETED_AT", "STREAMS", "ParentRef", "ReadScope", "StreamDef", "stream_by_name"]
 
-ParamsHook = Callable[["ReadScope"], Mapping[str, Any]]
+# Airbyte's CDC column: destinations treat a record carrying it as a deletion.
+DELETED_AT = "_ab_cdc_deleted_at"
 
 
 @dataclass(frozen=True)
@@ -30,9 +38,28 @@ class ReadScope:
 
     project_ids: tuple[str, ...]
     all_projects: bool
-    since_iso: str | None  # the oldest time the sync asks for (retention or start_date)
+    since_iso: str  # the oldest time the sync asks for (retention or start_date)
     stats_period: str | None  # e.g. "90d" when the range is exactly the retention window
     until_iso: str
+
+
+ParamsHook = Callable[[ReadScope], Mapping[str, Any]]
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """How a child stream hangs off the records of its parent stream."""
+
+    stream: str
+    path_params: Mapping[str, str]  # route placeholder -> parent field
+    record_fields: Mapping[str, str]  # field added to each child record -> parent field
+    # Children are read again only when these parent fields changed since the last sync...
+    change_fields: tuple[str, ...] = ()
+    # ...or, for time-ordered children, when this parent timestamp moved; children older than
+    # its previous value (less the look-back) are then skipped.
+    since_field: str | None = None
+    since_param: str | None = None  # server-side filter for that, when the endpoint has one
 
 
 @dataclass(frozen=True)
@@ -40,8 +67,8 @@ class StreamDef:
     name: str
     route: str
     scope: str
-    cursor_field: str
-    kind: Literal["windowed", "snapshot"] = "snapshot"
+    cursor_field: str | None
+    kind: Literal["windowed", "snapshot", "child", "usage"] = "snapshot"
     per_project: bool = False
     primary_key: str = "id"
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -49,9 +76,22 @@ class StreamDef:
     variants: tuple[Mapping[str, Any], ...] = ({},)
     page_param: str | None = "per_page"  # None: not paginated, one object or one list
     params_hook: ParamsHook | None = None
+    parent: ParentRef | None = None
     # Fields left out of the change fingerprint: they move without the record changing.
     volatile_fields: tuple[str, ...] = ()
+    # Emit a tombstone for a record that disappeared (snapshot streams).
+    tombstones: bool = False
+    # The list only holds records seen within retention: a record that ages out is not a
+    # deletion. The cursor's day is kept beside the fingerprint to tell the two apart.
+    retention_bound: bool = False
+    transform: Transform | None = None
+    # Fields the connector adds to each record, with their JSON schemas.
+    extra_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     incremental: bool = True
+
+
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+_DELETED_FIELD = {DELETED_AT: {**_TIME, "description": "Set when the record disappeared from Sentry (deleted or merged)."}}
 
 
 def _issue_params(scope: ReadScope) -> Mapping[str, Any]:
@@ -73,7 +113,23 @@ def _issue_params(scope: ReadScope) -> Mapping[str, Any]:
     return params
 
 
+def _project_filter(scope: ReadScope) -> Mapping[str, Any]:
+    return {} if scope.all_projects else {"project": list(scope.project_ids)}
+
+
+def _without_dsn_secrets(key: dict[str, Any]) -> dict[str, Any]:
+    """Client keys carry the DSN secret; it is not data anyone should copy to a warehouse."""
+    key = dict(key)
+    if "secret" in key:
+        key["secret"] = None
+    dsn = key.get("dsn")
+    if isinstance(dsn, dict) and "secret" in dsn:
+        key["dsn"] = {**dsn, "secret": None}
+    return key
+
+
 STREAMS: tuple[StreamDef, ...] = (
+    # --- The four streams of Airbyte's Sentry connector, and its project_detail.
     StreamDef(
         name="events",
         route="projects/{organization}/{project}/events/",
@@ -92,12 +148,17 @@ STREAMS: tuple[StreamDef, ...] = (
         page_param="limit",
         params_hook=_issue_params,
         volatile_fields=("stats", "lifetime", "filtered"),
+        tombstones=True,
+        retention_bound=True,
+        extra_fields=_DELETED_FIELD,
     ),
     StreamDef(
         name="projects",
         route="organizations/{organization}/projects/",
         scope="org:read",
         cursor_field="dateCreated",
+        tombstones=True,
+        extra_fields=_DELETED_FIELD,
     ),
     StreamDef(
         name="releases",
@@ -105,6 +166,8 @@ STREAMS: tuple[StreamDef, ...] = (
         scope="project:releases",
         cursor_field="dateCreated",
         variants=({"status": "open"}, {"status": "archived"}),
+        tombstones=True,
+        extra_fields=_DELETED_FIELD,
     ),
     StreamDef(
         name="project_detail",
@@ -114,6 +177,143 @@ STREAMS: tuple[StreamDef, ...] = (
         per_project=True,
         page_param=None,
     ),
+    # --- Organization-wide streams users ask for beyond those.
+    StreamDef(
+        name="teams",
+        route="organizations/{organization}/teams/",
+        scope="team:read",
+        cursor_field="dateCreated",
+        tombstones=True,
+        extra_fields=_DELETED_FIELD,
+    ),
+    StreamDef(
+        name="members",
+        route="organizations/{organization}/members/",
+        scope="member:read",
+        cursor_field="dateCreated",
+        # lastActive/lastLogin of the embedded user move whenever someone uses Sentry.
+        volatile_fields=("user",),
+        tombstones=True,
+        extra_fields=_DELETED_FIELD,
+    ),
+    StreamDef(
+        name="environments",
+        route="organizations/{organization}/environments/",
+        scope="org:read",
+        cursor_field=None,
+        page_param=None,
+        incremental=False,
+    ),
+    StreamDef(
+        name="release_deploys",
+        route="organizations/{organization}/releases/{version}/deploys/",
+        scope="project:releases",
+        cursor_field="dateFinished",
+        kind="child",
+        parent=ParentRef(
+            stream="releases",
+            path_params={"version": "version"},
+            record_fields={"releaseVersion": "version"},
+            change_fields=("deployCount", "lastDeploy"),
+        ),
+        extra_fields={"releaseVersion": {"type": ["string", "null"]}},
+    ),
+    StreamDef(
+        name="release_commits",
+        route="organizations/{organization}/releases/{version}/commits/",
+        scope="project:releases",
+        cursor_field="dateCreated",
+        kind="child",
+        parent=ParentRef(
+            stream="releases",
+            path_params={"version": "version"},
+            record_fields={"releaseVersion": "version"},
+            change_fields=("commitCount", "lastCommit"),
+        ),
+        extra_fields={"releaseVersion": {"type": ["string", "null"]}},
+    ),
+    StreamDef(
+        name="issue_events",
+        route="organizations/{organization}/issues/{issue_id}/events/",
+        scope="event:read",
+        cursor_field="dateCreated",
+        kind="child",
+        params={"full": "true"},
+        parent=ParentRef(
+            stream="issues",
+            path_params={"issue_id": "id"},
+            record_fields={"issueId": "id"},
+            since_field="lastSeen",
+            since_param="start",
+        ),
+        extra_fields={"issueId": {"type": ["string", "null"]}},
+    ),
+    StreamDef(
+        name="project_keys",
+        route="projects/{organization}/{project}/keys/",
+        scope="project:read",
+        cursor_field="dateCreated",
+        per_project=True,
+        transform=_without_dsn_secrets,
+    ),
+    StreamDef(
+        name="user_feedback",
+        route="projects/{organization}/{project}/user-feedback/",
+        scope="event:read",
+        cursor_field="dateCreated",
+        per_project=True,
+    ),
+    StreamDef(
+        name="monitors",
+        route="organizations/{organization}/monitors/",
+        scope="alerts:read",
+        cursor_field="dateCreated",
+        params_hook=_project_filter,
+        tombstones=True,
+        extra_fields=_DELETED_FIELD,
+    ),
+    StreamDef(
+        name="monitor_checkins",
+        route="organizations/{organization}/monitors/{monitor}/checkins/",
+        scope="alerts:read",
+        cursor_field="dateCreated",
+        kind="child",
+        parent=ParentRef(
+            stream="monitors",
+            path_params={"monitor": "slug"},
+            record_fields={"monitorSlug": "slug"},
+            # Check-ins come newest first with no time filter: stop at the last one seen.
+            since_field="lastCheckIn",
+        ),
+        extra_fields={"monitorSlug": {"type": ["string", "null"]}},
+    ),
+    StreamDef(
+        name="detectors",
+        route="organizations/{organization}/detectors/",
+        scope="alerts:read",
+        cursor_field="dateCreated",
+        params_hook=_project_filter,
+        tombstones=True,
+        extra_fields=_DELETED_FIELD,
+    ),
+    StreamDef(
+        name="workflows",
+        route="organizations/{organization}/workflows/",
+        scope="alerts:read",
+        cursor_field="dateCreated",
+        params_hook=_project_filter,
+        tombstones=True,
+        extra_fields=_DELETED_FIELD,
+    ),
+    StreamDef(
+        name="usage_stats",
+        route="organizations/{organization}/stats_v2/",
+        scope="org:read",
+        cursor_field="interval",
+        kind="usage",
+        page_param=None,
+        params_hook=_project_filter,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in STREAMS}
@@ -121,3 +321,13 @@ _BY_NAME = {s.name: s for s in STREAMS}
 
 def stream_by_name(name: str) -> StreamDef | None:
     return _BY_NAME.get(name)
+
+
+def stream_schema(stream: StreamDef) -> dict[str, Any]:
+    """The stream's JSON schema: Sentry's fields plus those the connector adds."""
+    from .schemas import load_schema
+
+    schema = load_schema(stream.name)
+    if stream.extra_fields:
+        schema["properties"] = {**schema.get("properties", {}), **{k: dict(v) for k, v in stream.extra_fields.items()}}
+    return schema

@@ -119,10 +119,15 @@ def test_discover_lists_the_airbyte_streams(emulator, tmp_path: Path) -> None:
     assert set(streams) == {s.name for s in STREAMS}
     for stream in streams.values():
         assert stream["source_defined_primary_key"] == [["id"]]
+        if stream["name"] == "environments":  # no timestamps at all: full refresh only
+            assert stream["supported_sync_modes"] == ["full_refresh"]
+            continue
         assert stream["supported_sync_modes"] == ["full_refresh", "incremental"]
         assert stream["source_defined_cursor"] is True
         [cursor] = stream["default_cursor_field"]
         assert cursor in stream["json_schema"]["properties"]
+    for name in ["events", "issues", "projects", "releases"]:
+        assert streams[name]["supported_sync_modes"] == ["full_refresh", "incremental"]
     assert streams["events"]["default_cursor_field"] == ["dateCreated"]
     assert streams["issues"]["default_cursor_field"] == ["lastSeen"]
 
