@@ -467,16 +467,20 @@ class DuckDBDestination:
             # Last received wins: mark each key's last row in the batch (in Python, cheaper than a
             # window function), and give rows their ids here so raw and final rows share them.
             latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+            deleted_key = keys.get(DELETED_AT)
             for row in rows:
                 row["_r"] = str(uuid.uuid4())
                 latest[tuple(_key_value(row, keys, columns, path) for path in config.primary_key)] = row
             for row in latest.values():
-                row["_l"] = True
+                if deleted_key is not None and row.get(deleted_key) is not None:
+                    row["_t"] = True  # a tombstone: flag the kept row instead of replacing it
+                else:
+                    row["_l"] = True
         # One dumps of the whole array: 100k small dumps cost several times more (allocation).
         with open(self._batch_path, "wb") as out:
             out.write(orjson.dumps(rows))
 
-        spec = {"_e": "VARCHAR", "_m": "JSON", "_r": "VARCHAR", "_l": "BOOLEAN"}
+        spec = {"_e": "VARCHAR", "_m": "JSON", "_r": "VARCHAR", "_l": "BOOLEAN", "_t": "BOOLEAN"}
         select = [
             ("_r" if config.dedup else "gen_random_uuid()::VARCHAR") + ' AS "_airbyte_raw_id"',
             'CAST(_e AS TIMESTAMPTZ) AS "_airbyte_extracted_at"',
@@ -515,8 +519,17 @@ class DuckDBDestination:
             f"{expr(target + '.' + quote_ident(columns.get(path[0]).name))} IS NOT DISTINCT FROM batch.k{i}"  # type: ignore[union-attr]
             for i, (expr, path) in enumerate(zip(key_exprs, config.primary_key))
         )
-        con.execute(f"DELETE FROM {target} USING (SELECT DISTINCT {batch_keys} FROM {source}) AS batch WHERE {matches}")
+        con.execute(
+            f"DELETE FROM {target} USING (SELECT DISTINCT {batch_keys} FROM {source} WHERE _l) AS batch WHERE {matches}"
+        )
         con.execute(f"INSERT INTO {target} {insert} WHERE _l")
+        deleted = columns.get(DELETED_AT)
+        if deleted is not None and any(row.get("_t") for row in rows):
+            # Soft delete: the last known version stays, with the time it disappeared upstream.
+            con.execute(
+                f"UPDATE {target} SET {quote_ident(deleted.name)} = batch.d FROM (SELECT {batch_keys}, "
+                f"CAST({keys[DELETED_AT]} AS {deleted.type}) AS d FROM {source} WHERE _t) AS batch WHERE {matches}"
+            )
 
     # ---------------------------------------------------------------- tables and columns
 
@@ -596,6 +609,10 @@ class DuckDBDestination:
             os.unlink(self._batch_path)
         except FileNotFoundError:
             pass
+
+
+# Airbyte's CDC deletion column; the source emits a record carrying it as a tombstone.
+DELETED_AT = "_ab_cdc_deleted_at"
 
 
 def _key_expr(columns: ColumnSet, path: tuple[str, ...]) -> Callable[[str], str]:

@@ -107,13 +107,17 @@ def catalog_for(streams: list[str], mode: str = "incremental", destination_mode:
 
     by_name = {s["name"]: s for s in discovered_streams()}
     dest = destination_mode or ("append_dedup" if mode == "incremental" else "overwrite")
+
+    def mode_of(name: str) -> str:
+        return mode if mode in by_name[name]["supported_sync_modes"] else "full_refresh"
+
     return {
         "streams": [
             {
                 "stream": by_name[name],
-                "sync_mode": mode,
+                "sync_mode": mode_of(name),
                 "destination_sync_mode": dest,
-                "cursor_field": by_name[name]["default_cursor_field"],
+                "cursor_field": by_name[name].get("default_cursor_field", []),
                 "primary_key": by_name[name]["source_defined_primary_key"],
             }
             for name in streams
