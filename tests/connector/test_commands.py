@@ -145,3 +145,12 @@ def test_every_command_has_help(command: str) -> None:
     run = run_cli(command, "--help", raw=True)
     assert run.returncode == 0
     assert "usage: source-sentry" in run.stdout
+
+
+def test_the_readme_streams_table_lists_every_stream() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Streams") :]
+    for stream in STREAMS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{stream.name}` |"))
+        assert f"`{stream.scope}`" in row, stream.name
+        assert stream.route.split("{")[0] in row, stream.name
