@@ -36,6 +36,7 @@ _RETENTION_MARGIN = timedelta(minutes=1)
 # Snapshot streams checkpoint their fingerprints every page while the map is small, and
 # less often when it is large, so the total state written stays proportional to the list.
 _FINGERPRINTS_PER_CHECKPOINT_PAGE = 2000
+_PARTITION_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ class _Context:
     now: datetime
     retention_floor: datetime  # the oldest time Sentry still keeps
     since: datetime  # the oldest time this sync reads: retention or start_date
+    # Partitions (projects, lists) read at once across all streams; the budget paces requests.
+    partitions: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(_PARTITION_CONCURRENCY))
 
     def scope(self) -> ReadScope:
         exact_retention = self.since == self.retention_floor
@@ -403,6 +406,28 @@ class _StreamReader:
         """Every named project failed: a project filter left empty would mean "all projects"."""
         return not self.ctx.all_projects and not self.ctx.projects
 
+    async def _each_partition(self, reads: list[Any], *, fatal: bool = False) -> None:
+        """Run partition reads concurrently (the rate budget paces them); a partition that
+        fails is recorded and the others go on, unless ``fatal`` (an organization-wide list)."""
+
+        async def guarded(read: Any) -> None:
+            async with self.ctx.partitions:
+                try:
+                    await read
+                except SentrySourceError as exc:
+                    if fatal:
+                        raise
+                    self.failures.append(exc)
+
+        tasks = [asyncio.ensure_future(guarded(read)) for read in reads]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
     def _checkpoint_due(self, pages: int, entries: int) -> bool:
         return pages * _FINGERPRINTS_PER_CHECKPOINT_PAGE >= entries
 
@@ -424,47 +449,46 @@ class _SnapshotReader(_StreamReader):
         emit_all = self.full_refresh or (known is None and old_cursor is None)
         seen: dict[str, str] = {}
         max_cursor = old_cursor
-        pages = 0
         if stream.params_hook is not None and self._no_projects_left():
             return list(self.ctx.project_errors.values())
         base = self._base_params()
-        for variant in stream.variants:
-            for path in self._partitions():
-                try:
-                    async with aclosing(self._pages(path, {**base, **variant})) as page_iter:
-                        async for page in page_iter:
-                            batch = []
-                            for item in self._records(page.items):
-                                if item.get(stream.primary_key) is None:
-                                    continue
-                                key = str(item[stream.primary_key])
-                                digest = fingerprint(item, stream.volatile_fields)
-                                cursor = parse_time(item.get(cursor_field)) if cursor_field else None
-                                if cursor is not None and (max_cursor is None or cursor > max_cursor):
-                                    max_cursor = cursor
-                                if seen.get(key, "").split("@")[0] == digest:
-                                    continue  # the same record twice in one read (a page boundary shift)
-                                if emit_all:
-                                    changed = True
-                                elif known is not None:
-                                    changed = known.get(key, "").split("@")[0] != digest
-                                else:
-                                    # First sync after the Airbyte connector's state: only what is newer.
-                                    changed = cursor is None or old_cursor is None or cursor > old_cursor
-                                if stream.retention_bound and cursor is not None:
-                                    digest = f"{digest}@{int(cursor.timestamp() // 86400)}"
-                                seen[key] = digest
-                                if changed:
-                                    batch.append(item)
-                            out.records(stream.name, batch)
-                            pages += 1
-                            if self._checkpoint_due(pages, len(seen) + len(known or ())):
-                                pages = 0
-                                out.state(stream.name, self._state(max_cursor, {**(known or {}), **seen}))
-                except StreamAccessError as exc:
-                    if not stream.per_project:
-                        raise
-                    self.failures.append(exc)
+        checkpoint_pages = 0
+
+        async def read_list(path: dict[str, str], params: dict[str, Any]) -> None:
+            nonlocal max_cursor, checkpoint_pages
+            async with aclosing(self._pages(path, params)) as page_iter:
+                async for page in page_iter:
+                    batch = []
+                    for item in self._records(page.items):
+                        if item.get(stream.primary_key) is None:
+                            continue
+                        key = str(item[stream.primary_key])
+                        digest = fingerprint(item, stream.volatile_fields)
+                        cursor = parse_time(item.get(cursor_field)) if cursor_field else None
+                        if cursor is not None and (max_cursor is None or cursor > max_cursor):
+                            max_cursor = cursor
+                        if seen.get(key, "").split("@")[0] == digest:
+                            continue  # the same record twice in one read (a page boundary shift)
+                        if emit_all:
+                            changed = True
+                        elif known is not None:
+                            changed = known.get(key, "").split("@")[0] != digest
+                        else:
+                            # First sync after the Airbyte connector's state: only what is newer.
+                            changed = cursor is None or old_cursor is None or cursor > old_cursor
+                        if stream.retention_bound and cursor is not None:
+                            digest = f"{digest}@{int(cursor.timestamp() // 86400)}"
+                        seen[key] = digest
+                        if changed:
+                            batch.append(item)
+                    out.records(stream.name, batch)
+                    checkpoint_pages += 1
+                    if self._checkpoint_due(checkpoint_pages, len(seen) + len(known or ())):
+                        checkpoint_pages = 0
+                        out.state(stream.name, self._state(max_cursor, {**(known or {}), **seen}))
+
+        lists = [(path, {**base, **variant}) for variant in stream.variants for path in self._partitions()]
+        await self._each_partition([read_list(path, params) for path, params in lists], fatal=not stream.per_project)
         if self.failures:
             # A failed partition keeps its old fingerprints: nothing of it was re-read.
             final = {**(known or {}), **seen}
@@ -517,11 +541,7 @@ class _WindowedReader(_StreamReader):
         if self.full_refresh:
             projects, legacy = {}, None
         self._projects = projects
-        for path in self._partitions():
-            try:
-                await self._read_project(path, path["project"], legacy)
-            except StreamAccessError as exc:
-                self.failures.append(exc)
+        await self._each_partition([self._read_project(p, p["project"], legacy) for p in self._partitions()])
         ctx.out.state(stream.name, self._stream_state())
         return self.failures
 
