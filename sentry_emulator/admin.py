@@ -41,7 +41,37 @@ class Admin:
                 return 201, emu.add_deploy(version, data.get("environment", "production"))
             emu.update_release(version, **data)
             return 200, {"ok": True}
+        m = re.match(r"^releases/([^/]+)/(delete|commits)$", tail)
+        if m and method == "POST":
+            version = unquote(m.group(1))
+            if m.group(2) == "delete":
+                emu.delete_release(version)
+                return 200, {"ok": True}
+            return 201, emu.add_commit(version, data["message"], data.get("author"))
+        m = re.match(r"^(projects|teams|members|monitors)/([^/]+)/(delete|feedback|keys|checkins)$", tail)
+        if m and method == "POST":
+            kind, name, action = m.group(1), unquote(m.group(2)), m.group(3)
+            if action == "delete":
+                {"projects": emu.delete_project, "teams": emu.delete_team, "members": emu.remove_member,
+                 "monitors": emu.delete_monitor}[kind](name)
+                return 200, {"ok": True}
+            if (kind, action) == ("projects", "feedback"):
+                return 201, emu.add_feedback(name, **data)
+            if (kind, action) == ("projects", "keys"):
+                return 201, emu.add_key(name, data.get("name", "Default"))
+            if (kind, action) == ("monitors", "checkins"):
+                return 201, emu.add_checkin(name, data.get("status", "ok"), data.get("duration"))
         key = (method, tail)
+        if key == ("POST", "teams"):
+            return 201, emu.add_team(data["slug"], data.get("name"))
+        if key == ("POST", "members"):
+            return 201, emu.add_member(data["email"], data.get("name"), data.get("role", "member"),
+                                       data.get("teams"), bool(data.get("pending", False)))
+        if key == ("POST", "environments"):
+            return 201, emu.add_environment(data["name"], bool(data.get("hidden", False)))
+        if key == ("POST", "monitors"):
+            return 201, emu.add_monitor(data["slug"], data["project"], data.get("name"),
+                                        int(data.get("interval_minutes", 60)))
         if key == ("GET", "now"):
             return 200, {"now": emu.now().isoformat()}
         if key == ("POST", "advance"):

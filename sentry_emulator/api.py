@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from .auth import FORBIDDEN, Token
+from .auth import FORBIDDEN, ScopeRule, Token
 from .dataset import Dataset
 from .models import Issue, Project
 from .pagination import Page, keyed_page, offset_page, parse_cursor, parse_page_size
@@ -18,6 +18,7 @@ from .timeutil import US, BadParam, iso_s, parse_iso, parse_period
 __all__ = ["Api", "ApiError", "Request", "Reply", "Route", "ROUTES", "match_route"]
 
 NOT_FOUND = "The requested resource does not exist"
+STATS_GROUP_BY = ("outcome", "category", "reason", "project")
 DAY_US = 86400 * US
 
 
@@ -67,11 +68,22 @@ class Route:
 ROUTES: list[Route] = []
 
 
-def route(template: str, scope: str | None) -> Callable[[Callable[["Api", Request], Reply]], Callable[["Api", Request], Reply]]:
+ORG = ("org:admin", "org:read", "org:write")
+PROJECT = ("project:admin", "project:read", "project:write")
+EVENT = ("event:admin", "event:read", "event:write")
+RELEASES = ("org:ci", "project:admin", "project:read", "project:releases", "project:write")
+MEMBER = ("member:admin", "member:read", "member:write")
+
+
+def route(template: str, scope: str | None, sentry: tuple[str, ...] = ()
+          ) -> Callable[[Callable[["Api", Request], Reply]], Callable[["Api", Request], Reply]]:
+    """Register a handler. `scope`: the one scope "strict" rules require; `sentry`: the scopes
+    Sentry accepts (any one of them; the operation's OpenAPI `security`), used by "sentry" rules."""
+    rule = None if scope is None else ScopeRule(scope, sentry)
     pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
 
     def register(fn: Callable[["Api", Request], Reply]) -> Callable[["Api", Request], Reply]:
-        ROUTES.append(Route(template, scope, fn, re.compile(pattern)))
+        ROUTES.append(Route(template, rule, fn, re.compile(pattern)))
         return fn
 
     return register
@@ -110,7 +122,7 @@ class Api:
         return project
 
     def _visible_projects(self, req: Request) -> list[Project]:
-        return [p for p in self.ds.projects if req.token.can_see(p.slug, p.id)]
+        return [p for p in self.ds.live_projects if req.token.can_see(p.slug, p.id)]
 
     def _project_filter(self, req: Request) -> set[int]:
         """`project` ids (repeatable; -1 or absent = every project the token can see)."""
@@ -122,7 +134,7 @@ class Api:
         for value in wanted:
             if not value.lstrip("-").isdigit():
                 raise BadParam("Invalid project parameter. Values must be numbers.")
-            project = next((p for p in self.ds.projects if p.id == value), None)
+            project = next((p for p in self.ds.live_projects if p.id == value), None)
             if project is None or project.idx not in visible:
                 raise ApiError(403, FORBIDDEN)
             chosen.add(project.idx)
@@ -160,37 +172,37 @@ class Api:
         return Reply(page.items, page)
 
     # ------------------------------------------------------------ organizations
-    @route("/api/0/organizations/", "org:read")
+    @route("/api/0/organizations/", "org:read", ORG)
     def organizations(self, req: Request) -> Reply:
         return self._offset_list(req, [None], lambda _: self.shapes.organization())
 
-    @route("/api/0/organizations/{org}/", "org:read")
+    @route("/api/0/organizations/{org}/", "org:read", ORG)
     def organization(self, req: Request) -> Reply:
         self._org(req)
         return Reply(self.shapes.organization())
 
-    @route("/api/0/organizations/{org}/projects/", "org:read")
+    @route("/api/0/organizations/{org}/projects/", "org:read", ORG)
     def org_projects(self, req: Request) -> Reply:
         self._org(req)
         text = (req.get("query") or "").lower()
         items = [p for p in self._visible_projects(req) if text in p.slug or text in p.name.lower()]
         return self._offset_list(req, items, self.shapes.project_list_item)
 
-    @route("/api/0/projects/{org}/{project}/", "project:read")
+    @route("/api/0/projects/{org}/{project}/", "project:read", PROJECT)
     def project_detail(self, req: Request) -> Reply:
         return Reply(self.shapes.project_detail(self._project(req)))
 
-    @route("/api/0/organizations/{org}/teams/", "team:read")
+    @route("/api/0/organizations/{org}/teams/", "team:read", ORG)  # Sentry: org:*, not team:read
     def teams(self, req: Request) -> Reply:
         self._org(req)
         return self._offset_list(req, list(self.ds.teams), self.shapes.team)
 
-    @route("/api/0/organizations/{org}/members/", "member:read")
+    @route("/api/0/organizations/{org}/members/", "member:read", MEMBER)
     def members(self, req: Request) -> Reply:
         self._org(req)
         return self._offset_list(req, list(self.ds.members), self.shapes.member)
 
-    @route("/api/0/organizations/{org}/environments/", "project:read")
+    @route("/api/0/organizations/{org}/environments/", "org:read", ORG)
     def environments(self, req: Request) -> Reply:
         self._org(req)
         visibility = req.get("visibility") or "visible"
@@ -200,7 +212,7 @@ class Api:
                 if visibility == "all" or e.hidden == (visibility == "hidden")]
         return Reply([self.shapes.environment(e) for e in envs])  # not paginated, like Sentry
 
-    @route("/api/0/projects/{org}/{project}/keys/", "project:read")
+    @route("/api/0/projects/{org}/{project}/keys/", "project:read", PROJECT)
     def project_keys(self, req: Request) -> Reply:
         project = self._project(req)
         status = req.get("status")
@@ -208,7 +220,7 @@ class Api:
                 and (status is None or (status == "active") == k.active)]
         return self._offset_list(req, keys, self.shapes.project_key)
 
-    @route("/api/0/projects/{org}/{project}/user-feedback/", "project:read")
+    @route("/api/0/projects/{org}/{project}/user-feedback/", "event:read", ("project:read",))
     def user_feedback(self, req: Request) -> Reply:
         project = self._project(req)
         items = sorted((f for f in self.ds.feedback if f.project == project.idx),
@@ -226,12 +238,12 @@ class Api:
                            limit, cursor)
         return Reply(page.items, page)
 
-    @route("/api/0/projects/{org}/{project}/events/", "event:read")
+    @route("/api/0/projects/{org}/{project}/events/", "event:read", PROJECT)
     def project_events(self, req: Request) -> Reply:
         project = self._project(req)
         return self._events_reply(req, lambda s, e: self.ds.event_view(project, s, e, req.now_us))
 
-    @route("/api/0/organizations/{org}/issues/{issue_id}/events/", "event:read")
+    @route("/api/0/organizations/{org}/issues/{issue_id}/events/", "event:read", EVENT)
     def issue_events(self, req: Request) -> Reply:
         issue = self._issue(req)
         return self._events_reply(req, lambda s, e: self.ds.issue_event_view(issue, s, e, req.now_us))
@@ -266,13 +278,13 @@ class Api:
         reply.headers["X-Max-Hits"] = "1000"
         return reply
 
-    @route("/api/0/organizations/{org}/issues/", "event:read")
+    @route("/api/0/organizations/{org}/issues/", "event:read", EVENT)
     def org_issues(self, req: Request) -> Reply:
         self._org(req)
         issues, key = self._issue_list(req, self._project_filter(req), date_filter=True)
         return self._issues_reply(req, issues, key, self.shapes.issue)
 
-    @route("/api/0/projects/{org}/{project}/issues/", "event:read")
+    @route("/api/0/projects/{org}/{project}/issues/", "event:read", ("event:read",))
     def project_issues(self, req: Request) -> Reply:
         project = self._project(req)
         # Here statsPeriod only picks the stats timeline ("" / 24h / 14d), it does not filter.
@@ -283,7 +295,7 @@ class Api:
         reply.headers["Deprecation"] = "true"
         return reply
 
-    @route("/api/0/organizations/{org}/issues/{issue_id}/", "event:read")
+    @route("/api/0/organizations/{org}/issues/{issue_id}/", "event:read", EVENT)
     def issue_detail(self, req: Request) -> Reply:
         return Reply(self.shapes.issue_detail(self._issue(req), req.now_us))
 
@@ -296,7 +308,7 @@ class Api:
             raise ApiError(404, NOT_FOUND)
         return release
 
-    @route("/api/0/organizations/{org}/releases/", "project:releases")
+    @route("/api/0/organizations/{org}/releases/", "project:releases", RELEASES)
     def releases(self, req: Request) -> Reply:
         self._org(req)
         projects = self._project_filter(req)
@@ -320,76 +332,86 @@ class Api:
         reply.headers["X-Max-Hits"] = str(len(items))
         return reply
 
-    @route("/api/0/organizations/{org}/releases/{version}/", "project:releases")
+    @route("/api/0/organizations/{org}/releases/{version}/", "project:releases", RELEASES)
     def release_detail(self, req: Request) -> Reply:
         return Reply(self.shapes.release(self._release(req)))
 
-    @route("/api/0/organizations/{org}/releases/{version}/deploys/", "project:releases")
+    @route("/api/0/organizations/{org}/releases/{version}/deploys/", "project:releases", RELEASES)
     def release_deploys(self, req: Request) -> Reply:
         release = self._release(req)
         deploys = sorted(release.deploys, key=lambda d: d.date_finished_us, reverse=True)
         return self._offset_list(req, deploys, self.shapes.deploy)
 
-    @route("/api/0/organizations/{org}/releases/{version}/commits/", "project:releases")
+    @route("/api/0/organizations/{org}/releases/{version}/commits/", "project:releases", RELEASES)
     def release_commits(self, req: Request) -> Reply:
         release = self._release(req)
         commits = sorted(release.commits, key=lambda c: c.date_created_us, reverse=True)
         return self._offset_list(req, commits, lambda c: self.shapes.commit(release, c))
 
     # ------------------------------------------------------------ monitors, usage
-    @route("/api/0/organizations/{org}/monitors/", "alerts:read")
+    @route("/api/0/organizations/{org}/monitors/", "alerts:read", ("alerts:read", *ORG))
     def monitors(self, req: Request) -> Reply:
         self._org(req)
         projects = self._project_filter(req)
-        items = [m for m in self.ds.monitors if m.project in projects]
+        items = [m for m in self.ds.live_monitors() if m.project in projects]
         return self._offset_list(req, items, lambda m: self.shapes.monitor(m, req.now_us))
 
-    @route("/api/0/organizations/{org}/monitors/{monitor}/checkins/", "alerts:read")
+    @route("/api/0/organizations/{org}/monitors/{monitor}/checkins/", "alerts:read",
+           ("alerts:read", "alerts:write", *PROJECT))
     def checkins(self, req: Request) -> Reply:
         self._org(req)
-        monitor = next((m for m in self.ds.monitors if req.params["monitor"] in (m.slug, m.id)), None)
+        monitor = self.ds.monitor(req.params["monitor"])
         if monitor is None:
             raise ApiError(404, NOT_FOUND)
         project = self.ds.projects[monitor.project]
         if not req.token.can_see(project.slug, project.id):
             raise ApiError(403, FORBIDDEN)
-        first, total = self.ds.checkin_count(monitor, req.now_us)
-        limit = parse_page_size(req.get("per_page"))
-        # Newest first: list position o is check-in number total - 1 - o.
-        page = offset_page(total - first, lambda o, n: [self.shapes.checkin(monitor, total - 1 - j)
-                                                        for j in range(o, min(o + n, total - first))],
-                           limit, parse_cursor(req.get("cursor")))
-        return Reply(page.items, page)
+        keys = self.ds.checkin_keys(monitor, req.now_us)  # newest first; rendered per page only
+        return self._offset_list(req, keys, lambda k: self.shapes.checkin_at(monitor, k))
 
-    @route("/api/0/organizations/{org}/stats_v2/", "org:read")
+    @route("/api/0/organizations/{org}/stats_v2/", "org:read", ORG)
     def stats_v2(self, req: Request) -> Reply:
         self._org(req)
-        field_ = req.get("field")
-        if field_ not in ("sum(quantity)", "sum(times_seen)"):
-            raise BadParam('Invalid field: "' + str(field_) + '"')
+        fields = req.getall("field")
+        if not fields:
+            raise BadParam('At least one "field" is required.')
+        for f in fields:
+            if f not in ("sum(quantity)", "sum(times_seen)"):
+                raise BadParam(f'Invalid field: "{f}"')
         group_by = req.getall("groupBy")
         if not group_by:
             raise BadParam("At least one groupBy is required")
-        interval = parse_period(req.get("interval") or "1d")
+        for g in group_by:
+            if g not in STATS_GROUP_BY:
+                raise BadParam(f'Invalid groupBy: "{g}"')
+        try:
+            interval = parse_period(req.get("interval") or "1h")
+        except BadParam:
+            raise BadParam("Invalid interval") from None
         if interval < 3600 * US:
             raise BadParam("The interval has to be at least one hour")
+        if interval > DAY_US:
+            raise BadParam("The interval has to be less than one day.")
+        if DAY_US % interval:
+            raise BadParam("The interval should divide one day without a remainder.")
+        wanted = {name: set(req.getall(name)) for name in ("category", "outcome", "reason")}
         lo, hi = self._range(req, 14 * DAY_US)
         hi = hi or req.now_us
         lo = max(lo or 0, req.now_us - self.ds.retention_us)
         start = lo // interval * interval
-        edges = list(range(start, hi + interval, interval))
-        projects = self._project_filter(req)
+        edges = list(range(start, hi + interval, interval)) if hi > start else [start, start + interval]
         groups: dict[tuple, list[int]] = {}
-        for p in (self.ds.projects[i] for i in sorted(projects)):
-            counts = [len(self.ds.event_view(p, a, b, req.now_us)) for a, b in zip(edges, edges[1:])]
-            by = {"outcome": "accepted", "category": "error", "reason": "none", "project": int(p.id)}
-            k = tuple((g, by.get(g)) for g in group_by)
-            acc = groups.setdefault(k, [0] * len(counts))
-            for j, c in enumerate(counts):
-                acc[j] += c
+        for p in (self.ds.projects[i] for i in sorted(self._project_filter(req))):
+            for (outcome, category, reason), series in self.ds.outcomes(p, edges, req.now_us).items():
+                row = {"outcome": outcome, "category": category, "reason": reason, "project": int(p.id)}
+                if any(values and row[name] not in values for name, values in wanted.items()):
+                    continue
+                acc = groups.setdefault(tuple((g, row[g]) for g in group_by), [0] * (len(edges) - 1))
+                for j, c in enumerate(series):
+                    acc[j] += c
         body = {"start": iso_s(edges[0]), "end": iso_s(edges[-1]), "intervals": [iso_s(t) for t in edges[:-1]],
-                "groups": [{"by": dict(k), "totals": {field_: sum(v)}, "series": {field_: v}}
-                           for k, v in groups.items()]}
+                "groups": [{"by": dict(k), "totals": {f: sum(v) for f in fields}, "series": {f: v for f in fields}}
+                           for k, v in sorted(groups.items(), key=lambda kv: str(kv[0])) if any(v)]}
         return Reply(body)
 
     # ------------------------------------------------------------ alerts
@@ -398,13 +420,13 @@ class Api:
         reply.headers["X-Hits"] = str(len(items))
         return reply
 
-    @route("/api/0/organizations/{org}/detectors/", "alerts:read")
+    @route("/api/0/organizations/{org}/detectors/", "alerts:read", ("alerts:read", *ORG))
     def detectors(self, req: Request) -> Reply:
         self._org(req)
         ids = {p.id for p in self.ds.projects if p.idx in self._project_filter(req)}
         return self._offset_with_hits(req, [d for d in self.shapes.detectors() if d["projectId"] in ids])
 
-    @route("/api/0/organizations/{org}/workflows/", "alerts:read")
+    @route("/api/0/organizations/{org}/workflows/", "alerts:read", ("alerts:read", *ORG))
     def workflows(self, req: Request) -> Reply:
         self._org(req)
         return self._offset_with_hits(req, self.shapes.workflows())

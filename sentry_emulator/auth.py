@@ -8,13 +8,26 @@ from typing import Iterable
 
 from .rand import hkey
 
-__all__ = ["ALL_READ_SCOPES", "Token", "TokenStore", "AuthError"]
+__all__ = ["ALL_READ_SCOPES", "SCOPE_RULES", "ScopeRule", "Token", "TokenStore", "AuthError"]
 
 ALL_READ_SCOPES = ("org:read", "project:read", "team:read", "member:read", "event:read",
                    "project:releases", "alerts:read")
 INVALID = "Invalid token"
 EXPIRED = "Token expired"
 FORBIDDEN = "You do not have permission to perform this action."
+SCOPE_RULES = ("strict", "sentry")
+
+
+class ScopeRule(str):
+    """The one scope an endpoint needs under "strict" rules (the str value itself), plus
+    `any_of`: the scopes Sentry accepts for it (its OpenAPI `security`; any one is enough)."""
+
+    any_of: frozenset[str]
+
+    def __new__(cls, scope: str, any_of: tuple[str, ...] = ()) -> "ScopeRule":
+        rule = super().__new__(cls, scope)
+        rule.any_of = frozenset(any_of or (scope,))
+        return rule
 
 
 class AuthError(Exception):
@@ -37,8 +50,11 @@ class Token:
 
 
 class TokenStore:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, rules: str = "sentry") -> None:
+        if rules not in SCOPE_RULES:
+            raise ValueError(f"scope_rules must be one of {SCOPE_RULES}, not {rules!r}")
         self._seed = seed
+        self.rules = rules
         self._lock = threading.Lock()
         self._tokens: dict[str, Token] = {}
         self._n = 0
@@ -73,6 +89,8 @@ class TokenStore:
             raise AuthError(401, INVALID)
         if token.revoked:
             raise AuthError(401, EXPIRED)
-        if scope is not None and scope not in token.scopes:
-            raise AuthError(403, FORBIDDEN)
+        if scope is not None:
+            accepted = getattr(scope, "any_of", None) if self.rules == "sentry" else None
+            if not (accepted & token.scopes if accepted else scope in token.scopes):
+                raise AuthError(403, FORBIDDEN)
         return token

@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls", action="store_true", help="serve https with a throwaway CA (needs trustme)")
     p.add_argument("--admin", action="store_true", help="enable the /_emulator/ admin paths")
     p.add_argument("--token", default=None, help="use this value as the all-scopes token")
+    p.add_argument("--region-url", default=None, help="links.regionUrl of the organization (default: itself)")
+    p.add_argument("--scope-rules", choices=["strict", "sentry"], default="sentry")
+    p.add_argument("--teams", type=int, default=None)
+    p.add_argument("--members", type=int, default=None)
+    p.add_argument("--monitors", type=int, default=None)
     return p
 
 
@@ -58,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         releases=args.releases, days=args.days, retention_days=args.retention_days,
         rate_limits=_rate_limits(args), latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
         tls=args.tls, admin=args.admin, host=args.host, port=args.port, token=args.token,
+        region_url=args.region_url, scope_rules=args.scope_rules, teams=args.teams, members=args.members,
+        monitors=args.monitors,
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

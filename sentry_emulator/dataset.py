@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 from . import catalog as cat
 from .events import GeneratedEvents, IssueAgg, VisibleRange
 from .models import (
-    Commit, Deploy, Environment, EventRef, ExplicitEvent, Feedback, Issue, Member, Monitor,
+    AddedCheckin, Commit, Deploy, Environment, EventRef, ExplicitEvent, Feedback, Issue, Member, Monitor,
     Project, ProjectKey, Release, Team,
 )
 from .rand import hex32, hkey, mix, pick, unit, uuid4_like
@@ -25,6 +25,13 @@ __all__ = ["Dataset", "EventView", "ISSUE_STATUSES"]
 
 DAY_US = 86400 * US
 ISSUE_STATUSES = ("unresolved", "resolved", "ignored", "pending_deletion", "pending_merge", "reprocessing")
+# stats_v2 rows besides accepted errors: (outcome, category, reason, P(hour has some), min, max).
+_DERIVED_OUTCOMES = (
+    ("filtered", "error", "browser-extensions", 0.10, 1, 3),
+    ("rate_limited", "error", "smart_rate_limit", 0.02, 5, 40),
+    ("client_discard", "error", "sample_rate", 0.05, 1, 4),
+    ("accepted", "transaction", "none", 0.50, 1, 8),
+)
 _DEFAULT_SUBSTATUS = {"unresolved": "ongoing", "ignored": "archived_until_escalating"}
 
 
@@ -81,6 +88,9 @@ class Sizes:
     releases: int
     days: float
     retention_days: float
+    teams: int | None = None  # None: about one per two projects (at most 4)
+    members: int | None = None  # active members; None: 6 (plus one pending invite either way)
+    monitors: int | None = None  # None: min(3, projects)
 
 
 class Dataset:
@@ -98,6 +108,9 @@ class Dataset:
         self.org_created_us = anchor_us - self.span_us - 400 * DAY_US
         self.version = 0  # bumped by every mutation (invalidates caches)
         self._counter = 0  # ids and choices of mutations, deterministic from the seed
+        self._seqs: dict[str, int] = {}  # next id per kind for records added later (never reused)
+        self._next_release_id = 1
+        self._next_deploy_id = 1000
         self.issues: dict[str, Issue] = {}
         self._next_issue_id = 6_000_000_001 + (seed % 1000) * 100_000
         self.teams = self._gen_teams()
@@ -124,20 +137,33 @@ class Dataset:
     def _project_slug(p: int) -> str:
         return cat.PROJECT_SLUGS[p] if p < len(cat.PROJECT_SLUGS) else f"project-{p + 1}"
 
+    def _seq(self, kind: str, start: int) -> str:
+        n = self._seqs.get(kind, start)
+        self._seqs[kind] = n + 1
+        return str(n)
+
     def _gen_teams(self) -> list[Team]:
-        n = max(1, min(len(cat.TEAM_SLUGS), (self.sizes.projects + 1) // 2 + 1))
+        n = self.sizes.teams
+        if n is None:
+            n = max(1, min(len(cat.TEAM_SLUGS), (self.sizes.projects + 1) // 2 + 1))
+        slugs = [cat.TEAM_SLUGS[i] if i < len(cat.TEAM_SLUGS) else f"team-{i + 1}" for i in range(n)]
+        self._seqs["team"] = 10 + n
         return [Team(str(10 + i), s, s.replace("-", " ").title(), self.org_created_us + i * DAY_US)
-                for i, s in enumerate(cat.TEAM_SLUGS[:n])]
+                for i, s in enumerate(slugs)]
 
     def _gen_members(self) -> list[Member]:
         out = []
-        for i, (name, email, role) in enumerate(cat.PEOPLE):
+        n = len(cat.PEOPLE) if self.sizes.members is None else self.sizes.members
+        people = [cat.PEOPLE[i] if i < len(cat.PEOPLE) else (f"Member {i + 1}", f"member{i + 1}@example.com", "member")
+                  for i in range(n)]
+        for i, (name, email, role) in enumerate(people):
             teams = [t.slug for j, t in enumerate(self.teams) if (i + j) % 2 == 0 or role == "owner"]
             out.append(Member(str(100 + i), str(1 + i), email, name, role,
                               self.org_created_us + i * 3 * DAY_US, teams=teams))
         _, email, role = cat.PENDING_INVITE
         out.append(Member(str(100 + len(out)), None, email, email, role,
                           self.anchor_us - 2 * DAY_US, pending=True))
+        self._seqs["member"], self._seqs["user"] = 100 + len(out), 1 + len(out)
         return out
 
     def _gen_project(self, p: int, slug: str, created_us: int | None = None,
@@ -150,7 +176,8 @@ class Dataset:
         created = created_us if created_us is not None else self.anchor_us - self.span_us - (30 + 7 * p) * DAY_US
         project = Project(
             idx=p, id=str(4_500_001 + p), slug=slug, name=slug.replace("-", " ").title(),
-            platform=platform, date_created_us=created, team=self.teams[p % len(self.teams)].slug,
+            platform=platform, date_created_us=created,
+            team=self.teams[p % len(self.teams)].slug if self.teams else None,
             events=gen, per_issue=per_issue, base_owner=[], pending=pending,
         )
         self.projects.append(project)
@@ -227,10 +254,11 @@ class Dataset:
                       projects: list[int], deploys: bool = True) -> Release:
         released = created + (5 + h % 55) * 60 * US if unit(mix(h ^ 7)) < 0.8 else None
         release = Release(
-            id=len(self.releases) + 1, version=version, package=package, date_created_us=created,
+            id=self._next_release_id, version=version, package=package, date_created_us=created,
             date_released_us=released, projects=projects, ref="main",
             url=f"https://github.com/acme/{package or 'app'}/releases/tag/{version.split('@')[-1]}",
         )
+        self._next_release_id += 1
         for c in range(1 + h % 5):
             ch = mix(h ^ (100 + c))
             name, email, _ = pick(ch >> 8, cat.PEOPLE)
@@ -246,8 +274,8 @@ class Dataset:
         return release
 
     def _deploy(self, release: Release, env: str, finished_us: int) -> Deploy:
-        n = sum(len(r.deploys) for r in self.releases) + len(release.deploys)
-        return Deploy(str(1000 + n), env, finished_us - 90 * US, finished_us,
+        self._next_deploy_id += 1
+        return Deploy(str(self._next_deploy_id - 1), env, finished_us - 90 * US, finished_us,
                       f"{release.version} to {env}", None)
 
     def _gen_keys(self, project: Project) -> list[ProjectKey]:
@@ -274,8 +302,13 @@ class Dataset:
         return out
 
     def _gen_monitors(self) -> list[Monitor]:
-        out = []
-        for j, (slug, name, minutes) in enumerate(cat.MONITORS[: max(1, min(3, len(self.projects)))]):
+        out: list[Monitor] = []
+        if not self.projects:
+            return out
+        n = min(3, len(self.projects)) if self.sizes.monitors is None else self.sizes.monitors
+        specs = [cat.MONITORS[j] if j < len(cat.MONITORS)
+                 else (f"job-{j + 1}", f"Job {j + 1}", cat.MONITORS[j % len(cat.MONITORS)][2]) for j in range(n)]
+        for j, (slug, name, minutes) in enumerate(specs):
             step = minutes * 60 * US
             first = ((self.anchor_us - self.span_us) // step + 1) * step
             out.append(Monitor(uuid4_like(self._h("monitor", j)), slug, name, j % max(1, len(self.projects)),
@@ -283,18 +316,36 @@ class Dataset:
         return out
 
     # ------------------------------------------------------------------ lookups
+    @property
+    def live_projects(self) -> list[Project]:
+        """Projects not deleted (`projects` keeps deleted ones: it is indexed by `Project.idx`)."""
+        return [p for p in self.projects if not p.deleted]
+
     def project(self, slug_or_id: str) -> Project | None:
         for p in self.projects:
-            if p.slug == slug_or_id or p.id == slug_or_id:
+            if not p.deleted and (p.slug == slug_or_id or p.id == slug_or_id):
                 return p
         return None
+
+    def team(self, slug_or_id: str) -> Team | None:
+        return next((t for t in self.teams if slug_or_id in (t.slug, t.id)), None)
+
+    def member(self, key: str) -> Member | None:
+        """By member id, email or user id."""
+        return next((m for m in self.members if key in (m.id, m.email, m.user_id)), None)
+
+    def live_monitors(self) -> list[Monitor]:
+        return [m for m in self.monitors if not self.projects[m.project].deleted]
+
+    def monitor(self, slug_or_id: str) -> Monitor | None:
+        return next((m for m in self.live_monitors() if slug_or_id in (m.slug, m.id)), None)
 
     def issue(self, issue_id: str) -> Issue | None:
         """A live issue (not deleted, not merged away); also accepts a short id."""
         issue = self.issues.get(issue_id)
         if issue is None:
             issue = next((i for i in self.issues.values() if i.short_id == issue_id), None)
-        if issue is None or issue.deleted or issue.merged_into:
+        if issue is None or issue.deleted or issue.merged_into or self.projects[issue.project].deleted:
             return None
         return issue
 
@@ -396,7 +447,8 @@ class Dataset:
         self.settle(now_us)
         floor = now_us - self.retention_us
         return [i for i in self.issues.values()
-                if not i.deleted and not i.merged_into and i.agg.last_us is not None and i.agg.last_us >= floor]
+                if not i.deleted and not i.merged_into and i.agg.last_us is not None and i.agg.last_us >= floor
+                and not self.projects[i.project].deleted]
 
     def issue_hourly(self, issue: Issue, now_us: int, hours: int = 24) -> list[tuple[int, int]]:
         """[(bucket epoch seconds, events)] for the last `hours` hours (the `stats.24h` series)."""
@@ -414,6 +466,42 @@ class Dataset:
             if self._resolve(e.base_issue) is issue and starts[0] <= e.t_us < end:
                 counts[(e.t_us - starts[0]) // (3600 * US)] += 1
         return [(starts[j] // US, counts[j]) for j in range(hours)]
+
+    def outcomes(self, project: Project, edges: list[int], now_us: int) -> dict[tuple[str, str, str], list[int]]:
+        """stats_v2 rows of a project: (outcome, category, reason) -> count per [edges[j], edges[j+1]).
+
+        Accepted errors are the project's visible events (so they match the events endpoint);
+        the other rows are a pure function of (seed, project, hour) inside the data window, so
+        any interval (a whole number of hours dividing a day) sums the same hours.
+        """
+        n = len(edges) - 1
+        out = {("accepted", "error", "none"): [len(self.event_view(project, a, b, now_us))
+                                               for a, b in zip(edges, edges[1:])]}
+        hour = 3600 * US
+        lo = max(edges[0], self.anchor_us - self.span_us, project.date_created_us) // hour * hour
+        hi = min(edges[-1], now_us)
+        width = edges[1] - edges[0] if n else hour
+        for k, (outcome, category, reason, prob, least, most) in enumerate(_DERIVED_OUTCOMES):
+            series = [0] * n
+            for t in range(lo, hi, hour):
+                h = mix(self._h("outcomes", project.idx, t // hour) ^ (k + 1))
+                if t >= edges[0] and unit(h) < prob:
+                    series[(t - edges[0]) // width] += least + (h >> 8) % (most - least + 1)
+            out[(outcome, category, reason)] = series
+        return out
+
+    def checkin_keys(self, monitor: Monitor, now_us: int) -> list[tuple[int, int, int]]:
+        """Visible check-ins newest first as (time, kind, n): kind 0 = generated number n,
+        kind 1 = `monitor.added[n]`."""
+        first, total = self.checkin_count(monitor, now_us)
+        step = monitor.interval_minutes * 60 * US
+        keys = [(monitor.first_us + j * step, 0, j) for j in range(first, total)]
+        if monitor.added:
+            floor = now_us - self.retention_us
+            keys += [(c.t_us, 1, n) for n, c in enumerate(monitor.added) if floor <= c.t_us <= now_us]
+            keys.sort()
+        keys.reverse()
+        return keys
 
     def checkin_count(self, monitor: Monitor, now_us: int) -> tuple[int, int]:
         """(first visible index, count) of a monitor's check-ins expected by now, within retention."""
@@ -565,3 +653,124 @@ class Dataset:
             else:
                 project.extra[name] = value
         self.version += 1
+
+    # ------------------------------------------------------------------ org-wide mutations
+    def delete_release(self, release: Release) -> None:
+        self.releases.remove(release)
+        self.version += 1
+
+    def delete_project(self, project: Project) -> None:
+        """Hidden everywhere (its issues, events, keys, feedback and monitors with it); `idx` stays."""
+        project.deleted = True
+        self.version += 1
+
+    def add_team(self, slug: str, name: str | None, now_us: int) -> Team:
+        if self.team(slug) is not None:
+            raise ValueError(f"team {slug} exists")
+        team = Team(self._seq("team", 10), slug, name or slug.replace("-", " ").title(), now_us)
+        self.teams.append(team)
+        self.version += 1
+        return team
+
+    def delete_team(self, team: Team) -> None:
+        """Its projects keep existing without a team; members leave it."""
+        self.teams.remove(team)
+        for p in self.projects:
+            if p.team == team.slug:
+                p.team = None
+        for m in self.members:
+            if team.slug in m.teams:
+                m.teams.remove(team.slug)
+        self.version += 1
+
+    def add_member(self, email: str, name: str | None, role: str, teams: list[str], pending: bool,
+                   now_us: int) -> Member:
+        if any(m.email == email for m in self.members):
+            raise ValueError(f"member {email} exists")
+        for t in teams:
+            if self.team(t) is None:
+                raise KeyError(f"unknown team {t!r}")
+        member = Member(self._seq("member", 100), None if pending else self._seq("user", 1), email,
+                        name or (email if pending else email.split("@")[0].title()), role, now_us,
+                        pending=pending, teams=list(teams))
+        self.members.append(member)
+        self.version += 1
+        return member
+
+    def remove_member(self, member: Member) -> None:
+        self.members.remove(member)
+        self.version += 1
+
+    def add_environment(self, name: str, hidden: bool) -> Environment:
+        if any(e.name == name for e in self.environments):
+            raise ValueError(f"environment {name} exists")
+        env = Environment(self._seq("environment", len(self.environments) + 1), name, hidden)
+        self.environments.append(env)
+        self.version += 1
+        return env
+
+    def add_monitor(self, slug: str, project: Project, name: str | None, interval_minutes: int,
+                    now_us: int) -> Monitor:
+        """A monitor created now; scheduled check-ins appear from its next interval boundary on."""
+        if any(m.slug == slug for m in self.live_monitors()):
+            raise ValueError(f"monitor {slug} exists")
+        step = interval_minutes * 60 * US
+        monitor = Monitor(uuid4_like(self._next()), slug, name or slug.replace("-", " ").capitalize(),
+                          project.idx, interval_minutes, (now_us // step + 1) * step, now_us)
+        self.monitors.append(monitor)
+        self.version += 1
+        return monitor
+
+    def delete_monitor(self, monitor: Monitor) -> None:
+        self.monitors.remove(monitor)
+        self.version += 1
+
+    def add_checkin(self, monitor: Monitor, status: str, duration: int | None, now_us: int) -> AddedCheckin:
+        if status not in ("ok", "error", "missed", "timeout", "in_progress", "unknown"):
+            raise ValueError(f"unknown check-in status {status!r}")
+        if duration is None and status not in ("missed", "in_progress"):
+            duration = 1000
+        checkin = AddedCheckin(uuid4_like(self._next()), now_us, status, duration)
+        monitor.added.append(checkin)
+        self.version += 1
+        return checkin
+
+    def add_feedback(self, project: Project, now_us: int, **fields: Any) -> Feedback:
+        h = self._next()
+        name, email, _ = pick(h, cat.PEOPLE)
+        values = {"name": name, "email": email, "comments": "It broke when I clicked save.",
+                  "event_id": hex32(h), "issue_id": None}
+        for key, value in fields.items():
+            key = {"eventID": "event_id", "event": "event_id", "issue": "issue_id", "comment": "comments"}.get(key, key)
+            if key not in values:
+                raise TypeError(f"unknown feedback field {key!r}")
+            values[key] = value
+        if values["issue_id"] is not None:
+            issue = self.issue(str(values["issue_id"]))
+            if issue is None or issue.project != project.idx:
+                raise KeyError(f"issue {values['issue_id']} not found in project {project.slug}")
+            values["issue_id"] = issue.id
+        feedback = Feedback(self._seq("feedback", 100_000), project.idx, date_created_us=now_us, **values)
+        self.feedback.append(feedback)
+        self.version += 1
+        return feedback
+
+    def add_key(self, project: Project, name: str, now_us: int) -> ProjectKey:
+        h = self._next()
+        public = hex32(mix(h ^ 1))
+        key = ProjectKey(public, project.idx, name, public, hex32(mix(h ^ 2)), now_us)
+        self.keys.append(key)
+        self.version += 1
+        return key
+
+    def add_commit(self, release: Release, message: str, author: str | None, now_us: int) -> Commit:
+        h = self._next()
+        if author is None:
+            name, email, _ = pick(h, cat.PEOPLE)
+        else:
+            known = next((p for p in cat.PEOPLE if author in (p[0], p[1])), None)
+            name, email = (known[0], known[1]) if known else (author.split("@")[0], author)
+        commit = Commit(f"{mix(h):016x}{mix(h ^ 1):016x}{mix(h ^ 2) & 0xFFFFFFFF:08x}", message, now_us, name, email)
+        release.commits.append(commit)
+        self.version += 1
+        return commit

@@ -17,7 +17,7 @@ from .auth import ALL_READ_SCOPES, TokenStore
 from .clock import Clock
 from .dataset import Dataset, Sizes
 from .faults import FaultTable
-from .models import Issue, Project, Release
+from .models import Issue, Monitor, Project, Release
 from .ratelimit import RateLimiter, RateLimitSetting, resolve
 from .server import App, EmulatorHTTPServer, RequestLog, RequestRecord
 from .shapes import Shapes
@@ -52,12 +52,18 @@ class Emulator:
         token: str | None = None,
         start_time: datetime | None = None,
         request_log_size: int | None = 100_000,
+        region_url: str | None = None,
+        scope_rules: str = "sentry",
+        teams: int | None = None,
+        members: int | None = None,
+        monitors: int | None = None,
     ) -> None:
         self.clock = Clock(start_time)
         anchor = self.clock.now_us() // US * US
-        sizes = Sizes(projects, events_per_project, issues_per_project, releases, days, retention_days)
+        sizes = Sizes(projects, events_per_project, issues_per_project, releases, days, retention_days,
+                      teams=teams, members=members, monitors=monitors)
         self._ds = Dataset(seed=seed, organization=organization, sizes=sizes, anchor_us=anchor)
-        self._tokens = TokenStore(seed)
+        self._tokens = TokenStore(seed, scope_rules)
         self.token = self._tokens.create(value=token)
         self._limits = resolve(rate_limits)
         self._limiter = RateLimiter(self._limits, self.clock.time) if self._limits else None
@@ -67,7 +73,7 @@ class Emulator:
         self._tls, self._admin, self._host, self._port = tls, admin, host, port
         self.ca_cert_path: str | None = None
         self.base_url = f"{'https' if tls else 'http'}://{host}:{port}"
-        self._shapes = Shapes(self._ds, self.base_url)
+        self._shapes = Shapes(self._ds, self.base_url, region_url)
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._app: App | None = None
@@ -136,7 +142,16 @@ class Emulator:
 
     @property
     def project_slugs(self) -> list[str]:
-        return [p.slug for p in self._ds.projects]
+        return [p.slug for p in self._ds.live_projects]
+
+    @property
+    def region_url(self) -> str:
+        """`links.regionUrl` of the organization: `base_url` unless set (constructor or assignment)."""
+        return self._shapes.region_url or self.base_url
+
+    @region_url.setter
+    def region_url(self, url: str | None) -> None:
+        self._shapes.region_url = url.rstrip("/") if url else None
 
     def create_token(self, scopes: Iterable[str] | None = None, projects: Iterable[str] | None = None) -> str:
         """A new token with these scopes (default: all read scopes), optionally limited to projects."""
@@ -204,7 +219,7 @@ class Emulator:
 
     def projects(self) -> list[dict[str, Any]]:
         with self._ds.lock:
-            return [self._shapes.project_list_item(p) for p in self._ds.projects]
+            return [self._shapes.project_list_item(p) for p in self._ds.live_projects]
 
     def project_detail(self, project_slug: str) -> dict[str, Any]:
         with self._ds.lock:
@@ -213,7 +228,10 @@ class Emulator:
     def releases(self, status: str | None = None) -> list[dict[str, Any]]:
         """Releases (every status unless given), newest dateCreated first."""
         with self._ds.lock:
-            items = [r for r in self._ds.releases if status is None or r.status == status]
+            live = {p.idx for p in self._ds.live_projects}
+            # As the API: a release whose projects were all deleted is no longer listed.
+            items = [r for r in self._ds.releases
+                     if (status is None or r.status == status) and live.intersection(r.projects)]
             items.sort(key=lambda r: (r.date_created_us, r.id), reverse=True)
             return [self._shapes.release(r) for r in items]
 
@@ -256,14 +274,27 @@ class Emulator:
 
     def monitors(self) -> list[dict[str, Any]]:
         with self._ds.lock:
-            return [self._shapes.monitor(m, self.clock.now_us()) for m in self._ds.monitors]
+            return [self._shapes.monitor(m, self.clock.now_us()) for m in self._ds.live_monitors()]
 
     def checkins(self, monitor_slug: str) -> list[dict[str, Any]]:
-        """Check-ins of a monitor, newest first."""
+        """Check-ins of a monitor (scheduled ones and add_checkin() ones), newest first."""
         with self._ds.lock:
-            monitor = next(m for m in self._ds.monitors if monitor_slug in (m.slug, m.id))
-            first, total = self._ds.checkin_count(monitor, self.clock.now_us())
-            return [self._shapes.checkin(monitor, j) for j in range(total - 1, first - 1, -1)]
+            monitor = self._monitor(monitor_slug)
+            return [self._shapes.checkin_at(monitor, k) for k in self._ds.checkin_keys(monitor, self.clock.now_us())]
+
+    def _monitor(self, slug: str) -> Monitor:
+        monitor = self._ds.monitor(slug)
+        if monitor is None:
+            raise KeyError(f"unknown monitor {slug!r}")
+        return monitor
+
+    def detectors(self) -> list[dict[str, Any]]:
+        with self._ds.lock:
+            return self._shapes.detectors()
+
+    def workflows(self) -> list[dict[str, Any]]:
+        with self._ds.lock:
+            return self._shapes.workflows()
 
     # ------------------------------------------------------------ mutations
     def add_events(self, project_slug: str, n: int, *, late_by_seconds: float = 0,
@@ -306,7 +337,7 @@ class Emulator:
     def add_release(self, version: str | None = None, projects: list[str] | None = None, **fields: Any) -> str:
         """A release created now (default: linked to the first project); returns its version."""
         with self._ds.lock:
-            chosen = [self._project(s) for s in projects] if projects else self._ds.projects[:1]
+            chosen = [self._project(s) for s in projects] if projects else self._ds.live_projects[:1]
             return self._ds.add_release(version, chosen, self.clock.now_us(), **fields).version
 
     def update_release(self, version: str, **fields: Any) -> None:
@@ -328,6 +359,84 @@ class Emulator:
         """Set name, platform, slug, team, or any other body field of a project."""
         with self._ds.lock:
             self._ds.update_project(self._project(slug), **fields)
+
+    def delete_project(self, slug: str) -> None:
+        """The project leaves every list; its endpoints (and its issues, events, keys, feedback,
+        monitors) answer 404; releases stay but no longer list it."""
+        with self._ds.lock:
+            self._ds.delete_project(self._project(slug))
+
+    def delete_release(self, version: str) -> None:
+        """The release leaves the list; it and its deploys/commits answer 404."""
+        with self._ds.lock:
+            self._ds.delete_release(self._release(version))
+
+    def add_commit(self, version: str, message: str, author: str | None = None) -> dict[str, Any]:
+        """A commit dated now in the release (`author`: a name or email); moves commitCount."""
+        with self._ds.lock:
+            release = self._release(version)
+            return self._shapes.commit(release, self._ds.add_commit(release, message, author, self.clock.now_us()))
+
+    def add_team(self, slug: str, name: str | None = None) -> dict[str, Any]:
+        with self._ds.lock:
+            return self._shapes.team(self._ds.add_team(slug, name, self.clock.now_us()))
+
+    def delete_team(self, slug: str) -> None:
+        """Its projects stay, without a team (`team: null`, `teams: []`); members leave it."""
+        with self._ds.lock:
+            team = self._ds.team(slug)
+            if team is None:
+                raise KeyError(f"unknown team {slug!r}")
+            self._ds.delete_team(team)
+
+    def add_member(self, email: str, name: str | None = None, role: str = "member",
+                   teams: list[str] | None = None, pending: bool = False) -> dict[str, Any]:
+        """A member who joined now (or, with pending=True, an invite: `user` null)."""
+        with self._ds.lock:
+            return self._shapes.member(self._ds.add_member(email, name, role, list(teams or []), pending,
+                                                           self.clock.now_us()))
+
+    def remove_member(self, member_id_or_email: str) -> None:
+        with self._ds.lock:
+            member = self._ds.member(str(member_id_or_email))
+            if member is None:
+                raise KeyError(f"unknown member {member_id_or_email!r}")
+            self._ds.remove_member(member)
+
+    def add_environment(self, name: str, hidden: bool = False) -> dict[str, Any]:
+        with self._ds.lock:
+            return self._shapes.environment(self._ds.add_environment(name, hidden))
+
+    def add_monitor(self, slug: str, project_slug: str, name: str | None = None,
+                    interval_minutes: int = 60) -> dict[str, Any]:
+        """A cron monitor created now; its scheduled check-ins start at the next interval boundary
+        (advance() the clock to see them) and add_checkin() adds one at once."""
+        with self._ds.lock:
+            monitor = self._ds.add_monitor(slug, self._project(project_slug), name, int(interval_minutes),
+                                           self.clock.now_us())
+            return self._shapes.monitor(monitor, self.clock.now_us())
+
+    def delete_monitor(self, slug: str) -> None:
+        with self._ds.lock:
+            self._ds.delete_monitor(self._monitor(slug))
+
+    def add_checkin(self, monitor_slug: str, status: str = "ok", duration: int | None = None) -> dict[str, Any]:
+        """A check-in finished now (ok | error | missed | timeout | in_progress); newest in the list."""
+        with self._ds.lock:
+            monitor = self._monitor(monitor_slug)
+            self._ds.add_checkin(monitor, status, duration, self.clock.now_us())
+            return self._shapes.checkin_at(monitor, (0, 1, len(monitor.added) - 1))
+
+    def add_feedback(self, project_slug: str, **fields: Any) -> dict[str, Any]:
+        """User feedback dated now; fields: name, email, comments, event_id, issue_id."""
+        with self._ds.lock:
+            return self._shapes.feedback(self._ds.add_feedback(self._project(project_slug), self.clock.now_us(),
+                                                               **fields))
+
+    def add_key(self, project_slug: str, name: str = "Default") -> dict[str, Any]:
+        """A client key (DSN with public and secret key) created now."""
+        with self._ds.lock:
+            return self._shapes.project_key(self._ds.add_key(self._project(project_slug), name, self.clock.now_us()))
 
     # ------------------------------------------------------------ faults
     def inject_fault(self, kind: str, *, path: str = ".*", times: int = 1, after: int = 0,

@@ -1,4 +1,17 @@
-"""Injected faults: what a proxy, a flaky network or an overloaded Sentry does to a request."""
+"""Injected faults: what a proxy, a flaky network or an overloaded Sentry does to a request.
+
+Kinds that test the connector's handling of its secret and of other hosts:
+
+- ``redirect_other_host``: 302 with ``Location`` on 127.0.0.2, same port, same path and query
+  (a second emulator bound there sees whether the token followed the redirect);
+- ``echo_token``: a valid response whose first item (or the object) carries the request's whole
+  ``Authorization`` header value in ``title`` (added when missing) and ``permalink`` (a URL
+  with ``?auth=<value>``);
+- ``echo_token_link``: a valid page whose ``Link`` URLs carry ``&auth=<value>`` in their query;
+- ``echo_token_400`` / ``echo_token_500``: an error whose ``detail`` quotes the header value;
+- ``region_other_host``: a valid organization whose ``links.regionUrl`` and ``organizationUrl``
+  point at 127.0.0.2 on the same port.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +22,10 @@ from dataclasses import dataclass
 __all__ = ["Fault", "FaultTable", "FAULT_KINDS", "PRE_KINDS", "POST_KINDS"]
 
 # Faults answered instead of running the endpoint.
-PRE_KINDS = {"429", "reset", "stall", "html", "html_200"}
+PRE_KINDS = {"429", "reset", "stall", "html", "html_200", "redirect_other_host", "echo_token_400", "echo_token_500"}
 # Faults that mangle the real response of the endpoint.
-POST_KINDS = {"truncated_json", "invalid_json", "empty_200", "link_other_host", "short_body"}
+POST_KINDS = {"truncated_json", "invalid_json", "empty_200", "link_other_host", "short_body", "echo_token",
+              "echo_token_link", "region_other_host"}
 FAULT_KINDS = PRE_KINDS | POST_KINDS | {"NNN (any HTTP status, e.g. 500, 502, 503, 504)"}
 
 

@@ -10,7 +10,7 @@ from .events import GeneratedEvents, IssueAgg
 
 __all__ = [
     "Team", "Member", "Project", "Issue", "ExplicitEvent", "EventRef", "Release", "Deploy",
-    "Commit", "Environment", "ProjectKey", "Feedback", "Monitor",
+    "Commit", "Environment", "ProjectKey", "Feedback", "Monitor", "AddedCheckin",
 ]
 
 
@@ -168,6 +168,17 @@ class Monitor:
     first_us: int  # expected time of the first check-in
     date_created_us: int
     environment: str = "production"
+    added: list["AddedCheckin"] = field(default_factory=list)  # add_checkin(), oldest first
+
+
+@dataclass
+class AddedCheckin:
+    """A check-in added through a mutation (generated ones are a pure function of their index)."""
+
+    id: str
+    t_us: int
+    status: str
+    duration: int | None
 
 
 @dataclass
@@ -178,7 +189,7 @@ class Project:
     name: str
     platform: str
     date_created_us: int
-    team: str  # team slug
+    team: str | None  # team slug (None once its team is deleted)
     events: GeneratedEvents
     per_issue: list[array]
     base_owner: list[Issue | None]  # base issue index -> issue that owns those events now
@@ -186,3 +197,4 @@ class Project:
     explicit: list[ExplicitEvent] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # update_project() fields
     removed_cache: tuple[int, list[int]] | None = None
+    deleted: bool = False

@@ -13,7 +13,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import orjson
 
@@ -121,7 +121,7 @@ class App:
                 return
             out = self._api(method, raw_path, query, matched, auth_header, fault)
             if fault is not None:
-                out = self._mangle(out, fault)
+                out = self._mangle(out, fault, auth_header or "")
                 if fault.kind == "short_body":
                     status = self._send(h, out, short=True)
                     return
@@ -154,6 +154,15 @@ class App:
                 return _json(fault.status, body, rl_headers)
             if fault is not None and fault.kind in ("html", "html_200"):
                 return _Out(502 if fault.kind == "html" else 200, _HTML_502, {}, "text/html")
+            if fault is not None and fault.kind == "redirect_other_host":
+                base = self.base_url()
+                other = base.replace(base.split("://", 1)[1].split(":")[0], "127.0.0.2", 1)
+                location = other + raw_path + ("?" + urlencode(query) if query else "")
+                return _Out(302, b"", {"Location": location}, "text/html")
+            if fault is not None and fault.kind in ("echo_token_400", "echo_token_500"):
+                status = int(fault.kind[-3:])
+                return _json(status, {"detail": f"Bad request from Authorization: {auth_header or ''}",
+                                      "errorId": "0" * 32}, rl_headers)
             if decision is not None and not decision.allowed:
                 # Sentry answers with a bare JSON string and no Retry-After.
                 return _json(429, decision.body, rl_headers)
@@ -194,7 +203,7 @@ class App:
                 "X-Sentry-Rate-Limit-Reset": str(reset), "X-Sentry-Rate-Limit-ConcurrentLimit": str(conc),
                 "X-Sentry-Rate-Limit-ConcurrentRemaining": str(conc - 1)}
 
-    def _mangle(self, out: _Out, fault: Fault) -> _Out:
+    def _mangle(self, out: _Out, fault: Fault, auth: str = "") -> _Out:
         kind = fault.kind
         if kind == "truncated_json":
             out.body = out.body[: max(1, len(out.body) // 2)]
@@ -206,6 +215,23 @@ class App:
             base = self.base_url()
             host = base.split("://", 1)[1].split(":")[0]
             out.headers["Link"] = out.headers["Link"].replace(base, base.replace(host, "127.0.0.2", 1))
+        elif kind == "echo_token" and out.status == 200:
+            body = orjson.loads(out.body)
+            item = next((i for i in body if isinstance(i, dict)), None) if isinstance(body, list) else body
+            if isinstance(item, dict):
+                item["title"] = f"{item.get('title') or ''} [echo: {auth}]"
+                link = item.get("permalink") if isinstance(item.get("permalink"), str) else self.base_url() + "/"
+                item["permalink"] = f"{link}?auth={auth}"
+                out.body = orjson.dumps(body)
+        elif kind == "region_other_host" and out.status == 200:
+            body = orjson.loads(out.body)
+            if isinstance(body, dict) and isinstance(body.get("links"), dict):
+                base = self.base_url()
+                other = base.replace(base.split("://", 1)[1].split(":")[0], "127.0.0.2", 1)
+                body["links"] = {k: v.replace(base, other) if isinstance(v, str) else v for k, v in body["links"].items()}
+                out.body = orjson.dumps(body)
+        elif kind == "echo_token_link" and "Link" in out.headers:
+            out.headers["Link"] = out.headers["Link"].replace("&cursor=", f"&auth={quote(auth)}&cursor=")
         return out
 
     def _admin(self, method: str, path: str, payload: bytes) -> _Out:

@@ -30,8 +30,9 @@ _SCOPE_ACCESS = ["org:read", "project:read", "team:read", "member:read", "event:
 class Shapes:
     """Builds bodies from dataset records; `base_url` feeds links, permalinks and DSNs."""
 
-    def __init__(self, ds: Dataset, base_url: str) -> None:
+    def __init__(self, ds: Dataset, base_url: str, region_url: str | None = None) -> None:
         self.ds, self.base_url = ds, base_url
+        self.region_url = region_url  # links.regionUrl of the organization; None = base_url
 
     # ------------------------------------------------------------ organization, teams, members
     def organization(self) -> dict[str, Any]:
@@ -40,15 +41,24 @@ class Shapes:
             "avatar": dict(_AVATAR), "dateCreated": iso_ms(ds.org_created_us), "features": list(_ORG_FEATURES),
             "hasAuthProvider": False, "id": ds.org_id, "isEarlyAdopter": False,
             "allowMemberInvite": True, "allowMemberProjectCreation": True, "allowSuperuserAccess": False,
-            # Region-aware clients send later requests to links.regionUrl: keep them on the emulator.
-            "links": {"organizationUrl": self.base_url, "regionUrl": self.base_url},
+            # Region-aware clients send later requests to links.regionUrl: by default the emulator
+            # itself; with region_url another emulator (the "us.sentry.io" that holds the data).
+            "links": {"organizationUrl": self.base_url, "regionUrl": self.region_url or self.base_url},
             "name": ds.org_slug.replace("-", " ").title(), "require2FA": False, "slug": ds.org_slug,
             "status": {"id": "active", "name": "active"},
         }
 
-    def team_ref(self, slug: str) -> dict[str, Any]:
-        team = next(t for t in self.ds.teams if t.slug == slug)
-        return {"id": team.id, "name": team.name, "slug": team.slug}
+    def team_ref(self, slug: str | None) -> dict[str, Any] | None:
+        team = self.ds.team(slug) if slug is not None else None
+        return None if team is None else {"id": team.id, "name": team.name, "slug": team.slug}
+
+    def _owner_ref(self) -> dict[str, Any]:
+        """An owner for monitors: the first team, else the first member."""
+        if self.ds.teams:
+            return {"type": "team", "id": self.ds.teams[0].id, "name": self.ds.teams[0].slug}
+        m = next((m for m in self.ds.members if not m.pending), None)
+        return {"type": "user", "id": m.user_id if m else "1", "name": m.name if m else "unknown",
+                "email": m.email if m else "unknown@example.com"}
 
     def team(self, team: Team) -> dict[str, Any]:
         members = sum(1 for m in self.ds.members if team.slug in m.teams)
@@ -58,7 +68,7 @@ class Shapes:
             "access": ["event:read", "project:read", "team:read", "member:read", "org:read"],
             "hasAccess": True, "isPending": False, "memberCount": members, "avatar": {"avatarType": "letter_avatar"},
             "externalTeams": [],
-            "projects": [self.project_summary(p) for p in self.ds.projects if p.team == team.slug],
+            "projects": [self.project_summary(p) for p in self.ds.live_projects if p.team == team.slug],
         }
 
     def user(self, m: Member) -> dict[str, Any]:
@@ -111,8 +121,9 @@ class Shapes:
 
     def project_list_item(self, p: Project) -> dict[str, Any]:
         body = self.project_summary(p)
+        team = self.team_ref(p.team)
         body.update({
-            "team": self.team_ref(p.team), "teams": [self.team_ref(p.team)], "platforms": [p.platform],
+            "team": team, "teams": [team] if team else [], "platforms": [p.platform],
             "hasUserReports": any(f.project == p.idx for f in self.ds.feedback),
             "environments": ["production", "staging"], "latestRelease": self._latest_release(p),
             "latestDeploys": None, "options": {},
@@ -122,8 +133,11 @@ class Shapes:
 
     def project_detail(self, p: Project) -> dict[str, Any]:
         body = self.project_summary(p)
+        team = self.team_ref(p.team)
+        if team:
+            body["team"] = team  # absent (not null) for a project without a team
         body.update({
-            "team": self.team_ref(p.team), "teams": [self.team_ref(p.team)], "platforms": [p.platform],
+            "teams": [team] if team else [], "platforms": [p.platform],
             "latestRelease": self._latest_release(p), "options": {"sentry:resolve_age": 0},
             "digestsMinDelay": 300, "digestsMaxDelay": 1800, "subjectPrefix": "",
             "allowedDomains": ["*"], "resolveAge": 0, "dataScrubber": True, "dataScrubberDefaults": True,
@@ -289,7 +303,8 @@ class Shapes:
             "filtered": None, "sessionCount": 0,
             "inbox": self._inbox(issue) or {"reason": 0, "reason_details": None,
                                             "date_added": body["firstSeen"] or iso_us(now_us)},
-            "owners": {"type": "ownershipRule", "owner": f"team:{self.ds.teams[0].id}",
+            "owners": {"type": "ownershipRule", "owner": (f"team:{self.ds.teams[0].id}" if self.ds.teams
+                                                          else f"user:{self._owner_ref()['id']}"),
                        "date_added": body["firstSeen"] or iso_us(now_us)},
             "integrationIssues": [], "sentryAppIssues": [], "latestEventHasAttachments": False,
             "matchingEventId": None, "matchingEventEnvironment": None,
@@ -364,7 +379,7 @@ class Shapes:
             "projects": [{
                 "id": int(ds.projects[p].id), "slug": ds.projects[p].slug, "name": ds.projects[p].name,
                 "newGroups": 0, "platform": ds.projects[p].platform, "platforms": [ds.projects[p].platform],
-                "hasHealthData": False} for p in r.projects],
+                "hasHealthData": False} for p in r.projects if not ds.projects[p].deleted],
             "firstEvent": None, "lastEvent": None, "currentProjectMeta": {}, "userAgent": None,
         }
         body.update(r.extra)
@@ -442,6 +457,9 @@ class Shapes:
         step = m.interval_minutes * 60 * US
         _, total = self.ds.checkin_count(m, now_us)
         last = m.first_us + (total - 1) * step if total else m.first_us
+        times = ([last] if total else []) + [c.t_us for c in m.added if c.t_us <= now_us]
+        last_any = max(times) if times else m.first_us  # the schema does not allow null
+        nxt = last + step if total else m.first_us
         project = self.ds.projects[m.project]
         return {
             "id": m.id, "name": m.name, "slug": m.slug, "status": "active", "isMuted": False,
@@ -449,11 +467,27 @@ class Shapes:
             "project": self.project_summary(project),
             # The schema declares one environment object here (live Sentry sends a list of them).
             "environments": {"name": m.environment, "status": "ok", "isMuted": False,
-                              "dateCreated": iso_us(m.date_created_us), "lastCheckIn": iso_us(last),
-                              "nextCheckIn": iso_us(last + step), "nextCheckInLatest": iso_us(last + step + 300 * US),
+                              "dateCreated": iso_us(m.date_created_us),
+                              "lastCheckIn": iso_us(last_any),
+                              "nextCheckIn": iso_us(nxt), "nextCheckInLatest": iso_us(nxt + 300 * US),
                              "activeIncident": None},
-            "owner": {"type": "team", "id": self.ds.teams[0].id, "name": self.ds.teams[0].slug},
+            "owner": self._owner_ref(),
             "alertRule": {"targets": [], "environment": m.environment},
+        }
+
+    def checkin_at(self, m: Monitor, key: tuple[int, int, int]) -> dict[str, Any]:
+        """A check-in from `Dataset.checkin_keys`: generated or added."""
+        _, kind, n = key
+        if kind == 0:
+            return self.checkin(m, n)
+        c = m.added[n]
+        started = c.t_us - (c.duration or 0) * 1000
+        return {
+            "id": c.id, "environment": m.environment, "status": c.status, "duration": c.duration,
+            "dateCreated": iso_us(c.t_us), "dateAdded": iso_us(c.t_us), "dateUpdated": iso_us(c.t_us),
+            "dateInProgress": None if c.status == "missed" else iso_us(started),
+            "dateClock": iso_us(started), "expectedTime": iso_us(started),
+            "monitorConfig": self._monitor_config(m), "groups": [],
         }
 
     def checkin(self, m: Monitor, j: int) -> dict[str, Any]:
@@ -478,7 +512,7 @@ class Shapes:
     def detectors(self) -> list[dict[str, Any]]:
         """Per project: the built-in error detector and one metric detector, linked to workflows."""
         out = []
-        for p in self.ds.projects:
+        for p in self.ds.live_projects:
             created = iso_us(p.date_created_us)
             base = {"projectId": p.id, "dateCreated": created, "dateUpdated": created, "enabled": True,
                     "owner": None, "createdBy": None, "latestGroup": None, "description": None}

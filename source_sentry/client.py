@@ -286,7 +286,7 @@ _ROUTE_SCOPES: dict[str, str] = {
     "organizations/{organization}/": "org:read",
     "organizations/{organization}/projects/": "org:read (or project:read)",
     "projects/{organization}/{project}/": "project:read",
-    "projects/{organization}/{project}/events/": "event:read",
+    "projects/{organization}/{project}/events/": "project:read",
     "organizations/{organization}/issues/": "event:read",
     "organizations/{organization}/releases/": "project:releases",
 }

@@ -228,17 +228,15 @@ async def check_connection(config: Config) -> tuple[bool, str]:
                     f"Project '{slug}' was not found in organization '{org}' on {config.host}, or the token "
                     "cannot see it. Check the project slug and the token's project access."
                 )
-            if projects:
-                try:
-                    await client.get(
-                        "projects/{organization}/{project}/events/",
-                        {"organization": org, "project": projects[0].slug},
-                        {"per_page": 1},
-                    )
-                except StreamAccessError:
-                    return False, (
-                        f"The token cannot read events of project '{projects[0].slug}': it needs the scope 'event:read'."
-                    )
+            try:
+                # Issues (and issue events) need event:read; a cheap one-item query tells.
+                await client.get(
+                    "organizations/{organization}/issues/",
+                    {"organization": org},
+                    {"limit": 1, "query": "", "statsPeriod": "24h"},
+                )
+            except StreamAccessError:
+                return False, f"The token cannot read issues of organization '{org}': it needs the scope 'event:read'."
             names = ", ".join(p.slug for p in projects[:5]) + (", ..." if len(projects) > 5 else "")
             where = config.host
             if region:
@@ -622,23 +620,29 @@ class _ChildReader(_StreamReader):
         async for item in self._parents(parent):
             key = str(item.get(parent.primary_key))
             token = self._token(item)
-            current[key] = token
-            if known.get(key) == token:
+            previous = known.get(key)
+            previous_token, _, previous_newest = str(previous or "").partition("|")
+            if previous is not None and previous_token == token:
+                current[key] = previous
                 continue
             path = {"organization": ctx.config.organization}
             path.update({p: str(item.get(f)) for p, f in ref.path_params.items() if item.get(f) is not None})
             if len(path) <= len(ref.path_params):
                 continue  # the parent lacks the field its children are found by
-            since = parse_time(known.get(key)) if ref.since_field else None
+            since = parse_time(previous_token if ref.since_field else previous_newest)
             if since is not None:
                 since -= ctx.config.lookback_window
             extra = {field: item.get(parent_field) for field, parent_field in ref.record_fields.items()}
             try:
-                await self._read_children(path, base, since, extra)
+                newest = await self._read_children(path, base, since, extra)
             except StreamAccessError as exc:
                 if "404" not in exc.message:
                     raise
                 continue  # the parent went away between the two lists: nothing to read
+            if ref.stop_at_previous:
+                newest = newest or parse_time(previous_newest)
+                token = f"{token}|{format_time(newest)}" if newest else token
+            current[key] = token
             done += 1
             if self._checkpoint_due(done, len(known) + len(current)):
                 done = 0
@@ -666,7 +670,8 @@ class _ChildReader(_StreamReader):
 
     async def _read_children(
         self, path: dict[str, str], base: dict[str, Any], since: datetime | None, extra: dict[str, Any]
-    ) -> None:
+    ) -> datetime | None:
+        """Emit the children of one parent (those after ``since``); return the newest cursor read."""
         stream, ref = self.stream, self.stream.parent
         assert ref is not None
         params = dict(base)
@@ -675,21 +680,24 @@ class _ChildReader(_StreamReader):
             assert ref.since_param is not None and since is not None
             params[ref.since_param] = format_time(since)
             params["end"] = format_time(self.ctx.now)  # Sentry wants start and end together
+        newest: datetime | None = None
         async with aclosing(self._pages(path, params)) as pages:
             async for page in pages:
                 batch = []
                 older = False
                 for record in self._records(page.items):
-                    if since is not None and not server_filter and stream.cursor_field:
-                        created = parse_time(record.get(stream.cursor_field))
-                        if created is not None and created < since:
-                            older = True  # newest first: everything after this was read before
-                            break
+                    created = parse_time(record.get(stream.cursor_field)) if stream.cursor_field else None
+                    if created is not None and (newest is None or created > newest):
+                        newest = created
+                    if since is not None and not server_filter and created is not None and created < since:
+                        older = True  # newest first: everything after this was read before
+                        break
                     record.update(extra)
                     batch.append(record)
                 self.ctx.out.records(stream.name, batch)
                 if older:
-                    return
+                    break
+        return newest
 
 
 class _UsageReader(_StreamReader):

@@ -60,6 +60,9 @@ class ParentRef:
     # its previous value (less the look-back) are then skipped.
     since_field: str | None = None
     since_param: str | None = None  # server-side filter for that, when the endpoint has one
+    # Children come newest first with no time filter: remember the newest one read per parent
+    # and stop paging at it (less the look-back) next time.
+    stop_at_previous: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ STREAMS: tuple[StreamDef, ...] = (
     StreamDef(
         name="events",
         route="projects/{organization}/{project}/events/",
-        scope="event:read",
+        scope="project:read",
         cursor_field="dateCreated",
         kind="windowed",
         per_project=True,
@@ -181,7 +184,7 @@ STREAMS: tuple[StreamDef, ...] = (
     StreamDef(
         name="teams",
         route="organizations/{organization}/teams/",
-        scope="team:read",
+        scope="org:read",
         cursor_field="dateCreated",
         tombstones=True,
         extra_fields=_DELETED_FIELD,
@@ -259,7 +262,7 @@ STREAMS: tuple[StreamDef, ...] = (
     StreamDef(
         name="user_feedback",
         route="projects/{organization}/{project}/user-feedback/",
-        scope="event:read",
+        scope="project:read",
         cursor_field="dateCreated",
         per_project=True,
     ),
@@ -282,8 +285,9 @@ STREAMS: tuple[StreamDef, ...] = (
             stream="monitors",
             path_params={"monitor": "slug"},
             record_fields={"monitorSlug": "slug"},
-            # Check-ins come newest first with no time filter: stop at the last one seen.
-            since_field="lastCheckIn",
+            # A check-in moves the monitor's environments' lastCheckIn and status.
+            change_fields=("environments", "status"),
+            stop_at_previous=True,
         ),
         extra_fields={"monitorSlug": {"type": ["string", "null"]}},
     ),

@@ -37,7 +37,8 @@ def test_missing_unknown_and_revoked_tokens_are_401(emulator) -> None:
     ("/api/0/organizations/acme/teams/", "team:read"),
     ("/api/0/organizations/acme/monitors/", "alerts:read"),
 ])
-def test_each_endpoint_needs_its_scope(emulator, path: str, scope: str) -> None:
+def test_each_endpoint_needs_its_scope(make_emulator, path: str, scope: str) -> None:
+    emulator = make_emulator(scope_rules="strict")
     others = [s for s in ("org:read", "project:read", "team:read", "member:read", "event:read",
                           "project:releases", "alerts:read") if s != scope]
     with client(emulator, token=emulator.create_token(scopes=others)) as c:

@@ -115,8 +115,10 @@ def test_keys_feedback_monitors_checkins(emulator) -> None:
 def test_stats_v2_counts_events(emulator) -> None:
     with client(emulator) as c:
         body = c.get("/api/0/organizations/acme/stats_v2/", params={
-            "field": "sum(quantity)", "groupBy": "outcome", "statsPeriod": "90d", "interval": "1d"}).json()
-    total = body["groups"][0]["totals"]["sum(quantity)"]
+            "field": "sum(quantity)", "groupBy": ["outcome", "category"], "statsPeriod": "90d",
+            "interval": "1d"}).json()
+    [accepted] = [g for g in body["groups"] if g["by"] == {"outcome": "accepted", "category": "error"}]
+    total = accepted["totals"]["sum(quantity)"]
     assert total == sum(len(emulator.events(p)) for p in emulator.project_slugs)
 
 

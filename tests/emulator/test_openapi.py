@@ -48,7 +48,7 @@ def _schema_for(openapi: dict[str, Any], template: str) -> dict[str, Any]:
     return _nullable(op["responses"]["200"]["content"]["application/json"]["schema"])
 
 
-def _url(emu: Emulator, template: str) -> tuple[str, dict[str, str]]:
+def _url(emu: Emulator, template: str) -> tuple[str, dict[str, Any]]:
     issue = emu.issues()[0]["id"]
     release = emu.releases()[0]["version"]
     values = {"{org}": emu.organization, "{project}": emu.project_slugs[0], "{issue_id}": issue,
@@ -56,7 +56,7 @@ def _url(emu: Emulator, template: str) -> tuple[str, dict[str, str]]:
     url = template
     for k, v in values.items():
         url = url.replace(k, v)
-    params = {"field": "sum(quantity)", "groupBy": "outcome", "statsPeriod": "2d", "interval": "1d"} \
+    params = {"field": "sum(quantity)", "groupBy": ["outcome", "category"], "statsPeriod": "2d", "interval": "1d"} \
         if template.endswith("stats_v2/") else {}
     return url, params
 
@@ -82,3 +82,35 @@ def test_body_matches_openapi(make_emulator, openapi, template: str, variant: st
 def test_every_route_is_in_the_schema(openapi) -> None:
     for r in ROUTES:
         _schema_for(openapi, r.template)
+
+
+def test_bodies_after_org_mutations_match_openapi(make_emulator, openapi) -> None:
+    """Added and orphaned records (no team, added check-ins, feedback, keys, commits, members)."""
+    emu = make_emulator(projects=2, events_per_project=80, issues_per_project=15, releases=6)
+    for team in [t["slug"] for t in emu.teams()]:
+        emu.delete_team(team)  # projects without a team, monitors owned by a member
+    emu.add_team("late-team")
+    emu.add_member("zoe@example.com", teams=["late-team"])
+    emu.add_member("invite@example.com", pending=True)
+    emu.add_environment("canary")
+    emu.add_monitor("billing-cron", "backend")
+    emu.add_checkin("billing-cron", status="error")
+    emu.add_checkin(emu.monitors()[0]["slug"], status="missed")
+    emu.add_feedback("backend", issue_id=emu.issues("backend")[0]["id"])
+    emu.add_key("backend", "CI")
+    version = emu.releases()[0]["version"]
+    emu.add_commit(version, "fix: it")
+    emu.delete_project("frontend")
+    for template in ("/api/0/organizations/{org}/projects/", "/api/0/projects/{org}/{project}/",
+                     "/api/0/organizations/{org}/teams/", "/api/0/organizations/{org}/members/",
+                     "/api/0/organizations/{org}/environments/", "/api/0/organizations/{org}/monitors/",
+                     "/api/0/organizations/{org}/monitors/{monitor}/checkins/",
+                     "/api/0/projects/{org}/{project}/user-feedback/", "/api/0/projects/{org}/{project}/keys/",
+                     "/api/0/organizations/{org}/releases/{version}/commits/",
+                     "/api/0/organizations/{org}/releases/", "/api/0/organizations/{org}/detectors/",
+                     "/api/0/organizations/{org}/issues/"):
+        url, params = _url(emu, template)
+        with client(emu) as c:
+            r = c.get(url.replace(emu.monitors()[0]["slug"], "billing-cron"), params=params)
+        assert r.status_code == 200, (template, r.text)
+        jsonschema.validate(r.json(), _schema_for(openapi, template))
