@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 import orjson
+
+from .timeutil import format_time, parse_time
 
 __all__ = ["fingerprint", "format_time", "parse_state", "parse_time"]
 
@@ -80,44 +81,6 @@ def _usable(name: Any, value: Any, warn: Warn) -> bool:
 def _preview(value: Any) -> str:
     text = orjson.dumps(value, default=str).decode()
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Parse Sentry's ISO-8601 timestamps (with or without fractions, ``Z`` or offset)."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        # Python 3.10 accepts only 3 or 6 fraction digits: normalise to 6.
-        parsed = _parse_odd_fraction(text)
-        if parsed is None:
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
-def _parse_odd_fraction(text: str) -> datetime | None:
-    dot = text.find(".")
-    if dot < 0:
-        return None
-    end = dot + 1
-    while end < len(text) and text[end].isdigit():
-        end += 1
-    digits = (text[dot + 1 : end] + "000000")[:6]
-    try:
-        return datetime.fromisoformat(text[:dot] + "." + digits + text[end:])
-    except ValueError:
-        return None
-
-
-def format_time(value: datetime) -> str:
-    """Format as ISO-8601 UTC with microseconds and ``Z``, the form we save in state."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def fingerprint(record: dict[str, Any], volatile: tuple[str, ...] = ()) -> str:

@@ -131,6 +131,19 @@ def _without_dsn_secrets(key: dict[str, Any]) -> dict[str, Any]:
     return key
 
 
+def _alerts_list(name: str) -> StreamDef:
+    """Monitors, detectors and workflows: organization lists filtered by project."""
+    return StreamDef(
+        name=name,
+        route=f"organizations/{{organization}}/{name}/",
+        scope="alerts:read",
+        cursor_field="dateCreated",
+        params_hook=_project_filter,
+        tombstones=True,
+        extra_fields=_DELETED_FIELD,
+    )
+
+
 STREAMS: tuple[StreamDef, ...] = (
     # --- The four streams of Airbyte's Sentry connector, and its project_detail.
     StreamDef(
@@ -266,15 +279,7 @@ STREAMS: tuple[StreamDef, ...] = (
         cursor_field="dateCreated",
         per_project=True,
     ),
-    StreamDef(
-        name="monitors",
-        route="organizations/{organization}/monitors/",
-        scope="alerts:read",
-        cursor_field="dateCreated",
-        params_hook=_project_filter,
-        tombstones=True,
-        extra_fields=_DELETED_FIELD,
-    ),
+    _alerts_list("monitors"),
     StreamDef(
         name="monitor_checkins",
         route="organizations/{organization}/monitors/{monitor}/checkins/",
@@ -291,24 +296,8 @@ STREAMS: tuple[StreamDef, ...] = (
         ),
         extra_fields={"monitorSlug": {"type": ["string", "null"]}},
     ),
-    StreamDef(
-        name="detectors",
-        route="organizations/{organization}/detectors/",
-        scope="alerts:read",
-        cursor_field="dateCreated",
-        params_hook=_project_filter,
-        tombstones=True,
-        extra_fields=_DELETED_FIELD,
-    ),
-    StreamDef(
-        name="workflows",
-        route="organizations/{organization}/workflows/",
-        scope="alerts:read",
-        cursor_field="dateCreated",
-        params_hook=_project_filter,
-        tombstones=True,
-        extra_fields=_DELETED_FIELD,
-    ),
+    _alerts_list("detectors"),
+    _alerts_list("workflows"),
     StreamDef(
         name="usage_stats",
         route="organizations/{organization}/stats_v2/",

@@ -9,12 +9,12 @@ becomes NULL with a note in ``_airbyte_meta.changes`` instead of failing the syn
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 import orjson
+
+from ..timeutil import parse_datetime
 
 __all__ = [
     "VARCHAR",
@@ -102,49 +102,6 @@ def column_type_for_value(value: Any) -> str:
     if isinstance(value, str):
         return VARCHAR
     return JSON
-
-
-# Fallback for what datetime.fromisoformat rejects (Python 3.10: 'Z', >6 fraction digits).
-_ISO_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?"
-)
-
-
-def parse_datetime(text: str) -> datetime | None:
-    """Parse ISO-8601 (with or without fractions, 'Z' or an offset) to an aware UTC datetime.
-
-    A value without an offset is taken as UTC (Sentry's timestamps are UTC). None if unparseable.
-    """
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        parsed = _parse_datetime_fallback(text)
-        if parsed is None:
-            return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
-def _parse_datetime_fallback(text: str) -> datetime | None:
-    match = _ISO_RE.fullmatch(text.strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    micros = int((fraction or "0")[:6].ljust(6, "0"))
-    tz = timezone.utc
-    if offset and offset not in ("Z", "z"):
-        digits = offset[1:].replace(":", "")
-        delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
-        tz = timezone(-delta if offset[0] == "-" else delta)
-    try:
-        return datetime(
-            int(year), int(month), int(day),
-            int(hour or 0), int(minute or 0), int(second or 0), micros, tzinfo=tz,
-        )
-    except ValueError:  # e.g. month 13
-        return None
 
 
 class _Mismatch(Exception):
