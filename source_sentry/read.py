@@ -266,12 +266,15 @@ async def run_read(
     """
     result = ReadResult()
     out = _Output(emit, result)
+    warnings: list[str] = []
     try:
-        selected = _selected_streams(configured_catalog)
+        selected = _selected_streams(configured_catalog, warnings)
     except ConfigError as exc:
         out.error(exc)
         result.ok = False
         return result
+    for warning in warnings:
+        out.log("WARN", warning)
     states = parse_state(raw_state, lambda message: out.log("WARN", message))
     for stream, _ in selected:
         out.status(stream.name, "STARTED")
@@ -309,7 +312,7 @@ def _needs_projects(stream: StreamDef) -> bool:
     return bool(stream.per_project or stream.params_hook or (parent and _needs_projects(parent)))
 
 
-def _selected_streams(catalog: Mapping[str, Any]) -> list[tuple[StreamDef, str]]:
+def _selected_streams(catalog: Mapping[str, Any], warnings: list[str]) -> list[tuple[StreamDef, str]]:
     entries = catalog.get("streams") if isinstance(catalog, Mapping) else None
     if not isinstance(entries, list):
         raise ConfigError('The configured catalog must be a JSON object with a "streams" list.')
@@ -327,7 +330,10 @@ def _selected_streams(catalog: Mapping[str, Any]) -> list[tuple[StreamDef, str]]
         if mode not in ("full_refresh", "incremental"):
             raise ConfigError(f"Stream {name!r}: sync_mode must be full_refresh or incremental, not {mode!r}.")
         if mode == "incremental" and not definition.incremental:
-            raise ConfigError(f"Stream {name!r} supports only full_refresh.")
+            # As Airbyte's CDK does: read it in full (a catalog asking incremental for every stream,
+            # like PyAirbyte's select_all_streams, must still work).
+            warnings.append(f"Stream {name!r} supports only full_refresh: reading it in full.")
+            mode = "full_refresh"
         selected.append((definition, mode))
     return selected
 
@@ -612,6 +618,9 @@ class _ChildReader(_StreamReader):
         if saved is not None and not isinstance(saved, dict):
             out.log("WARN", f"Stream {stream.name}: ignoring malformed parent state; reading every parent's children.")
         known: dict[str, Any] = saved if isinstance(saved, dict) and not self.full_refresh else {}
+        # A state holding only a cursor (a platform's "future state", or a hand-written one):
+        # children older than it are taken as read.
+        floor = None if self.full_refresh or saved is not None else parse_time(self.state.get(stream.cursor_field or ""))
         if parent.params_hook is not None and self._no_projects_left():
             return list(ctx.project_errors.values())
         current: dict[str, str] = {}
@@ -632,6 +641,8 @@ class _ChildReader(_StreamReader):
             since = parse_time(previous_token if ref.since_field else previous_newest)
             if since is not None:
                 since -= ctx.config.lookback_window
+            if floor is not None and (since is None or floor > since):
+                since = floor
             extra = {field: item.get(parent_field) for field, parent_field in ref.record_fields.items()}
             try:
                 newest = await self._read_children(path, base, since, extra)
@@ -678,6 +689,8 @@ class _ChildReader(_StreamReader):
         server_filter = since is not None and ref.since_param is not None
         if server_filter:
             assert ref.since_param is not None and since is not None
+            if since >= self.ctx.now:
+                return None  # a cursor in the future: nothing can be newer
             params[ref.since_param] = format_time(since)
             params["end"] = format_time(self.ctx.now)  # Sentry wants start and end together
         newest: datetime | None = None
@@ -690,8 +703,10 @@ class _ChildReader(_StreamReader):
                     if created is not None and (newest is None or created > newest):
                         newest = created
                     if since is not None and not server_filter and created is not None and created < since:
-                        older = True  # newest first: everything after this was read before
-                        break
+                        if ref.stop_at_previous:
+                            older = True  # newest first: everything after this was read before
+                            break
+                        continue
                     record.update(extra)
                     batch.append(record)
                 self.ctx.out.records(stream.name, batch)
@@ -711,7 +726,7 @@ class _UsageReader(_StreamReader):
         if self._no_projects_left():
             return list(ctx.project_errors.values())
         earliest = _next_midnight(ctx.since)  # whole days only, never beyond retention
-        start = earliest if saved is None else max(earliest, _midnight(saved) - timedelta(days=1))
+        start = earliest if saved is None else max(earliest, _midnight(saved))
         if start >= ctx.now:
             ctx.out.state(stream.name, dict(self.state) if not self.full_refresh else {})
             return []
@@ -727,7 +742,9 @@ class _UsageReader(_StreamReader):
         rows = list(_usage_rows(body))
         ctx.out.records(stream.name, rows)
         days = [d for d in (parse_time(r["interval"]) for r in rows) if d is not None]
-        cursor = max(days) if days else saved
+        # The next sync starts a day before the newest day read: today is partial, and
+        # yesterday's outcomes may still be counted. The state names that first day.
+        cursor = max(days) - timedelta(days=1) if days else saved
         ctx.out.state(stream.name, {"interval": format_time(cursor)} if cursor else {})
         return []
 
