@@ -1,9 +1,9 @@
-# The Airbyte image of source-sentry: `docker build -t airbyte/source-sentry:dev .`
+# The Airbyte image of source-sentry: `docker build -t source-sentry/source-sentry:dev .`
 # Airbyte runs it as `source-sentry spec|check|discover|read ...` (ENTRYPOINT below).
 # tests/packaging/test_docker_metadata.py checks this file against pyproject.toml and metadata.yaml.
 FROM python:3.11-slim
 
-LABEL io.airbyte.name=airbyte/source-sentry
+LABEL io.airbyte.name=source-sentry/source-sentry
 LABEL io.airbyte.version=0.1.0
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

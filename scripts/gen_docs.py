@@ -39,7 +39,7 @@ from source_sentry.spec import DEFAULT_RETENTION_DAYS, SPEC  # noqa: E402
 from source_sentry.streams import DELETED_AT, STREAMS, StreamDef  # noqa: E402
 
 FUTURE_CURSOR = "2100-01-01T00:00:00.000000Z"
-DOCKER_IMAGE = "airbyte/source-sentry"
+DOCKER_IMAGE = "source-sentry/source-sentry"
 CHANGELOG = ROOT / "CHANGELOG.md"
 
 # Common errors: (situation, a literal fragment of the message the connector prints, what to do).

@@ -30,7 +30,7 @@ from source_sentry.spec import SPEC
 from source_sentry.streams import STREAMS
 
 # Airbyte's Sentry connector's definition id: this connector replaces it in place.
-DEFINITION_ID = "cdaf146a-9b75-49fd-9dd2-9d64a0bb4781"
+DEFINITION_ID = "88667543-cb6f-5e7a-9739-36fcdfae9a16"
 CONSOLE_SCRIPT = "source-sentry"
 
 
