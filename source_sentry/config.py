@@ -535,7 +535,10 @@ def load_config_file(path: str) -> Config:
         raise ConfigError(f"Config file {path!r} cannot be read: {reason}.") from None
     try:
         raw = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (RecursionError, ValueError) as exc:
+        if not isinstance(exc, json.JSONDecodeError):
+            # Nesting too deep, or an integer of thousands of digits: not a config anyone wrote.
+            raise ConfigError(f"Config file {path!r} is not a usable JSON config: {type(exc).__name__}.") from None
         # exc.msg and the position only: the text itself may hold the token.
         raise ConfigError(
             f"Config file {path!r} is not valid JSON: {exc.msg} at line {exc.lineno} "

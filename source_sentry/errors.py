@@ -6,6 +6,8 @@ what to fix; anything else reaching the top level is our bug (``system_error``).
 
 from __future__ import annotations
 
+import json
+
 __all__ = [
     "SentrySourceError",
     "ConfigError",
@@ -51,6 +53,10 @@ def register_secret(secret: str | None) -> None:
     """Remember a secret so :func:`redact` removes it from any text we output."""
     if secret and len(secret) >= 4:
         _SECRETS.add(secret)
+        # In JSON text a quote or backslash of the secret is escaped: mask that form too.
+        escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+        if escaped != secret:
+            _SECRETS.add(escaped)
 
 
 def redact(text: str) -> str:

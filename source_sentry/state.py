@@ -79,7 +79,10 @@ def _usable(name: Any, value: Any, warn: Warn) -> bool:
 
 
 def _preview(value: Any) -> str:
-    text = orjson.dumps(value, default=str).decode()
+    try:
+        text = orjson.dumps(value, default=str).decode()
+    except (TypeError, ValueError):  # huge integers, lone surrogates, very deep nesting
+        return type(value).__name__
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -42,15 +42,18 @@ def run_sync(args: argparse.Namespace) -> int:
             catalog = default_configured_catalog({"streams": discovered_streams()}, streams, args.full_refresh)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    names = [entry["stream"]["name"] for entry in catalog.get("streams", [])]
+    names = _catalog_stream_names(catalog, args.catalog)
     progress = SyncProgress(names, quiet=args.quiet)
     stats = HttpStats()
-    destination = DuckDBDestination(
-        args.destination,
-        catalog,
-        # Destination warnings (an events overwrite drops history) go where the reader's do.
-        on_warning=lambda text: progress.on_message({"type": "LOG", "log": {"level": "WARN", "message": text}}),
-    )
+    try:
+        destination = DuckDBDestination(
+            args.destination,
+            catalog,
+            # Destination warnings (an events overwrite drops history) go where the reader's do.
+            on_warning=lambda text: progress.on_message({"type": "LOG", "log": {"level": "WARN", "message": text}}),
+        )
+    except ValueError as exc:  # the catalog's modes or keys do not fit the streams
+        raise ConfigError(f"The catalog {args.catalog or ''} cannot be used: {exc}") from None
     ok = False
     try:
         if args.full_refresh:
@@ -78,6 +81,22 @@ def run_sync(args: argparse.Namespace) -> int:
         query = "select status, count(*) from issues group by 1"
         print(f"Query it:  {sys.executable} -c 'import duckdb; duckdb.connect(\"{path}\").sql(\"{query}\").show()'", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _catalog_stream_names(catalog: Any, path: str | None) -> list[str]:
+    """The stream names of a configured catalog, or a ConfigError saying what is wrong with it."""
+    where = f"The catalog {path}" if path else "The catalog"
+    entries = catalog.get("streams") if isinstance(catalog, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f'{where} must be a JSON object with a non-empty "streams" list (an Airbyte configured catalog).')
+    names = []
+    for i, entry in enumerate(entries):
+        stream = entry.get("stream") if isinstance(entry, dict) else None
+        name = stream.get("name") if isinstance(stream, dict) else None
+        if not isinstance(name, str):
+            raise ConfigError(f'{where}: streams[{i}] needs a "stream" object with a "name".')
+        names.append(name)
+    return names
 
 
 async def _with_progress(coro: Any, progress: Any, stats: HttpStats) -> Any:

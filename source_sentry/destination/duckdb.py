@@ -34,6 +34,8 @@ from typing import Any, Callable, Iterable
 import duckdb
 import orjson
 
+from ..errors import redact_bytes
+
 from .catalog import EVENTS_OVERWRITE_WARNING, StreamConfig, parse_configured_catalog
 from .columns import (
     JSON,
@@ -440,7 +442,7 @@ class DuckDBDestination:
     def _store_state(self, stream: str, state: dict[str, Any] | None) -> None:
         # UPDATE is about twice as fast as INSERT OR REPLACE on the primary key, and this runs
         # once per page: insert only the first time a stream gets a state.
-        text = orjson.dumps(state).decode()
+        text = redact_bytes(orjson.dumps(state)).decode()
         updated = self._con.execute(
             f"UPDATE {STATE_TABLE} SET state = ?::JSON, updated_at = now() WHERE stream_name = ?",
             [text, stream],
@@ -478,7 +480,8 @@ class DuckDBDestination:
                     row["_l"] = True
         # One dumps of the whole array: 100k small dumps cost several times more (allocation).
         with open(self._batch_path, "wb") as out:
-            out.write(orjson.dumps(rows))
+            # A server may echo the token inside a record: it must not reach the file.
+            out.write(redact_bytes(orjson.dumps(rows)))
 
         spec = {"_e": "VARCHAR", "_m": "JSON", "_r": "VARCHAR", "_l": "BOOLEAN", "_t": "BOOLEAN"}
         select = [

@@ -87,7 +87,6 @@ class _Sync:
         )
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: sync writes records and states to DuckDB without redacting the token")
 def test_an_echoed_token_never_reaches_the_duckdb_file(make_emulator, tmp_path: Path) -> None:
     emu = settle(make_emulator(projects=2, events_per_project=120, issues_per_project=20, releases=10))
     _echo_everywhere(emu)
@@ -110,7 +109,6 @@ def test_sync_output_and_database_hold_no_token_without_echo(make_emulator, tmp_
     tally("token_check", "sync-plain", 2)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: redact_bytes looks for the raw token in JSON text, where a quote or backslash is escaped")
 def test_a_token_with_json_special_characters_is_masked_too(make_emulator, tmp_path: Path) -> None:
     token = 'sntryu_q"uote\\back/slash_' + "a" * 20
     emu = settle(make_emulator(projects=1, events_per_project=50, issues_per_project=10, token=token))
