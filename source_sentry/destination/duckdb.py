@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,6 +55,10 @@ __all__ = ["BUFFER_LIMIT", "DuckDBDestination", "StreamResult", "SyncResult"]
 
 # Records buffered per stream before they are written without waiting for a state.
 BUFFER_LIMIT = 20_000
+_MEMORY_LIMIT = "128MB"
+# States are committed in groups: at least this many records, or this long since the last commit.
+_COMMIT_RECORDS = 2000
+_COMMIT_SECONDS = 2.0
 
 STATE_TABLE = "_airbyte_state"
 COLUMNS_TABLE = "_airbyte_columns"
@@ -62,7 +67,6 @@ TMP_PREFIX = "_airbyte_tmp_"
 
 # read_json refuses larger objects by default (16 MB); a Sentry event with big stack traces and
 # breadcrumbs can get close, so allow up to 512 MB per record.
-_MAX_OBJECT_SIZE = 512 * 1024 * 1024
 _EMPTY_META = '{"changes":[]}'
 
 _SCHEMA_DDL = (
@@ -113,6 +117,10 @@ class _Run:
         self.swapped = False
         self.warned_buffer = False
         self.warned_late = False
+        # The newest state received but not yet committed, and how many buffered records it covers.
+        self.pending_state: dict[str, Any] | None = None
+        self.pending_upto = 0
+        self.last_commit = time.monotonic()
         self.result = StreamResult(config.name, config.sync_mode, config.destination_sync_mode)
 
     @property
@@ -152,7 +160,11 @@ class DuckDBDestination:
         *,
         on_warning: Callable[[str], None] | None = None,
         buffer_limit: int = BUFFER_LIMIT,
+        commit_records: int = _COMMIT_RECORDS,
+        commit_seconds: float = _COMMIT_SECONDS,
     ) -> None:
+        self._commit_records = commit_records
+        self._commit_seconds = commit_seconds
         self.configs = parse_configured_catalog(configured_catalog)
         self.warnings: list[str] = []
         self.errors: list[str] = []
@@ -161,7 +173,11 @@ class DuckDBDestination:
         self._lock = threading.RLock()
         self._closed = False
         self._unknown_streams: set[str] = set()
-        self._con = duckdb.connect(os.fspath(path))
+        # DuckDB's buffer pool defaults to 80% of RAM and grows with the file: cap it so a
+        # sync's memory stays flat however large the tables get (DuckDB spills to disk).
+        self._con = duckdb.connect(
+            os.fspath(path), config={"memory_limit": _MEMORY_LIMIT, "preserve_insertion_order": False}
+        )
         fd, self._batch_path = tempfile.mkstemp(prefix="source-sentry-", suffix=".json")
         os.close(fd)
         try:
@@ -222,6 +238,7 @@ class DuckDBDestination:
                     if run.result.status == "COMPLETE":
                         self._finish(run)  # normally done when COMPLETE arrived
                     else:
+                        self._flush_pending(run)
                         self._drop_buffer(run)
                         self._drop_staging(run)
                         if run.result.status == "STARTED":
@@ -244,6 +261,7 @@ class DuckDBDestination:
                 return
             try:
                 for run in self._runs.values():
+                    self._flush_pending(run)  # what a received state covers is good data
                     self._drop_buffer(run)
                     if run.result.status != "COMPLETE":
                         self._drop_staging(run)
@@ -286,6 +304,8 @@ class DuckDBDestination:
         run.buffer.append((record.get("data") or {}, record.get("emitted_at")))
         run.result.records_received += 1
         if len(run.buffer) >= self._buffer_limit:
+            self._flush_pending(run)
+        if len(run.buffer) >= self._buffer_limit:
             if not run.warned_buffer:
                 run.warned_buffer = True
                 self._warn(
@@ -304,7 +324,27 @@ class DuckDBDestination:
             return
         self._start(run)
         # Stored without sourceStats: the stored message is what the next `read --state` takes.
-        self._commit(run, {"type": "STREAM", "stream": stream})
+        run.pending_state = {"type": "STREAM", "stream": stream}
+        run.pending_upto = len(run.buffer)
+        # One transaction per state costs ~30 ms: group states, a few thousand records or a few
+        # seconds at a time. A crash loses only the uncommitted group, resumed from the last
+        # committed state (records and state are still committed together).
+        if len(run.buffer) >= self._commit_records or time.monotonic() - run.last_commit >= self._commit_seconds:
+            self._flush_pending(run)
+
+    def _flush_pending(self, run: _Run) -> None:
+        """Commit the records the newest received state covers, together with that state."""
+        if run.pending_state is None:
+            return
+        rest = run.buffer[run.pending_upto :]
+        run.buffer = run.buffer[: run.pending_upto]
+        try:
+            self._commit(run, run.pending_state)
+        finally:
+            run.buffer = run.buffer + rest  # empty covered part after a successful commit
+        run.pending_state = None
+        run.pending_upto = 0
+        run.last_commit = time.monotonic()
 
     def _on_trace(self, trace: dict[str, Any]) -> None:
         if trace.get("type") == "STREAM_STATUS":
@@ -384,6 +424,7 @@ class DuckDBDestination:
     def _finish(self, run: _Run) -> None:
         """The stream COMPLETEd: commit what is left and, for overwrite, swap the staging table in
         (DROP old + RENAME, in the same transaction, so readers see the old or the new table)."""
+        self._flush_pending(run)
         if run.config.overwrite and not run.swapped:
             self._commit(run, None, swap=True)
             run.swapped = True
@@ -391,7 +432,9 @@ class DuckDBDestination:
             self._commit(run, None)
 
     def _fail(self, run: _Run) -> None:
-        """The stream ended INCOMPLETE or with an error: keep what states committed, drop the rest."""
+        """The stream ended INCOMPLETE or with an error: keep what states cover, drop the rest."""
+        if run.result.status != "INCOMPLETE":
+            self._flush_pending(run)
         run.result.status = "INCOMPLETE"
         self._drop_buffer(run)
 
@@ -481,7 +524,10 @@ class DuckDBDestination:
         # One dumps of the whole array: 100k small dumps cost several times more (allocation).
         with open(self._batch_path, "wb") as out:
             # A server may echo the token inside a record: it must not reach the file.
-            out.write(redact_bytes(orjson.dumps(rows)))
+            data = redact_bytes(orjson.dumps(rows))
+            out.write(data)
+        # DuckDB sizes its read buffer by maximum_object_size: just what this batch needs.
+        object_size = max(len(data) + 1024, 1 << 20)
 
         spec = {"_e": "VARCHAR", "_m": "JSON", "_r": "VARCHAR", "_l": "BOOLEAN", "_t": "BOOLEAN"}
         select = [
@@ -498,7 +544,7 @@ class DuckDBDestination:
         spec_sql = "{" + ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in spec.items()) + "}"
         source = (
             f"read_json({quote_literal(self._batch_path)}, format='array', "
-            f"columns={spec_sql}, maximum_object_size={_MAX_OBJECT_SIZE})"
+            f"columns={spec_sql}, maximum_object_size={object_size})"
         )
         names = [name for name, _ in META_COLUMNS] + [column.name for column in columns]
         insert = f"({', '.join(map(quote_ident, names))}) SELECT {', '.join(select)} FROM {source}"
@@ -612,6 +658,7 @@ class DuckDBDestination:
             os.unlink(self._batch_path)
         except FileNotFoundError:
             pass
+
 
 
 # Airbyte's CDC deletion column; the source emits a record carrying it as a tombstone.

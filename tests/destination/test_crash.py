@@ -24,7 +24,7 @@ from source_sentry.destination import DuckDBDestination
 
 path, catalog = sys.argv[1], json.loads(sys.argv[2])
 BATCH, IDS = int(sys.argv[3]), int(sys.argv[4])
-destination = DuckDBDestination(path, catalog)
+destination = DuckDBDestination(path, catalog, commit_records=1)  # every state commits
 start = destination.read_state()
 b = start[0]["stream"]["stream_state"]["batch"] + 1 if start else 0
 

@@ -53,7 +53,7 @@ def test_overwrite_swap_is_atomic_when_the_sync_fails(tmp_path):
     cat = catalog(configured_stream("events", "full_refresh", "overwrite"))
     sync(path, cat, paged("events", [event(i) for i in range(6)], page=3))
 
-    destination = DuckDBDestination(path, cat)
+    destination = DuckDBDestination(path, cat, commit_records=1)  # every state commits at once
     destination.write(status("events", "STARTED"))
     for i in range(100, 110):
         destination.write(record("events", event(i)))
@@ -352,3 +352,24 @@ def test_streams_differing_only_by_case_are_refused(tmp_path):
             tmp_path / "s.duckdb",
             catalog(configured_stream("Events", "incremental", "append"), configured_stream("events", "incremental", "append")),
         )
+
+
+def test_states_are_committed_in_groups_with_the_records_they_cover(tmp_path):
+    path = tmp_path / "s.duckdb"
+    cat = catalog(configured_stream("events", "incremental", "append_dedup"))
+    destination = DuckDBDestination(path, cat, commit_records=25, commit_seconds=3600)
+    destination.write(status("events", "STARTED"))
+    for page in range(3):
+        for i in range(10):
+            destination.write(record("events", event(page * 10 + i)))
+        destination.write(state("events", {"page": page}))
+        committed = destination._con.execute('SELECT count(*) FROM "events"').fetchall()[0][0]
+        # 10 and 20 records wait for a group of 25; the third state commits all 30.
+        assert committed == (30 if page == 2 else 0)
+    for i in range(30, 35):
+        destination.write(record("events", event(i)))
+    destination.write(state("events", {"page": 3}))
+    destination.write(record("events", event(99)))  # after the last state: not covered
+    destination.abort()  # a failed sync still keeps what a received state covers
+    assert query(path, 'SELECT count(*) FROM "events"') == [(35,)]
+    assert saved_states(path, cat)[0]["stream"]["stream_state"] == {"page": 3}
