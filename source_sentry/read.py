@@ -74,9 +74,13 @@ class _Output:
             return
         self._mark_running(stream)
         emitted_at = protocol.now_ms()
-        emit = self._emit
-        for item in items:
-            emit(protocol.record_message(stream, item, emitted_at))
+        messages = [protocol.record_message(stream, item, emitted_at) for item in items]
+        many = getattr(self._emit, "many", None)
+        if many is not None:
+            many(messages)
+        else:
+            for message in messages:
+                self._emit(message)
         self._since_state[stream] = self._since_state.get(stream, 0) + len(items)
         self._result.records[stream] = self._result.records.get(stream, 0) + len(items)
 
@@ -626,18 +630,24 @@ class _ChildReader(_StreamReader):
         current: dict[str, str] = {}
         done = 0
         base = self._base_params()
+        changed: list[tuple[dict[str, Any], str, str | None]] = []
         async for item in self._parents(parent):
             key = str(item.get(parent.primary_key))
             token = self._token(item)
             previous = known.get(key)
-            previous_token, _, previous_newest = str(previous or "").partition("|")
-            if previous is not None and previous_token == token:
+            if previous is not None and str(previous).partition("|")[0] == token:
                 current[key] = previous
-                continue
+            else:
+                changed.append((item, token, previous))
+
+        async def read_parent(item: dict[str, Any], token: str, previous: str | None) -> None:
+            nonlocal done
+            key = str(item.get(parent.primary_key))
+            previous_token, _, previous_newest = str(previous or "").partition("|")
             path = {"organization": ctx.config.organization}
             path.update({p: str(item.get(f)) for p, f in ref.path_params.items() if item.get(f) is not None})
             if len(path) <= len(ref.path_params):
-                continue  # the parent lacks the field its children are found by
+                return  # the parent lacks the field its children are found by
             since = parse_time(previous_token if ref.since_field else previous_newest)
             if since is not None:
                 since -= ctx.config.lookback_window
@@ -649,16 +659,21 @@ class _ChildReader(_StreamReader):
             except StreamAccessError as exc:
                 if "404" not in exc.message:
                     raise
-                continue  # the parent went away between the two lists: nothing to read
+                return  # the parent went away between the two lists: nothing to read
             if ref.stop_at_previous:
                 newest = newest or parse_time(previous_newest)
                 token = f"{token}|{format_time(newest)}" if newest else token
+            # Only now is this parent's token saved: a checkpoint never covers children in flight.
             current[key] = token
             done += 1
             if self._checkpoint_due(done, len(known) + len(current)):
                 done = 0
                 out.state(stream.name, {"parents": {**known, **current}})
-        out.state(stream.name, {"parents": current})
+
+        # Parents' children are read concurrently (the rate budget paces them); one parent's
+        # failure is reported while the others go on.
+        await self._each_partition([read_parent(*entry) for entry in changed])
+        out.state(stream.name, {"parents": current if not self.failures else {**known, **current}})
         return self.failures
 
     async def _parents(self, parent: StreamDef) -> AsyncIterator[dict[str, Any]]:
