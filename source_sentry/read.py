@@ -460,6 +460,25 @@ class _SnapshotReader(_StreamReader):
         if stream.params_hook is not None and self._no_projects_left():
             return list(self.ctx.project_errors.values())
         base = self._base_params()
+        # Between full lists (issues_full_scan_hours), only what moved since the cursor.
+        full_scan_at = parse_time(self.state.get("fullScanAt"))
+        interval = self.ctx.config.issues_full_scan
+        delta = (
+            stream.delta_hook is not None
+            and not self.full_refresh
+            and known is not None
+            and old_cursor is not None
+            and full_scan_at is not None
+            and interval > timedelta(0)
+            and self.ctx.now - full_scan_at < interval
+        )
+        if delta:
+            assert stream.delta_hook is not None and old_cursor is not None
+            since = format_time(old_cursor - self.ctx.config.lookback_window)
+            base = {**dict(stream.params), **stream.delta_hook(self.ctx.scope(), since)}
+        else:
+            full_scan_at = self.ctx.now
+        self._full_scan_at = full_scan_at
         checkpoint_pages = 0
 
         async def read_list(path: dict[str, str], params: dict[str, Any]) -> None:
@@ -490,6 +509,8 @@ class _SnapshotReader(_StreamReader):
                         if changed:
                             batch.append(item)
                     out.records(stream.name, batch)
+                    if delta and not batch:
+                        break  # newest first: a page without a change ends what moved
                     checkpoint_pages += 1
                     if self._checkpoint_due(checkpoint_pages, len(seen) + len(known or ())):
                         checkpoint_pages = 0
@@ -497,8 +518,9 @@ class _SnapshotReader(_StreamReader):
 
         lists = [(path, {**base, **variant}) for variant in stream.variants for path in self._partitions()]
         await self._each_partition([read_list(path, params) for path, params in lists], fatal=not stream.per_project)
-        if self.failures:
-            # A failed partition keeps its old fingerprints: nothing of it was re-read.
+        if self.failures or delta:
+            # A failed partition keeps its old fingerprints: nothing of it was re-read; a delta
+            # read re-read only what moved.
             final = {**(known or {}), **seen}
         else:
             final = seen
@@ -527,6 +549,8 @@ class _SnapshotReader(_StreamReader):
         state: dict[str, Any] = {"fingerprints": fingerprints}
         if cursor is not None and self.stream.cursor_field:
             state[self.stream.cursor_field] = format_time(cursor)
+        if self.stream.delta_hook is not None and self._full_scan_at is not None:
+            state["fullScanAt"] = format_time(self._full_scan_at)
         return state
 
 

@@ -88,6 +88,9 @@ class StreamDef:
     # deletion. The cursor's day is kept beside the fingerprint to tell the two apart.
     retention_bound: bool = False
     transform: Transform | None = None
+    # Between full lists (config issues_full_scan_hours), the params of a cheap delta read of
+    # what moved since the given time: newest first, stopping at the first unchanged page.
+    delta_hook: Callable[[ReadScope, str], Mapping[str, Any]] | None = None
     # Fields the connector adds to each record, with their JSON schemas.
     extra_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     incremental: bool = True
@@ -113,6 +116,14 @@ def _issue_params(scope: ReadScope) -> Mapping[str, Any]:
     else:
         params["start"] = scope.since_iso
         params["end"] = scope.until_iso
+    return params
+
+
+def _issue_delta_params(scope: ReadScope, since_iso: str) -> Mapping[str, Any]:
+    """Issues whose lastSeen moved since ``since_iso``: new issues and new occurrences."""
+    params = dict(_issue_params(scope))
+    params["query"] = f"lastSeen:>={since_iso}"
+    params["sort"] = "date"
     return params
 
 
@@ -163,6 +174,7 @@ STREAMS: tuple[StreamDef, ...] = (
         cursor_field="lastSeen",
         page_param="limit",
         params_hook=_issue_params,
+        delta_hook=_issue_delta_params,
         volatile_fields=("stats", "lifetime", "filtered"),
         tombstones=True,
         retention_bound=True,

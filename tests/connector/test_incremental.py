@@ -198,3 +198,24 @@ def test_a_new_project_starts_from_its_own_beginning(make_emulator, tmp_path: Pa
     emu.add_events("late-project", 7, late_by_seconds=5 * 86400)
     run = conn.read(["events"])
     assert _ids(run.records("events")) >= {e["id"] for e in emu.events("late-project")}
+
+
+def test_issues_between_full_scans_read_only_what_moved(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, events_per_project=400, issues_per_project=250)
+    conn = Connector(tmp_path, emu, issues_full_scan_hours=24)
+    first = conn.read(["issues"])
+    assert len(first.records("issues")) == len(emu.issues()) > 200  # a full list: several pages
+    unresolved = [i for i in emu.issues() if i["status"] == "unresolved"]
+    occurred, resolved = str(unresolved[0]["id"]), str(unresolved[-1]["id"])
+    emu.advance(600)
+    emu.add_events(emu.project_slugs[0], 1, issue_id=occurred)
+    emu.set_issue_status(resolved, "resolved")
+    emu.advance(5)
+    emu.clear_requests()
+    second = conn.read(["issues"])
+    assert _ids(second.records("issues")) == {occurred}  # the status change waits for the full list
+    assert emu.request_counts()["/api/0/organizations/{org}/issues/"] == 1
+    emu.advance(25 * 3600)
+    third = conn.read(["issues"])
+    assert resolved in _ids(third.records("issues"))
+    assert {i["status"] for i in third.records("issues") if str(i["id"]) == resolved} == {"resolved"}
