@@ -1,9 +1,11 @@
 """The reader: drives every selected stream through the client and emits protocol messages.
 
 ``run_read`` is shared by ``source-sentry read`` (messages to stdout) and
-``source-sentry sync`` (messages to DuckDB). Streams run concurrently on one event loop and
-one rate budget; within a stream, projects and pages are read in order, and a STATE message
-follows every page, so a retried sync resumes close to where the last one stopped.
+``source-sentry sync`` (messages to DuckDB). Streams, and the projects or parents within a
+stream, run concurrently on one event loop and one rate budget, which paces every request by
+Sentry's headers; the pages of one list are read in order, and a STATE message follows every
+page (or small group of pages), so a retried sync resumes close to where the last one stopped.
+A STATE only ever covers records already emitted.
 """
 
 from __future__ import annotations
