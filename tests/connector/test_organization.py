@@ -207,3 +207,20 @@ def test_every_stream_records_match_its_schema(make_emulator, tmp_path: Path, st
     validator = jsonschema.Draft7Validator(stream_schema(stream_by_name(stream)))
     for record in run.records(stream):
         validator.validate(record)
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [s.name for s in STREAMS if s.incremental and s.name in NEW_STREAMS and s.kind != "usage"],
+)
+def test_a_second_incremental_sync_of_each_new_stream_reads_nothing_unchanged(
+    make_emulator, tmp_path: Path, stream: str
+) -> None:
+    emu = make_emulator(projects=2, events_per_project=40, issues_per_project=8, releases=6)
+    conn = Connector(tmp_path, emu)
+    first = conn.read([stream])
+    assert first.returncode == 0 and first.records(stream), stream
+    second = conn.read([stream])
+    assert second.returncode == 0
+    assert second.records(stream) == [], f"{stream} re-emitted unchanged records"
+    assert second.states(stream)
