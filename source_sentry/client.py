@@ -12,7 +12,7 @@ import asyncio
 import email.utils
 import random
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -106,7 +106,7 @@ class SentryClient:
         *,
         cursor: str | None = None,
         page_param: str = "per_page",
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         """Yield every page of a list endpoint, starting at ``cursor``, following ``next``."""
         seen: set[str] = set()
         base = dict(params or {})
@@ -141,6 +141,7 @@ class SentryClient:
         while True:
             await endpoint.acquire()
             headers: httpx.Headers | None = None
+            problem: str | None
             try:
                 self.stats.requests += 1
                 self.stats.per_route[route] = self.stats.per_route.get(route, 0) + 1

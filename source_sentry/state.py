@@ -48,14 +48,14 @@ def parse_state(raw: Any, warn: Warn) -> dict[str, dict[str, Any]]:
             if name is None:
                 warn(f"Ignoring a STREAM state without a stream name: {_preview(item)}.")
             elif _usable(name, value, warn):
-                states[name] = value
+                states[name] = value  # type: ignore[assignment]  # _usable checked it is a dict
         elif kind == "GLOBAL":
             glob = item.get("global")
             for entry in (glob.get("stream_states") if isinstance(glob, dict) else None) or []:
                 name = _descriptor_name(entry.get("stream_descriptor")) if isinstance(entry, dict) else None
                 value = entry.get("stream_state") if isinstance(entry, dict) else None
                 if name is not None and _usable(name, value, warn):
-                    states[name] = value
+                    states[name] = value  # type: ignore[assignment]  # _usable checked it is a dict
         elif kind == "LEGACY" and isinstance(item.get("data"), dict):
             states.update({k: v for k, v in item["data"].items() if _usable(k, v, warn)})
         else:

@@ -21,6 +21,7 @@ def parse_datetime(text: str) -> datetime | None:
 
     A value without an offset is taken as UTC (Sentry's timestamps are UTC). None if unparseable.
     """
+    parsed: datetime | None
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

@@ -524,10 +524,10 @@ class DuckDBDestination:
         # One dumps of the whole array: 100k small dumps cost several times more (allocation).
         with open(self._batch_path, "wb") as out:
             # A server may echo the token inside a record: it must not reach the file.
-            data = redact_bytes(orjson.dumps(rows))
-            out.write(data)
+            payload = redact_bytes(orjson.dumps(rows))
+            out.write(payload)
         # DuckDB sizes its read buffer by maximum_object_size: just what this batch needs.
-        object_size = max(len(data) + 1024, 1 << 20)
+        object_size = max(len(payload) + 1024, 1 << 20)
 
         spec = {"_e": "VARCHAR", "_m": "JSON", "_r": "VARCHAR", "_l": "BOOLEAN", "_t": "BOOLEAN"}
         select = [
