@@ -9,7 +9,6 @@ here, once, into the exceptions of :mod:`source_sentry.errors`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import random
 import ssl
@@ -108,47 +107,31 @@ class SentryClient:
         cursor: str | None = None,
         page_param: str = "per_page",
     ) -> AsyncGenerator[Page, None]:
-        """Yield every page of a list endpoint, starting at ``cursor``, following ``next``.
-
-        The next page is requested as soon as its cursor is known, before the caller has
-        processed this one: a chain of pages (one request at a time on Sentry's events list)
-        then never waits for our own parsing and writing.
-        """
+        """Yield every page of a list endpoint, starting at ``cursor``, following ``next``."""
         seen: set[str] = set()
         base = dict(params or {})
         base[page_param] = PAGE_SIZE
-
-        def request(at: str | None) -> asyncio.Task[tuple[Any, httpx.Headers]]:
-            query = {**base, "cursor": at} if at else dict(base)
-            return asyncio.ensure_future(self.get(route, path, query))
-
-        pending = request(cursor)
-        try:
-            while True:
-                body, headers = await pending
-                if not isinstance(body, list):
-                    raise TransientError(
-                        f"Sentry answered {route} with a {type(body).__name__} where a list was expected.",
-                    )
-                links = parse_link_header(headers.get("link", ""))
-                nxt = links.get("next", {})
-                next_cursor = nxt.get("cursor") if nxt.get("results") == "true" else None
-                if next_cursor in seen:
-                    # A server bug would otherwise loop forever; stop loudly rather than silently.
-                    raise TransientError(f"Sentry returned the same page cursor twice for {route} ({next_cursor}).")
-                if next_cursor:
-                    seen.add(next_cursor)
-                    pending = request(next_cursor)
-                self.stats.pages += 1
-                yield Page(items=body, cursor=cursor, next_cursor=next_cursor, headers=headers)
-                if not next_cursor:
-                    return
-                cursor = next_cursor
-        finally:
-            if not pending.done():
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
+        while True:
+            query = dict(base)
+            if cursor:
+                query["cursor"] = cursor
+            body, headers = await self.get(route, path, query)
+            if not isinstance(body, list):
+                raise TransientError(
+                    f"Sentry answered {route} with a {type(body).__name__} where a list was expected.",
+                )
+            links = parse_link_header(headers.get("link", ""))
+            nxt = links.get("next", {})
+            next_cursor = nxt.get("cursor") if nxt.get("results") == "true" else None
+            self.stats.pages += 1
+            yield Page(items=body, cursor=cursor, next_cursor=next_cursor, headers=headers)
+            if not next_cursor:
+                return
+            if next_cursor in seen:
+                # A server bug would otherwise loop forever; stop loudly rather than silently.
+                raise TransientError(f"Sentry returned the same page cursor twice for {route} ({next_cursor}).")
+            seen.add(next_cursor)
+            cursor = next_cursor
 
     async def _send(self, route: str, url: str, params: dict[str, Any]) -> tuple[Any, httpx.Headers]:
         assert self._http is not None, "use SentryClient as an async context manager"
