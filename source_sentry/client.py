@@ -68,6 +68,7 @@ class SentryClient:
         self.stats = stats if stats is not None else HttpStats()
         self.budget = budget if budget is not None else RateBudget()
         self._skew = 0.0
+        self.clock_known = False  # True once a response's Date header told the server's time
         self._http: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> SentryClient:
@@ -205,6 +206,7 @@ class SentryClient:
             server = server.replace(tzinfo=timezone.utc)
         skew = (server - datetime.now(timezone.utc)).total_seconds()
         self._skew = skew if abs(skew) > _MIN_SKEW else 0.0
+        self.clock_known = True
 
     def _client_error(self, route: str, url: str, response: httpx.Response) -> SentrySourceError:
         status = response.status_code

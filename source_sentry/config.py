@@ -74,8 +74,8 @@ class Config:
     max_retries: int
     # "" (discover on sentry.io only), "auto" (discover anywhere), "us" or "de".
     region: str = ""
-    # Issues: hours between full lists (0 = every sync); see the spec.
-    issues_full_scan: timedelta = timedelta(0)
+    # Issues and releases: hours between full lists (0 = every sync); see the spec.
+    full_scan: timedelta = timedelta(0)
 
     @property
     def is_saas(self) -> bool:
@@ -501,8 +501,8 @@ def parse_config(raw: object) -> Config:
         ),
         max_retries=int(reader.number("max_retries", DEFAULT_MAX_RETRIES, 0, 20, integer=True)),
         region=region,
-        issues_full_scan=timedelta(
-            hours=reader.number("issues_full_scan_hours", 0, 0, 720, integer=False)
+        full_scan=timedelta(
+            hours=reader.number("full_scan_hours", 0, 0, 720, integer=False)
         ),
     )
 

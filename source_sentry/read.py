@@ -191,6 +191,10 @@ async def run_read(
             config = client.config
             needs_projects = any(_needs_projects(s) for s, _ in selected)
             projects, project_errors = await resolve_projects(client, config) if needs_projects else ([], {})
+            if not client.clock_known:
+                # Time windows and cursors follow the server's clock: ask it once (this also
+                # checks the organization before any stream starts).
+                await client.get("organizations/{organization}/", {"organization": config.organization})
             now = client.now()
             floor = now - timedelta(days=config.retention_days) + _RETENTION_MARGIN
             since = max(floor, config.start_date) if config.start_date else floor

@@ -229,9 +229,9 @@ class _SnapshotReader(_StreamReader):
         if stream.params_hook is not None and self._no_projects_left():
             return list(self.ctx.project_errors.values())
         base = self._base_params()
-        # Between full lists (issues_full_scan_hours), only what moved since the cursor.
+        # Between full lists (full_scan_hours), only what moved since the cursor.
         full_scan_at = parse_time(self.state.get("fullScanAt"))
-        interval = self.ctx.config.issues_full_scan
+        interval = self.ctx.config.full_scan
         delta = (
             stream.delta_hook is not None
             and not self.full_refresh

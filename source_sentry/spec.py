@@ -182,15 +182,16 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "examples": ["", "us", "de", "auto"],
             "order": 12,
         },
-        "issues_full_scan_hours": {
+        "full_scan_hours": {
             "type": "number",
-            "title": "Issues Full Scan Interval (hours)",
+            "title": "Full Scan Interval (hours)",
             "description": (
-                "0 (default): every incremental sync lists every issue seen within retention, so "
-                "status and assignment changes arrive with the next sync (one request per 100 "
-                "issues). Above 0: syncs within that many hours of the last full list read only "
-                "issues whose lastSeen moved (new issues, new occurrences: about one request), and "
-                "status or assignment changes of other issues arrive with the next full list."
+                "Issues and releases have no 'updated since' filter. 0 (default): every incremental "
+                "sync lists them all, so status, assignment and deploy changes arrive with the next "
+                "sync (one request per 100 issues or releases). Above 0: syncs within that many "
+                "hours of the last full list read only what moved (issues whose lastSeen moved, "
+                "new releases: about one request each), and other changes arrive with the next "
+                "full list."
             ),
             "default": 0,
             "minimum": 0,

@@ -88,8 +88,8 @@ class StreamDef:
     # deletion. The cursor's day is kept beside the fingerprint to tell the two apart.
     retention_bound: bool = False
     transform: Transform | None = None
-    # Between full lists (config issues_full_scan_hours), the params of a cheap delta read of
-    # what moved since the given time: newest first, stopping at the first unchanged page.
+    # Between full lists (config full_scan_hours), the params of a cheap delta read of
+    # what moved since the given time: newest first, stopping at the first page without a change.
     delta_hook: Callable[[ReadScope, str], Mapping[str, Any]] | None = None
     # Fields the connector adds to each record, with their JSON schemas.
     extra_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -125,6 +125,11 @@ def _issue_delta_params(scope: ReadScope, since_iso: str) -> Mapping[str, Any]:
     params["query"] = f"lastSeen:>={since_iso}"
     params["sort"] = "date"
     return params
+
+
+def _newest_first(scope: ReadScope, since_iso: str) -> Mapping[str, Any]:
+    """Releases newest first (Sentry's default order): new ones lead the first page."""
+    return {"sort": "date"}
 
 
 def _project_filter(scope: ReadScope) -> Mapping[str, Any]:
@@ -194,6 +199,7 @@ STREAMS: tuple[StreamDef, ...] = (
         scope="project:releases",
         cursor_field="dateCreated",
         variants=({"status": "open"}, {"status": "archived"}),
+        delta_hook=_newest_first,
         tombstones=True,
         extra_fields=_DELETED_FIELD,
     ),

@@ -202,7 +202,7 @@ def test_a_new_project_starts_from_its_own_beginning(make_emulator, tmp_path: Pa
 
 def test_issues_between_full_scans_read_only_what_moved(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=1, events_per_project=400, issues_per_project=250)
-    conn = Connector(tmp_path, emu, issues_full_scan_hours=24)
+    conn = Connector(tmp_path, emu, full_scan_hours=24)
     first = conn.read(["issues"])
     assert len(first.records("issues")) == len(emu.issues()) > 200  # a full list: several pages
     unresolved = [i for i in emu.issues() if i["status"] == "unresolved"]
@@ -219,3 +219,24 @@ def test_issues_between_full_scans_read_only_what_moved(make_emulator, tmp_path:
     third = conn.read(["issues"])
     assert resolved in _ids(third.records("issues"))
     assert {i["status"] for i in third.records("issues") if str(i["id"]) == resolved} == {"resolved"}
+
+
+def test_releases_between_full_scans_read_only_the_newest(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, releases=250)
+    conn = Connector(tmp_path, emu, full_scan_hours=24)
+    assert len(conn.read(["releases"]).records("releases")) == 250
+    old_version = emu.releases()[-1]["version"]
+    emu.advance(60)
+    emu.add_deploy(old_version)
+    new_version = emu.add_release()
+    emu.clear_requests()
+    second = conn.read(["releases"])
+    assert [r["version"] for r in second.records("releases")] == [new_version]
+    # Open: the page with the new release, then an unchanged page ends it; archived: one page.
+    assert emu.request_counts()["/api/0/organizations/{org}/releases/"] == 3
+    emu.clear_requests()
+    assert conn.read(["releases"]).records("releases") == []
+    assert emu.request_counts()["/api/0/organizations/{org}/releases/"] == 2  # nothing new: one page each
+    emu.advance(25 * 3600)
+    third = conn.read(["releases"])
+    assert old_version in {r["version"] for r in third.records("releases")}
