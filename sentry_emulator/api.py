@@ -117,9 +117,13 @@ class Api:
         project = self.ds.project(slug or req.params["project"])
         if project is None:
             raise ApiError(404, NOT_FOUND)
+        self._require_visible(req, project)
+        return project
+
+    def _require_visible(self, req: Request, project: Project) -> None:
+        """403 for a project outside a project-restricted token."""
         if not req.token.can_see(project.slug, project.id):
             raise ApiError(403, FORBIDDEN)
-        return project
 
     def _visible_projects(self, req: Request) -> list[Project]:
         return [p for p in self.ds.live_projects if req.token.can_see(p.slug, p.id)]
@@ -146,8 +150,7 @@ class Api:
         if issue is None:
             raise ApiError(404, NOT_FOUND)
         project = self.ds.projects[issue.project]
-        if not req.token.can_see(project.slug, project.id):
-            raise ApiError(403, FORBIDDEN)
+        self._require_visible(req, project)
         return issue
 
     def _range(self, req: Request, default_us: int | None) -> tuple[int | None, int | None]:
@@ -364,8 +367,7 @@ class Api:
         if monitor is None:
             raise ApiError(404, NOT_FOUND)
         project = self.ds.projects[monitor.project]
-        if not req.token.can_see(project.slug, project.id):
-            raise ApiError(403, FORBIDDEN)
+        self._require_visible(req, project)
         keys = self.ds.checkin_keys(monitor, req.now_us)  # newest first; rendered per page only
         return self._offset_list(req, keys, lambda k: self.shapes.checkin_at(monitor, k))
 
