@@ -1165,6 +1165,26 @@ def _ratio(peer: Any, ours: Any) -> str:
         return "n/a"
 
 
+# The rows under a full sync and under the organization: (label, result path, format, ratio?).
+SYNC_ROWS: list[tuple[str, tuple[str, ...], str, bool]] = [
+    ("&nbsp;&nbsp;lower bound for its requests, emulator service times (s)", ("bound", "bound_s"), "{:.2f}", False),
+    ("&nbsp;&nbsp;lower bound, 30 ms latency only (s)", ("bound", "latency_bound_s"), "{:.2f}", False),
+    ("&nbsp;&nbsp;wall / service bound", ("ratio_to_bound",), "{:.2f}", False),
+    ("&nbsp;&nbsp;wall / latency-only bound", ("ratio_to_latency_bound",), "{:.2f}", False),
+    ("&nbsp;&nbsp;requests", ("requests", "total"), "{:d}", True),
+    ("&nbsp;&nbsp;429 responses", ("requests", "429"), "{:d}", False),
+    ("&nbsp;&nbsp;repeated identical requests", ("requests", "duplicate_200"), "{:d}", False),
+]
+ORG_ROWS: list[tuple[str, tuple[str, ...], str, bool]] = [
+    ("&nbsp;&nbsp;sum of connector process wall times (s)", ("wall_s",), "{:.1f}", True),
+    ("&nbsp;&nbsp;lower bound, service times (s)", ("bound", "bound_s"), "{:.1f}", False),
+    ("&nbsp;&nbsp;wall / service bound", ("ratio_to_bound",), "{:.2f}", False),
+    ("&nbsp;&nbsp;requests", ("requests", "total"), "{:d}", True),
+    ("&nbsp;&nbsp;429 responses", ("requests", "429"), "{:d}", False),
+    ("&nbsp;&nbsp;CPU (s)", ("cpu_s",), "{:.1f}", True),
+]
+
+
 def render_table(results: dict[str, Any]) -> str:
     s = results["scenarios"]
     rows = ["| measure | ours | peer (0.6.11) | peer / ours |", "|---|---|---|---|"]
@@ -1175,6 +1195,10 @@ def render_table(results: dict[str, Any]) -> str:
         rows.append(
             f"| {name} | {_f(ours, fmt)} | {_f(peer, fmt)} | {_ratio(peer, ours) if ratio else ''} |"
         )
+
+    def both(key: str, name: str, path: tuple[str, ...], fmt: str, ratio: bool) -> None:
+        """A row of one measure of scenario ``key``, ours beside the peer's."""
+        add(name, g(key, "ours", *path), g(key, "peer", *path), fmt, ratio=ratio)
 
     def g(*path: str) -> Any:
         cur: Any = s
@@ -1215,54 +1239,8 @@ def render_table(results: dict[str, Any]) -> str:
             )
             if g(key, "peer", "rc") not in (None, 0):
                 rows[-1] = rows[-1].rsplit("|", 2)[0] + "| peer failed |"
-            add(
-                "&nbsp;&nbsp;lower bound for its requests, emulator service times (s)",
-                g(key, "ours", "bound", "bound_s"),
-                g(key, "peer", "bound", "bound_s"),
-                "{:.2f}",
-                ratio=False,
-            )
-            add(
-                "&nbsp;&nbsp;lower bound, 30 ms latency only (s)",
-                g(key, "ours", "bound", "latency_bound_s"),
-                g(key, "peer", "bound", "latency_bound_s"),
-                "{:.2f}",
-                ratio=False,
-            )
-            add(
-                "&nbsp;&nbsp;wall / service bound",
-                g(key, "ours", "ratio_to_bound"),
-                g(key, "peer", "ratio_to_bound"),
-                "{:.2f}",
-                ratio=False,
-            )
-            add(
-                "&nbsp;&nbsp;wall / latency-only bound",
-                g(key, "ours", "ratio_to_latency_bound"),
-                g(key, "peer", "ratio_to_latency_bound"),
-                "{:.2f}",
-                ratio=False,
-            )
-            add(
-                "&nbsp;&nbsp;requests",
-                g(key, "ours", "requests", "total"),
-                g(key, "peer", "requests", "total"),
-                "{:d}",
-            )
-            add(
-                "&nbsp;&nbsp;429 responses",
-                g(key, "ours", "requests", "429"),
-                g(key, "peer", "requests", "429"),
-                "{:d}",
-                ratio=False,
-            )
-            add(
-                "&nbsp;&nbsp;repeated identical requests",
-                g(key, "ours", "requests", "duplicate_200"),
-                g(key, "peer", "requests", "duplicate_200"),
-                "{:d}",
-                ratio=False,
-            )
+            for name, path, fmt, ratio in SYNC_ROWS:
+                both(key, name, path, fmt, ratio)
             rows.append(
                 f"| &nbsp;&nbsp;outcome | {outcome(key, 'ours')} | {outcome(key, 'peer')} | |"
             )
@@ -1287,45 +1265,8 @@ def render_table(results: dict[str, Any]) -> str:
                 rows[-1].rsplit("|", 2)[0]
                 + f"| {rows[-1].rsplit('|', 2)[1].strip()}, but a peer sync failed |"
             )
-        add(
-            "&nbsp;&nbsp;sum of connector process wall times (s)",
-            g("org", "ours", "wall_s"),
-            g("org", "peer", "wall_s"),
-            "{:.1f}",
-        )
-        add(
-            "&nbsp;&nbsp;lower bound, service times (s)",
-            g("org", "ours", "bound", "bound_s"),
-            g("org", "peer", "bound", "bound_s"),
-            "{:.1f}",
-            ratio=False,
-        )
-        add(
-            "&nbsp;&nbsp;wall / service bound",
-            g("org", "ours", "ratio_to_bound"),
-            g("org", "peer", "ratio_to_bound"),
-            "{:.2f}",
-            ratio=False,
-        )
-        add(
-            "&nbsp;&nbsp;requests",
-            g("org", "ours", "requests", "total"),
-            g("org", "peer", "requests", "total"),
-            "{:d}",
-        )
-        add(
-            "&nbsp;&nbsp;429 responses",
-            g("org", "ours", "requests", "429"),
-            g("org", "peer", "requests", "429"),
-            "{:d}",
-            ratio=False,
-        )
-        add(
-            "&nbsp;&nbsp;CPU (s)",
-            g("org", "ours", "cpu_s"),
-            g("org", "peer", "cpu_s"),
-            "{:.1f}",
-        )
+        for name, path, fmt, ratio in ORG_ROWS:
+            both("org", name, path, fmt, ratio)
         rows.append(
             f"| &nbsp;&nbsp;outcome | {outcome('org', 'ours')} | {outcome('org', 'peer')} | |"
         )
