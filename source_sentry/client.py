@@ -34,6 +34,9 @@ PAGE_SIZE = 100  # Sentry's maximum; a larger value is a 400
 _MAX_BACKOFF = 30.0
 # A request that keeps hitting 429s gives up after this long (Sentry's windows are <= 60 s).
 _RATE_LIMIT_BUDGET = 15 * 60.0
+# How long a page waits for the request of the next one to be on its way (it is, within a
+# millisecond, unless the rate budget holds it back: then the page goes on without it).
+_READ_AHEAD_WAIT = 0.05
 # Ignore clock differences smaller than this (the Date header has 1 s resolution).
 _MIN_SKEW = 2.0
 
@@ -96,8 +99,7 @@ class SentryClient:
 
     async def get(self, route: str, path: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None) -> tuple[Any, httpx.Headers]:
         """GET ``/api/0/<route>`` (placeholders filled from ``path``) and return (JSON body, headers)."""
-        url = self.config.api_url(route.format(**{k: quote(str(v), safe="") for k, v in (path or {}).items()}))
-        return await self._send(route, url, _clean(params))
+        return await self._send(route, self._url(route, path), _clean(params))
 
     async def pages(
         self,
@@ -107,37 +109,113 @@ class SentryClient:
         *,
         cursor: str | None = None,
         page_param: str = "per_page",
+        read_ahead: bool = True,
     ) -> AsyncGenerator[Page, None]:
-        """Yield every page of a list endpoint, starting at ``cursor``, following ``next``."""
-        seen: set[str] = set()
-        base = dict(params or {})
+        """Yield every page of a list endpoint, starting at ``cursor``, following ``next``.
+
+        With ``read_ahead`` the next page is requested as soon as this page's ``Link`` header
+        names it, so its round trip overlaps the parsing of this page and the caller's work on
+        it: a list is a chain of requests (Sentry's strictest endpoint allows one at a time),
+        and this keeps the chain busy. At most one page is fetched ahead. A caller that may
+        stop early (newest-first lists read down to a known point) passes ``False``: a page
+        read ahead and never used would be a wasted request.
+        """
+        url = self._url(route, path)
+        base = _clean(params)
         base[page_param] = PAGE_SIZE
-        while True:
-            query = dict(base)
-            if cursor:
-                query["cursor"] = cursor
-            body, headers = await self.get(route, path, query)
-            if not isinstance(body, list):
-                raise TransientError(
-                    f"Sentry answered {route} with a {type(body).__name__} where a list was expected.",
-                )
-            links = parse_link_header(headers.get("link", ""))
-            nxt = links.get("next", {})
-            next_cursor = nxt.get("cursor") if nxt.get("results") == "true" else None
-            self.stats.pages += 1
-            yield Page(items=body, cursor=cursor, next_cursor=next_cursor, headers=headers)
-            if not next_cursor:
-                return
-            if next_cursor in seen:
-                # A server bug would otherwise loop forever; stop loudly rather than silently.
-                raise TransientError(f"Sentry returned the same page cursor twice for {route} ({next_cursor}).")
-            seen.add(next_cursor)
-            cursor = next_cursor
+
+        def query(at: str | None) -> dict[str, Any]:
+            return {**base, "cursor": at} if at else dict(base)
+
+        def fetch(at: str | None) -> asyncio.Future[tuple[Any, httpx.Response]]:
+            return asyncio.ensure_future(self._request(route, url, query(at), parse=False))
+
+        async def fetch_ahead(at: str) -> asyncio.Future[tuple[Any, httpx.Response]]:
+            # A task only runs when this one waits: let the request reach the wire before
+            # this page is parsed and handed over, or nothing would overlap.
+            sent = asyncio.Event()
+            future = asyncio.ensure_future(self._request(route, url, query(at), parse=False, sent=sent))
+            waiter = asyncio.ensure_future(sent.wait())
+            await asyncio.wait([waiter, future], timeout=_READ_AHEAD_WAIT, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            return future
+
+        seen: set[str] = set()
+        ahead: asyncio.Future[tuple[Any, httpx.Response]] | None = fetch(cursor)
+        try:
+            while ahead is not None:
+                _, response = await ahead
+                ahead = None
+                next_cursor = _next_cursor(response.headers)
+                if next_cursor in seen:
+                    # A server bug would otherwise loop forever; stop loudly rather than silently.
+                    raise TransientError(f"Sentry returned the same page cursor twice for {route} ({next_cursor}).")
+                if next_cursor and read_ahead:
+                    ahead = await fetch_ahead(next_cursor)
+                try:
+                    body, headers = _json(response), response.headers
+                except ValueError as exc:
+                    # Unreadable page: drop the page fetched ahead on its word and ask again
+                    # with the retries left; the cursor that follows comes from the new answer.
+                    if ahead is not None:
+                        await _cancel(ahead)
+                        ahead = None
+                    problem = f"answered 200 with an unreadable body ({exc})"
+                    body, response = await self._request(route, url, query(cursor), parse=True, failed=problem)
+                    headers = response.headers
+                    next_cursor = _next_cursor(headers)
+                    if next_cursor and read_ahead:
+                        ahead = await fetch_ahead(next_cursor)
+                if not isinstance(body, list):
+                    raise TransientError(
+                        f"Sentry answered {route} with a {type(body).__name__} where a list was expected.",
+                    )
+                if next_cursor:
+                    seen.add(next_cursor)
+                self.stats.pages += 1
+                yield Page(items=body, cursor=cursor, next_cursor=next_cursor, headers=headers)
+                if next_cursor and ahead is None:
+                    ahead = fetch(next_cursor)
+                cursor = next_cursor
+        finally:
+            if ahead is not None:
+                await _cancel(ahead)
+
+    def _url(self, route: str, path: Mapping[str, str] | None) -> str:
+        return self.config.api_url(route.format(**{k: quote(str(v), safe="") for k, v in (path or {}).items()}))
 
     async def _send(self, route: str, url: str, params: dict[str, Any]) -> tuple[Any, httpx.Headers]:
+        """One GET with every retry: (JSON body, headers) of its 200 answer."""
+        body, response = await self._request(route, url, params, parse=True)
+        return body, response.headers
+
+    async def _request(
+        self,
+        route: str,
+        url: str,
+        params: dict[str, Any],
+        *,
+        parse: bool,
+        sent: asyncio.Event | None = None,
+        failed: str | None = None,
+    ) -> tuple[Any, httpx.Response]:
+        """GET until a 200 (retrying what is transient); its body parsed only if ``parse``
+        (an unreadable body is then retried too), else ``None`` and the caller parses.
+        ``sent`` is set once the request has been written to the connection; ``failed`` is
+        the problem of an attempt the caller already made (it counts against the retries)."""
+        extensions: dict[str, Any] = {}
+        if sent is not None:
+
+            async def trace(event: str, info: Any) -> None:
+                if event.endswith("send_request_body.complete"):
+                    sent.set()
+
+            extensions["trace"] = trace
         assert self._http is not None, "use SentryClient as an async context manager"
         endpoint = self.budget.endpoint(route)
         attempt = 0
+        if failed is not None:
+            attempt = await self._retry_after(attempt, failed, url)
         rate_limited_for = 0.0
         while True:
             await endpoint.acquire()
@@ -146,7 +224,7 @@ class SentryClient:
             try:
                 self.stats.requests += 1
                 self.stats.per_route[route] = self.stats.per_route.get(route, 0) + 1
-                response = await self._http.get(url, params=params)
+                response = await self._http.get(url, params=params, extensions=extensions)
                 headers = response.headers
                 self._learn_clock(headers)
             except httpx.TimeoutException as exc:
@@ -162,8 +240,10 @@ class SentryClient:
             if problem is None:
                 status = response.status_code
                 if status == 200:
+                    if not parse:
+                        return None, response
                     try:
-                        return _json(response), response.headers
+                        return _json(response), response
                     except ValueError as exc:
                         problem = f"answered 200 with an unreadable body ({exc})"
                 elif status == 429:
@@ -185,14 +265,19 @@ class SentryClient:
                 else:
                     raise self._client_error(route, url, response)
 
-            attempt += 1
-            if attempt > self.config.max_retries:
-                raise TransientError(
-                    f"Sentry at {self.config.host} {problem} for {_path_of(url)} ({attempt} attempts); "
-                    "this is usually temporary: try again later.",
-                )
-            self.stats.retries += 1
-            await asyncio.sleep(min(_MAX_BACKOFF, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2))
+            attempt = await self._retry_after(attempt, problem, url)
+
+    async def _retry_after(self, attempt: int, problem: str | None, url: str) -> int:
+        """Count a failed attempt: raise when retries are exhausted, else back off."""
+        attempt += 1
+        if attempt > self.config.max_retries:
+            raise TransientError(
+                f"Sentry at {self.config.host} {problem} for {_path_of(url)} ({attempt} attempts); "
+                "this is usually temporary: try again later.",
+            )
+        self.stats.retries += 1
+        await asyncio.sleep(min(_MAX_BACKOFF, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2))
+        return attempt
 
     def _learn_clock(self, headers: httpx.Headers) -> None:
         date = headers.get("date")
@@ -309,6 +394,20 @@ def _clean(params: Mapping[str, Any] | None) -> dict[str, Any]:
             value = "true" if value else "false"
         out[key] = value
     return out
+
+
+def _next_cursor(headers: Mapping[str, str]) -> str | None:
+    """The cursor of the next page, when Sentry's ``Link`` header says it has results."""
+    nxt = parse_link_header(headers.get("link", "")).get("next", {})
+    return nxt.get("cursor") if nxt.get("results") == "true" else None
+
+
+async def _cancel(future: asyncio.Future[Any]) -> None:
+    """Cancel a request fetched ahead and wait until it has released its rate budget."""
+    future.cancel()
+    await asyncio.wait([future])  # raises only if *we* are cancelled meanwhile
+    if not future.cancelled():
+        future.exception()  # its outcome no longer matters; retrieved so asyncio does not warn
 
 
 def _json(response: httpx.Response) -> Any:

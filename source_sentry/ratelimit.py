@@ -40,6 +40,11 @@ class EndpointBudget:
         self.waits = 0
         self.wait_seconds = 0.0
 
+    @property
+    def in_flight(self) -> int:
+        """Requests started and not yet released."""
+        return self._in_flight
+
     async def acquire(self) -> None:
         """Wait until a request may start without exceeding the window or concurrency."""
         async with self._cond:

@@ -154,11 +154,14 @@ class _StreamReader:
         params: dict[str, Any],
         cursor: str | None = None,
         stream: StreamDef | None = None,
+        read_ahead: bool = True,
     ) -> AsyncGenerator[Page, None]:
         stream = stream or self.stream
         if stream.page_param is None:
             return self._one_page(stream, path, params)
-        return self.ctx.client.pages(stream.route, path, params, cursor=cursor, page_param=stream.page_param)
+        return self.ctx.client.pages(
+            stream.route, path, params, cursor=cursor, page_param=stream.page_param, read_ahead=read_ahead
+        )
 
     async def _one_page(
         self, stream: StreamDef, path: Mapping[str, str], params: dict[str, Any]
@@ -252,7 +255,8 @@ class _SnapshotReader(_StreamReader):
 
         async def read_list(path: dict[str, str], params: dict[str, Any]) -> None:
             nonlocal max_cursor, checkpoint_pages
-            async with aclosing(self._pages(path, params)) as page_iter:
+            # A delta read stops at the first page without a change: no page read ahead.
+            async with aclosing(self._pages(path, params, read_ahead=not delta)) as page_iter:
                 async for page in page_iter:
                     batch = []
                     for item in self._records(page.items):
@@ -502,7 +506,8 @@ class _ChildReader(_StreamReader):
             params[ref.since_param] = format_time(since)
             params["end"] = format_time(self.ctx.now)  # Sentry wants start and end together
         newest: datetime | None = None
-        async with aclosing(self._pages(path, params)) as pages:
+        may_stop = since is not None and not server_filter and ref.stop_at_previous
+        async with aclosing(self._pages(path, params, read_ahead=not may_stop)) as pages:
             async for page in pages:
                 batch = []
                 older = False

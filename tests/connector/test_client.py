@@ -1,0 +1,94 @@
+"""SentryClient in-process against the emulator: Link pagination with one page read ahead."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import aclosing
+from typing import Any
+
+from source_sentry.client import SentryClient
+from source_sentry.config import parse_config
+
+from connector_helpers import config_for
+
+EVENTS = "projects/{organization}/{project}/events/"
+
+
+def _events_requests(emu: Any) -> list[Any]:
+    return [r for r in emu.requests if r.path.endswith("/events/")]
+
+
+def _wait_for_requests(emu: Any, count: int, seconds: float) -> int:
+    """Poll the emulator's log (a request is logged once answered) for ``count`` event requests."""
+    deadline = time.monotonic() + seconds
+    while len(_events_requests(emu)) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return len(_events_requests(emu))
+
+
+async def _first_page_then(emu: Any, check: Any, **pages_kw: Any) -> list[int]:
+    """Take the first page of a project's events, run ``check`` while holding it, read the rest."""
+    config = parse_config(config_for(emu))
+    sizes: list[int] = []
+    async with SentryClient(config) as client:
+        path = {"organization": emu.organization, "project": emu.project_slugs[0]}
+        async with aclosing(client.pages(EVENTS, path, {"full": True}, **pages_kw)) as pages:
+            async for page in pages:
+                if not sizes:
+                    # The emulator answers from threads: poll it without blocking our loop.
+                    await asyncio.to_thread(check)
+                sizes.append(len(page.items))
+        assert client.budget.endpoint(EVENTS).in_flight == 0
+    return sizes
+
+
+def test_the_next_page_is_requested_while_the_caller_holds_this_one(make_emulator) -> None:
+    emu = make_emulator(projects=1, events_per_project=250)
+
+    def check() -> None:
+        # The caller has not asked for page 2, yet its request is on its way.
+        assert _wait_for_requests(emu, 2, 5.0) == 2
+
+    sizes = asyncio.run(_first_page_then(emu, check))
+    assert sizes == [100, 100, 50]
+    assert len(_events_requests(emu)) == 3  # read-ahead adds no request to a list read to its end
+
+
+def test_without_read_ahead_the_next_page_waits_for_the_caller(make_emulator) -> None:
+    emu = make_emulator(projects=1, events_per_project=250)
+
+    def check() -> None:
+        assert _wait_for_requests(emu, 2, 0.5) == 1
+
+    sizes = asyncio.run(_first_page_then(emu, check, read_ahead=False))
+    assert sizes == [100, 100, 50]
+    assert len(_events_requests(emu)) == 3
+
+
+def test_stopping_early_cancels_the_page_read_ahead_and_frees_the_budget(make_emulator) -> None:
+    emu = make_emulator(projects=1, events_per_project=250, latency_ms=300)
+
+    async def first_page_only() -> int:
+        config = parse_config(config_for(emu))
+        async with SentryClient(config) as client:
+            path = {"organization": emu.organization, "project": emu.project_slugs[0]}
+            async with aclosing(client.pages(EVENTS, path, {"full": True})) as pages:
+                async for page in pages:
+                    break
+            budget = client.budget.endpoint(EVENTS)
+            assert budget.in_flight == 0  # the page read ahead was cancelled and released
+            # The budget still works: the same list can be read again.
+            async with aclosing(client.pages(EVENTS, path, {"full": True})) as pages:
+                return sum([len(p.items) async for p in pages])
+
+    assert asyncio.run(first_page_only()) == 250
+
+
+def test_an_unreadable_page_is_read_again_and_its_cursor_comes_from_the_new_answer(make_emulator) -> None:
+    emu = make_emulator(projects=1, events_per_project=350)
+    emu.inject_fault("truncated_json", path=".*/events/", times=1, after=1)
+    sizes = asyncio.run(_first_page_then(emu, lambda: None))
+    assert sizes == [100, 100, 100, 50]
+    faulted = [r for r in _events_requests(emu) if r.fault]
+    assert len(faulted) == 1
