@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from source_sentry.errors import ConfigError, register_secret
 from source_sentry.spec import (
+    DEFAULT_FULL_SCAN_HOURS,
     DEFAULT_HOSTNAME,
     DEFAULT_LOOKBACK_WINDOW_MINUTES,
     DEFAULT_MAX_RETRIES,
@@ -75,7 +76,7 @@ class Config:
     # "" (discover on sentry.io only), "auto" (discover anywhere), "us" or "de".
     region: str = ""
     # Issues and releases: hours between full lists (0 = every sync); see the spec.
-    full_scan: timedelta = timedelta(0)
+    full_scan: timedelta = timedelta(hours=DEFAULT_FULL_SCAN_HOURS)
 
     @property
     def is_saas(self) -> bool:
@@ -502,7 +503,7 @@ def parse_config(raw: object) -> Config:
         max_retries=int(reader.number("max_retries", DEFAULT_MAX_RETRIES, 0, 20, integer=True)),
         region=region,
         full_scan=timedelta(
-            hours=reader.number("full_scan_hours", 0, 0, 720, integer=False)
+            hours=reader.number("full_scan_hours", DEFAULT_FULL_SCAN_HOURS, 0, 720, integer=False)
         ),
     )
 

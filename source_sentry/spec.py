@@ -26,6 +26,9 @@ DEFAULT_LOOKBACK_WINDOW_MINUTES = 30
 DEFAULT_RETENTION_DAYS = 90  # paid plans and self-hosted; Developer plans keep 30 days
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 60
 DEFAULT_MAX_RETRIES = 8
+# Issues and releases are listed in full at most this often; between full lists only what
+# moved is read (about one request per stream), so frequent syncs stay cheap.
+DEFAULT_FULL_SCAN_HOURS = 24
 
 # ISO 8601 date or UTC date-time, e.g. 2024-01-31 or 2024-01-31T00:00:00Z (fractions allowed).
 START_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?Z?)?$"
@@ -186,14 +189,13 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "type": "number",
             "title": "Full Scan Interval (hours)",
             "description": (
-                "Issues and releases have no 'updated since' filter. 0 (default): every incremental "
-                "sync lists them all, so status, assignment and deploy changes arrive with the next "
-                "sync (one request per 100 issues or releases). Above 0: syncs within that many "
-                "hours of the last full list read only what moved (issues whose lastSeen moved, "
-                "new releases: about one request each), and other changes arrive with the next "
-                "full list."
+                "Issues and releases have no 'updated since' filter. Incremental syncs within this "
+                "many hours of the last full list read only what moved (issues with new events, "
+                "new releases: about one request each); changes without new events (status, "
+                "assignment, deploys, deletions) arrive with the next full list, at most this many "
+                "hours later. 0: every sync lists them all (one request per 100 issues or releases)."
             ),
-            "default": 0,
+            "default": DEFAULT_FULL_SCAN_HOURS,
             "minimum": 0,
             "maximum": 720,
             "order": 13,

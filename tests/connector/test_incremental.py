@@ -64,7 +64,7 @@ def test_late_event_beyond_a_short_lookback_is_a_known_gap(make_emulator, tmp_pa
 
 def test_issue_status_changes_and_new_occurrences_are_read(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=2, issues_per_project=60)
-    conn = Connector(tmp_path, emu)
+    conn = Connector(tmp_path, emu, full_scan_hours=0)  # every sync lists all issues
     first = conn.read(["issues"])
     assert first.returncode == 0
     assert _ids(first.records("issues")) == {str(i["id"]) for i in emu.issues()}
@@ -202,7 +202,7 @@ def test_a_new_project_starts_from_its_own_beginning(make_emulator, tmp_path: Pa
 
 def test_issues_between_full_scans_read_only_what_moved(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=1, events_per_project=400, issues_per_project=250)
-    conn = Connector(tmp_path, emu, full_scan_hours=24)
+    conn = Connector(tmp_path, emu)  # the default: a full list every 24 hours
     first = conn.read(["issues"])
     assert len(first.records("issues")) == len(emu.issues()) > 200  # a full list: several pages
     unresolved = [i for i in emu.issues() if i["status"] == "unresolved"]
@@ -223,7 +223,7 @@ def test_issues_between_full_scans_read_only_what_moved(make_emulator, tmp_path:
 
 def test_releases_between_full_scans_read_only_the_newest(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=1, releases=250)
-    conn = Connector(tmp_path, emu, full_scan_hours=24)
+    conn = Connector(tmp_path, emu)  # the default: a full list every 24 hours
     assert len(conn.read(["releases"]).records("releases")) == 250
     old_version = emu.releases()[-1]["version"]
     emu.advance(60)

@@ -140,7 +140,7 @@ def test_child_streams_read_only_changed_parents(make_emulator, tmp_path: Path) 
 
 def test_deletions_become_tombstones(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=3, issues_per_project=15, releases=10)
-    conn = Connector(tmp_path, emu)
+    conn = Connector(tmp_path, emu, full_scan_hours=0)  # deletions show in full lists
     conn.read(["issues", "releases", "projects", "teams"])
     issue = str(emu.issues(project_slug=emu.project_slugs[0])[0]["id"])
     merged_into, merged = (str(i["id"]) for i in emu.issues(project_slug=emu.project_slugs[1])[:2])
