@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PEER_VENV = BENCH / ".peer-venv"
 PEER_PACKAGE = "airbyte-source-sentry==0.6.11"
-OURS_BIN = ROOT / ".venv" / "bin" / "source-sentry"
+OURS_VENV = BENCH / ".ours-venv"
 PY = sys.executable  # the project's venv python: runs the emulator
 EVENTS_ROUTE = "/api/0/projects/{org}/{project}/events/"
 
@@ -164,6 +164,32 @@ def ensure_peer_venv() -> Path:
         raise SystemExit(
             f"{PEER_PACKAGE} installed no source-sentry entry point in {PEER_VENV}/bin"
         )
+    return exe
+
+
+def ensure_ours_venv() -> Path:
+    """Install this working tree into bench/.ours-venv as users install it (a built wheel,
+    its bytecode compiled by pip), so both connectors start the same way; the project's
+    editable .venv would compile our modules on every start when bytecode is not written."""
+    exe = OURS_VENV / "bin" / "source-sentry"
+    pip = OURS_VENV / "bin" / "pip"
+    if not pip.exists():
+        log(f"creating {OURS_VENV}")
+        subprocess.run([PY, "-m", "venv", str(OURS_VENV)], check=True, timeout=300)
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # stale setuptools output would ride along
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    done = subprocess.run(
+        [str(pip), "install", "-q", "--force-reinstall", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=env,
+        cwd=BENCH,
+        check=False,
+    )
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
+    if done.returncode != 0:
+        raise SystemExit(f"installing the connector into {OURS_VENV} failed:\n{done.stderr[-2000:]}")
     return exe
 
 
@@ -338,8 +364,8 @@ class Connector:
 
 
 class Ours(Connector):
-    def __init__(self) -> None:
-        super().__init__("ours", OURS_BIN)
+    def __init__(self, exe: Path) -> None:
+        super().__init__("ours", exe)
 
     def config(self, emu: Emu, project: str | None) -> dict[str, Any]:
         cfg: dict[str, Any] = {
@@ -1071,7 +1097,7 @@ def main() -> int:
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         ap.error(f"unknown scenario(s) {unknown}; choose from {list(SCENARIOS)}")
-    conns: list[Connector] = [Ours()]
+    conns: list[Connector] = [Ours(ensure_ours_venv())]
     if not opts.no_peer:
         conns.append(Peer(ensure_peer_venv()))
     results: dict[str, Any] = {
