@@ -248,8 +248,9 @@ class _SnapshotReader(_StreamReader):
             assert stream.delta_hook is not None and old_cursor is not None
             since = format_time(old_cursor - self.ctx.config.lookback_window)
             base = {**dict(stream.params), **stream.delta_hook(self.ctx.scope(), since)}
-        else:
-            full_scan_at = self.ctx.now
+        # Checkpoints keep the last complete full list's time (and, in a delta read, the old
+        # cursor: the list is newest first): a sync stopped half-way must not be taken for
+        # a complete one, or the next sync would read only a delta after it and skip the rest.
         self._full_scan_at = full_scan_at
         checkpoint_pages = 0
 
@@ -287,7 +288,8 @@ class _SnapshotReader(_StreamReader):
                     checkpoint_pages += 1
                     if self._checkpoint_due(checkpoint_pages, len(seen) + len(known or ())):
                         checkpoint_pages = 0
-                        out.state(stream.name, self._state(max_cursor, {**(known or {}), **seen}))
+                        cursor_so_far = old_cursor if delta else max_cursor
+                        out.state(stream.name, self._state(cursor_so_far, {**(known or {}), **seen}))
 
         lists = [(path, {**base, **variant}) for variant in stream.variants for path in self._partitions()]
         await self._each_partition([read_list(path, params) for path, params in lists], fatal=not stream.per_project)
@@ -299,7 +301,9 @@ class _SnapshotReader(_StreamReader):
             final = seen
             if stream.tombstones and known is not None and not self.full_refresh:
                 out.records(stream.name, self._tombstones(known, seen))
-        out.state(stream.name, self._state(max_cursor, final))
+        if not delta and not self.failures:
+            self._full_scan_at = self.ctx.now  # a complete full list
+        out.state(stream.name, self._state(old_cursor if delta and self.failures else max_cursor, final))
         return self.failures
 
     def _tombstones(self, known: dict[str, str], seen: dict[str, str]) -> list[dict[str, Any]]:

@@ -221,6 +221,27 @@ def test_issues_between_full_scans_read_only_what_moved(make_emulator, tmp_path:
     assert {i["status"] for i in third.records("issues") if str(i["id"]) == resolved} == {"resolved"}
 
 
+def test_a_full_list_stopped_half_way_is_read_in_full_again(make_emulator, tmp_path: Path) -> None:
+    """Its checkpoints must not claim a complete full list, or the next sync would read only a
+    delta and skip the changes on the pages it never reached."""
+    emu = make_emulator(projects=1, events_per_project=400, issues_per_project=250)
+    conn = Connector(tmp_path, emu, max_retries=0)
+    conn.read(["issues"])
+    emu.advance(25 * 3600)  # the next sync is due a full list
+    oldest = [i for i in emu.issues() if i["status"] == "unresolved"][-1]
+    emu.set_issue_status(str(oldest["id"]), "resolved")
+    emu.inject_fault("500", path=".*/issues/", times=5, after=1)
+    failed = conn.read(["issues"])
+    assert failed.returncode == 1 and failed.states("issues")  # checkpointed, then failed
+    emu.clear_faults()
+    emu.clear_requests()
+    emu.advance(60)
+    resumed = conn.read(["issues"])
+    assert resumed.returncode == 0, resumed.errors()
+    assert str(oldest["id"]) in _ids(resumed.records("issues"))
+    assert emu.request_counts()["/api/0/organizations/{org}/issues/"] == 3  # a full list again: 250 issues
+
+
 def test_releases_between_full_scans_read_only_the_newest(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=1, releases=250)
     conn = Connector(tmp_path, emu)  # the default: a full list every 24 hours
