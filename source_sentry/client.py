@@ -127,10 +127,7 @@ class SentryClient:
         def query(at: str | None) -> dict[str, Any]:
             return {**base, "cursor": at} if at else dict(base)
 
-        def fetch(at: str | None) -> asyncio.Future[tuple[Any, httpx.Response]]:
-            return asyncio.ensure_future(self._request(route, url, query(at), parse=False))
-
-        async def fetch_ahead(at: str) -> asyncio.Future[tuple[Any, httpx.Response]]:
+        async def fetch(at: str | None) -> asyncio.Future[tuple[Any, httpx.Response]]:
             # A task only runs when this one waits: let the request reach the wire before
             # this page is parsed and handed over, or nothing would overlap.
             sent = asyncio.Event()
@@ -141,7 +138,7 @@ class SentryClient:
             return future
 
         seen: set[str] = set()
-        ahead: asyncio.Future[tuple[Any, httpx.Response]] | None = fetch(cursor)
+        ahead: asyncio.Future[tuple[Any, httpx.Response]] | None = await fetch(cursor)
         try:
             while ahead is not None:
                 _, response = await ahead
@@ -151,9 +148,9 @@ class SentryClient:
                     # A server bug would otherwise loop forever; stop loudly rather than silently.
                     raise TransientError(f"Sentry returned the same page cursor twice for {route} ({next_cursor}).")
                 if next_cursor and read_ahead:
-                    ahead = await fetch_ahead(next_cursor)
+                    ahead = await fetch(next_cursor)
                 try:
-                    body, headers = _json(response), response.headers
+                    body = _json(response)
                 except ValueError as exc:
                     # Unreadable page: drop the page fetched ahead on its word and ask again
                     # with the retries left; the cursor that follows comes from the new answer.
@@ -162,10 +159,7 @@ class SentryClient:
                         ahead = None
                     problem = f"answered 200 with an unreadable body ({exc})"
                     body, response = await self._request(route, url, query(cursor), parse=True, failed=problem)
-                    headers = response.headers
-                    next_cursor = _next_cursor(headers)
-                    if next_cursor and read_ahead:
-                        ahead = await fetch_ahead(next_cursor)
+                    next_cursor = _next_cursor(response.headers)
                 if not isinstance(body, list):
                     raise TransientError(
                         f"Sentry answered {route} with a {type(body).__name__} where a list was expected.",
@@ -173,9 +167,9 @@ class SentryClient:
                 if next_cursor:
                     seen.add(next_cursor)
                 self.stats.pages += 1
-                yield Page(items=body, cursor=cursor, next_cursor=next_cursor, headers=headers)
+                yield Page(items=body, cursor=cursor, next_cursor=next_cursor, headers=response.headers)
                 if next_cursor and ahead is None:
-                    ahead = fetch(next_cursor)
+                    ahead = await fetch(next_cursor)
                 cursor = next_cursor
         finally:
             if ahead is not None:
