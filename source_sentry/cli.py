@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
 import traceback
 from pathlib import Path
@@ -21,6 +20,7 @@ import orjson
 from . import __version__, protocol
 from .config import Config, load_config_file
 from .errors import ConfigError, SentrySourceError, redact
+from .memory import trimming_heap, tune_gc
 
 __all__ = ["main"]
 
@@ -152,17 +152,9 @@ def _read(args: argparse.Namespace, emit: protocol.Emit) -> int:
     config: Config = load_config_file(args.config)
     catalog = _load_json(args.catalog, "catalog")
     state = _load_json(args.state, "state") if args.state else None
-    _tune_gc()
-    result = asyncio.run(run_read(config, catalog, state, emit))
+    tune_gc()
+    result = asyncio.run(trimming_heap(run_read(config, catalog, state, emit)))
     return 0 if result.ok else 1
-
-
-def _tune_gc() -> None:
-    """Fewer garbage-collector passes: a read allocates many short-lived dicts (a page of
-    records at a time) and few cycles; the modules loaded so far never need scanning."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(5000, 20, 20)
 
 
 def _sync(args: argparse.Namespace, emit: protocol.Emit) -> int:

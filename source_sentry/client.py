@@ -63,6 +63,15 @@ class Page:
     headers: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer: status, headers and the whole body."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+
 class SentryClient:
     """Async client for one Sentry host. Use as ``async with SentryClient(config) as c``."""
 
@@ -127,7 +136,7 @@ class SentryClient:
         def query(at: str | None) -> dict[str, Any]:
             return {**base, "cursor": at} if at else dict(base)
 
-        async def fetch(at: str | None) -> asyncio.Future[tuple[Any, httpx.Response]]:
+        async def fetch(at: str | None) -> asyncio.Future[tuple[Any, Answer]]:
             # A task only runs when this one waits: let the request reach the wire before
             # this page is parsed and handed over, or nothing would overlap.
             sent = asyncio.Event()
@@ -138,7 +147,7 @@ class SentryClient:
             return future
 
         seen: set[str] = set()
-        ahead: asyncio.Future[tuple[Any, httpx.Response]] | None = await fetch(cursor)
+        ahead: asyncio.Future[tuple[Any, Answer]] | None = await fetch(cursor)
         try:
             while ahead is not None:
                 _, response = await ahead
@@ -192,7 +201,7 @@ class SentryClient:
         parse: bool,
         sent: asyncio.Event | None = None,
         failed: str | None = None,
-    ) -> tuple[Any, httpx.Response]:
+    ) -> tuple[Any, Answer]:
         """GET until a 200 (retrying what is transient); its body parsed only if ``parse``
         (an unreadable body is then retried too), else ``None`` and the caller parses.
         ``sent`` is set once the request has been written to the connection; ``failed`` is
@@ -205,7 +214,6 @@ class SentryClient:
                     sent.set()
 
             extensions["trace"] = trace
-        assert self._http is not None, "use SentryClient as an async context manager"
         endpoint = self.budget.endpoint(route)
         attempt = 0
         if failed is not None:
@@ -218,7 +226,7 @@ class SentryClient:
             try:
                 self.stats.requests += 1
                 self.stats.per_route[route] = self.stats.per_route.get(route, 0) + 1
-                response = await self._http.get(url, params=params, extensions=extensions)
+                response = await self._get(url, params, extensions)
                 headers = response.headers
                 self._learn_clock(headers)
             except httpx.TimeoutException as exc:
@@ -261,6 +269,19 @@ class SentryClient:
 
             attempt = await self._retry_after(attempt, problem, url)
 
+    async def _get(self, url: str, params: dict[str, Any], extensions: dict[str, Any]) -> Answer:
+        """One GET, its body read in full. httpx keeps a response in a reference cycle (with its
+        stream), so a body it caches lives until the cyclic garbage collector runs: several pages
+        of hundreds of kilobytes each, measured. Read here, a body is freed with its page."""
+        assert self._http is not None, "use SentryClient as an async context manager"
+        request = self._http.build_request("GET", url, params=params, extensions=extensions)
+        response = await self._http.send(request, stream=True)
+        try:
+            content = b"".join([chunk async for chunk in response.aiter_bytes()])
+        finally:
+            await response.aclose()
+        return Answer(response.status_code, response.headers, content)
+
     async def _retry_after(self, attempt: int, problem: str | None, url: str) -> int:
         """Count a failed attempt: raise when retries are exhausted, else back off."""
         attempt += 1
@@ -287,7 +308,7 @@ class SentryClient:
         self._skew = skew if abs(skew) > _MIN_SKEW else 0.0
         self.clock_known = True
 
-    def _client_error(self, route: str, url: str, response: httpx.Response) -> SentrySourceError:
+    def _client_error(self, route: str, url: str, response: Answer) -> SentrySourceError:
         status = response.status_code
         detail = _detail(response)
         host = self.config.host
@@ -404,7 +425,7 @@ async def _cancel(future: asyncio.Future[Any]) -> None:
         future.exception()  # its outcome no longer matters; retrieved so asyncio does not warn
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(response: Answer) -> Any:
     content = response.content
     if not content:
         raise ValueError("empty body")
@@ -417,7 +438,7 @@ def _json(response: httpx.Response) -> Any:
         raise ValueError(f"invalid JSON: {exc}") from None
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: Answer) -> str:
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:

@@ -19,6 +19,7 @@ import orjson
 from .client import HttpStats
 from .config import load_config_file
 from .errors import ConfigError
+from .memory import trimming_heap
 
 __all__ = ["run_sync"]
 
@@ -65,7 +66,7 @@ def run_sync(args: argparse.Namespace) -> int:
             progress.on_message(message)
 
         started = time.monotonic()
-        result = asyncio.run(_with_progress(run_read(config, catalog, state, emit, stats=stats), progress, stats))
+        result = asyncio.run(trimming_heap(_with_progress(run_read(config, catalog, state, emit, stats=stats), progress, stats)))
         ok = result.ok
         destination.close()
     except BaseException:

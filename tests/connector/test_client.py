@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import tracemalloc
 from contextlib import aclosing
 from typing import Any
+
+import orjson
 
 from source_sentry.client import SentryClient
 from source_sentry.config import parse_config
@@ -92,3 +96,39 @@ def test_an_unreadable_page_is_read_again_and_its_cursor_comes_from_the_new_answ
     assert sizes == [100, 100, 100, 50]
     faulted = [r for r in _events_requests(emu) if r.fault]
     assert len(faulted) == 1
+
+
+def test_a_page_body_is_freed_with_its_page_not_left_to_the_cycle_collector(make_emulator) -> None:
+    # httpx keeps each response in a reference cycle: a body cached on it lived until the
+    # cyclic collector ran, several pages of hundreds of kilobytes at once.
+    emu = make_emulator(projects=1, events_per_project=800)
+
+    async def big_blocks_while_reading() -> list[int]:
+        config = parse_config(config_for(emu))
+        counts: list[int] = []
+        async with SentryClient(config) as client:
+            path = {"organization": emu.organization, "project": emu.project_slugs[0]}
+            async with aclosing(client.pages(EVENTS, path, {"full": True})) as pages:
+                async for page in pages:
+                    assert len(orjson.dumps(page.items)) > _BIG  # the pages are big enough to tell
+                    snapshot = tracemalloc.take_snapshot()
+                    counts.append(sum(1 for t in snapshot.traces if t.size >= _BIG and _ours(t.traceback)))
+        return counts
+
+    gc.disable()
+    tracemalloc.start(1)  # a body is allocated where it is joined: in httpx, or in our client
+    try:
+        counts = asyncio.run(big_blocks_while_reading())
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert len(counts) == 8
+    # This page's body and the one read ahead, never more however many pages went by.
+    assert max(counts) <= 2, counts
+
+
+_BIG = 64 * 1024
+
+
+def _ours(traceback: tracemalloc.Traceback) -> bool:
+    return any("source_sentry" in frame.filename or "httpx" in frame.filename for frame in traceback)
