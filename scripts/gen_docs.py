@@ -145,8 +145,9 @@ def _semantics(stream: StreamDef) -> str:
         return f"{per}full refresh only: the whole list every sync".capitalize()
     if stream.kind == "windowed":
         text = (
-            f"{per}server-side time window from the saved cursor less the look-back to now; "
-            "the page cursor is checkpointed after every page"
+            f"{per}server-side time window from the saved cursor less the look-back to now, split into "
+            "parallel windows where the server allows concurrent requests; every window's page cursor "
+            "is checkpointed after every page"
         )
     elif stream.kind == "child":
         parent = stream.parent

@@ -41,6 +41,11 @@ class EndpointBudget:
         self.wait_seconds = 0.0
 
     @property
+    def concurrency(self) -> int:
+        """Concurrent requests allowed: learned from the route's answers (1 before the first)."""
+        return self._concurrency
+
+    @property
     def in_flight(self) -> int:
         """Requests started and not yet released."""
         return self._in_flight

@@ -29,6 +29,12 @@ __all__ = ["READERS", "Output", "Project", "ReadContext", "ReadResult"]
 # less often when it is large, so the total state written stays proportional to the list.
 _FINGERPRINTS_PER_CHECKPOINT_PAGE = 2000
 _PARTITION_CONCURRENCY = 16
+# Where the server allows more than one concurrent request on the events route (self-hosted
+# servers; sentry.io allows one), a window with pages left splits its unread time range in two
+# while a request slot is idle: a backfill spreads over parallel windows wherever its events
+# are, and a list of one page stays one request. Not below this span, nor past this count.
+_MIN_SPLIT_SPAN = timedelta(hours=1)
+_MAX_WINDOWS = 64
 
 
 @dataclass(frozen=True)
@@ -199,14 +205,10 @@ class _StreamReader:
                         raise
                     self.failures.append(exc)
 
-        tasks = [asyncio.ensure_future(guarded(read)) for read in reads]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        tasks = _Tasks()
+        for read in reads:
+            tasks.spawn(guarded(read))
+        await tasks.wait()
 
     def _checkpoint_due(self, pages: int, entries: int) -> bool:
         return pages * _FINGERPRINTS_PER_CHECKPOINT_PAGE >= entries
@@ -360,12 +362,14 @@ class _WindowedReader(_StreamReader):
         assert cursor_field is not None
         lookback = ctx.config.lookback_window
         pstate = self._projects.get(slug, {})
-        window = _window(pstate.get("window"))
-        if pstate.get("window") is not None and window is None:
+        windows = _saved_windows(pstate)
+        if windows is None:
             ctx.out.log("WARN", f"Stream {stream.name}, project {slug}: ignoring a malformed saved window.")
+            windows = []
+        pstate = {k: v for k, v in pstate.items() if k not in ("window", "windows")}
         while True:
-            resumed = window is not None
-            if window is None:
+            resumed = bool(windows)
+            if not windows:
                 resume = parse_time(pstate.get(cursor_field))
                 if resume is None and pstate.get(cursor_field) is not None:
                     ctx.out.log("WARN", f"Stream {stream.name}, project {slug}: unreadable saved cursor; reading all retained data.")
@@ -381,24 +385,92 @@ class _WindowedReader(_StreamReader):
                 start = ctx.since if resume is None else max(ctx.since, resume)
                 if start >= ctx.now:
                     return  # nothing new yet (or a cursor in the future)
-                window = {"start": format_time(start), "end": format_time(ctx.now), "cursor": None}
-            params = {**self._base_params(), "start": window["start"], "end": window["end"]}
-            async with aclosing(self._pages(path, params, cursor=window["cursor"])) as pages:
-                async for page in pages:
-                    ctx.out.records(stream.name, self._records(page.items))
-                    if page.next_cursor:
-                        window = {**window, "cursor": page.next_cursor}
-                        self._projects[slug] = pstate = {**pstate, "window": window}
-                        ctx.out.state(stream.name, self._stream_state())
-            end = parse_time(window["end"])
-            assert end is not None
+                windows = [{"start": format_time(start), "end": format_time(ctx.now), "cursor": None}]
+            end = max(t for t in (parse_time(w["end"]) for w in windows) if t is not None)
+            await self._read_windows(path, slug, pstate, windows)
             # The next window starts a look-back before this one's end, for late arrivals.
             pstate = {cursor_field: format_time(end - lookback)}
             self._projects[slug] = pstate
             ctx.out.state(stream.name, self._stream_state())
             if not resumed:
                 return
-            window = None  # a resumed window is done: continue with a fresh one up to now
+            windows = []  # resumed windows are done: continue with fresh ones up to now
+
+    async def _read_windows(
+        self, path: dict[str, str], slug: str, pstate: dict[str, Any], windows: list[dict[str, Any]]
+    ) -> None:
+        """Read the open time windows of one project concurrently, splitting them while the
+        server has idle request slots. After every page the state holds every window: each open
+        one's page cursor, the finished ones marked done, so a resumed sync reads neither twice
+        and knows where the whole span ends; the project's cursor moves once all are done."""
+        ctx, stream = self.ctx, self.stream
+        cursor_field = stream.cursor_field
+        assert cursor_field is not None
+        endpoint = ctx.client.budget.endpoint(stream.route)
+        # Oldest record read so far per open window (pages come newest first): what is left of
+        # a window is its start up to there.
+        oldest: dict[int, datetime] = {}
+        tasks = _Tasks()
+
+        def checkpoint() -> None:
+            self._projects[slug] = {**pstate, "windows": [dict(w) for w in windows]}
+            ctx.out.state(stream.name, self._stream_state())
+
+        def left(window: dict[str, Any]) -> timedelta:
+            start = parse_time(window["start"])
+            seen = oldest.get(id(window))
+            return seen - start if seen is not None and start is not None else timedelta(0)
+
+        def split_off(window: dict[str, Any]) -> dict[str, Any] | None:
+            """The older half of ``window``'s unread range as a new window, when a request slot
+            is idle; ``window`` keeps the newer half. Its page cursor stays valid: offsets count
+            from the newest event, which has not moved."""
+            parallel = endpoint.concurrency  # known here: a page of this route has been answered
+            open_windows = [w for w in windows if not w.get("done")]
+            if len(open_windows) >= parallel or endpoint.in_flight >= parallel or len(windows) >= _MAX_WINDOWS:
+                return None
+            span = left(window)
+            if span < 2 * _MIN_SPLIT_SPAN:
+                return None
+            start = parse_time(window["start"])
+            assert start is not None
+            middle = (start + span / 2).replace(microsecond=0)  # Sentry's ranges: whole seconds
+            older = {"start": window["start"], "end": format_time(middle), "cursor": None}
+            window["start"] = older["end"]
+            return older
+
+        async def read_window(window: dict[str, Any]) -> None:
+            more = True
+            while more:
+                more = False
+                params = {**self._base_params(), "start": window["start"], "end": window["end"]}
+                async with aclosing(self._pages(path, params, cursor=window["cursor"])) as pages:
+                    async for page in pages:
+                        ctx.out.records(stream.name, self._records(page.items))
+                        if not page.next_cursor:
+                            break
+                        window["cursor"] = page.next_cursor
+                        seen = _oldest_of_newest_first(page.items, cursor_field)
+                        if seen is not None:
+                            oldest[id(window)] = seen
+                        older = split_off(window) if seen is not None else None
+                        if older is not None:
+                            windows.append(older)
+                            tasks.spawn(read_window(older))
+                        checkpoint()
+                        if older is not None:
+                            # Go on with the narrower range (the page read ahead was for the old one).
+                            more = True
+                            break
+            oldest.pop(id(window), None)
+            window["cursor"], window["done"] = None, True
+            if not all(w.get("done") for w in windows):
+                checkpoint()
+
+        for window in windows:
+            if not window.get("done"):
+                tasks.spawn(read_window(window))
+        await tasks.wait()
 
     def _stream_state(self) -> dict[str, Any]:
         cursor_field = self.stream.cursor_field
@@ -613,13 +685,63 @@ READERS: dict[str, type[_StreamReader]] = {
 }
 
 
+class _Tasks:
+    """Tasks run concurrently, more spawned while they run; when one fails, the others are
+    cancelled and its error raised."""
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Future[Any]] = set()
+
+    def spawn(self, coro: Any) -> None:
+        self._running.add(asyncio.ensure_future(coro))
+
+    async def wait(self) -> None:
+        try:
+            while self._running:
+                done, _ = await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+                self._running -= done  # not the pending set: tasks spawned meanwhile are in ours
+                for task in done:
+                    task.result()
+        except BaseException:
+            for task in self._running:
+                task.cancel()
+            await asyncio.gather(*self._running, return_exceptions=True)
+            raise
+
+
+def _oldest_of_newest_first(items: list[Any], cursor_field: str) -> datetime | None:
+    """The time of a page's last item when the page runs newest first (as Sentry lists events),
+    else None: splitting a window's range is only sound for such a list."""
+    if not items or not isinstance(items[0], dict) or not isinstance(items[-1], dict):
+        return None
+    newest, oldest = parse_time(items[0].get(cursor_field)), parse_time(items[-1].get(cursor_field))
+    return oldest if newest is not None and oldest is not None and oldest <= newest else None
+
+
+def _saved_windows(pstate: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The windows of a project's state, open and done (``windows``, or the one ``window`` that
+    earlier versions wrote); ``None`` when they are malformed."""
+    raw = pstate.get("windows")
+    if raw is None:
+        raw = [] if pstate.get("window") is None else [pstate.get("window")]
+    if not isinstance(raw, list):
+        return None
+    windows = [_window(w) for w in raw]
+    if any(w is None for w in windows):
+        return None
+    return [w for w in windows if w is not None]
+
+
 def _window(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         return None
     start, end, cursor = parse_time(value.get("start")), parse_time(value.get("end")), value.get("cursor")
     if start is None or end is None or start >= end or not (cursor is None or isinstance(cursor, str)):
         return None
-    return {"start": format_time(start), "end": format_time(end), "cursor": cursor}
+    window: dict[str, Any] = {"start": format_time(start), "end": format_time(end), "cursor": cursor}
+    if value.get("done") is True:
+        window.update(cursor=None, done=True)
+    return window
 
 
 def _fingerprints(value: Any) -> dict[str, str] | None:

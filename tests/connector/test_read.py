@@ -37,7 +37,8 @@ def test_full_refresh_reads_every_record_of_every_stream(make_emulator, tmp_path
 
 
 def test_events_checkpoint_after_every_page(make_emulator, tmp_path: Path) -> None:
-    emu = make_emulator(projects=1, events_per_project=450)
+    # sentry.io's limits: one concurrent request on project events, so one time window.
+    emu = make_emulator(projects=1, events_per_project=450, rate_limits="sentry")
     run = Connector(tmp_path, emu, project=emu.project_slugs[0]).read(["events"])
     assert run.returncode == 0
     counts = [s["sourceStats"]["recordCount"] for s in run.states("events")]
@@ -45,12 +46,12 @@ def test_events_checkpoint_after_every_page(make_emulator, tmp_path: Path) -> No
     assert counts[:4] == [100.0, 100.0, 100.0, 100.0]
     assert sum(counts) == 450
     # Intermediate states hold the window's page cursor.
-    window = run.states("events")[1]["stream"]["stream_state"]["projects"][emu.project_slugs[0]]["window"]
+    [window] = run.states("events")[1]["stream"]["stream_state"]["projects"][emu.project_slugs[0]]["windows"]
     assert window["cursor"]
 
 
 def test_resuming_from_an_intermediate_checkpoint_reads_the_rest(make_emulator, tmp_path: Path) -> None:
-    emu = make_emulator(projects=1, events_per_project=450)
+    emu = make_emulator(projects=1, events_per_project=450, rate_limits="sentry")  # one window
     conn = Connector(tmp_path, emu, project=emu.project_slugs[0])
     first = conn.read(["events"])
     states = first.states("events")

@@ -158,10 +158,16 @@ catalog_entries = st.one_of(
     ),
 )
 catalogs = st.one_of(json_values, st.fixed_dictionaries({"streams": st.lists(catalog_entries, max_size=3) | json_values}))
+_window = st.fixed_dictionaries(
+    {"start": json_values | st.just("2024-01-01T00:00:00Z"), "end": json_values | st.just("2099-01-01T00:00:00Z"),
+     "cursor": json_values | st.just("0:100:0")},
+    optional={"done": json_values | st.just(True)},
+)
 windowed_states = st.fixed_dictionaries({"projects": st.dictionaries(
     st.sampled_from(["backend", "frontend", "x"]) | st.text(max_size=5),
     st.fixed_dictionaries({}, optional={"dateCreated": st.sampled_from(["2020-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "", "nope", "2024-02-30"]) | json_values,
-                                        "window": json_values | st.fixed_dictionaries({"start": json_values | st.just("2024-01-01T00:00:00Z"), "end": json_values | st.just("2099-01-01T00:00:00Z"), "cursor": json_values | st.just("0:100:0")})}) | json_values,
+                                        "window": json_values | _window,
+                                        "windows": json_values | st.lists(json_values | _window, max_size=3)}) | json_values,
     max_size=2) | json_values}, optional={"dateCreated": json_values})
 snapshot_states = st.fixed_dictionaries({}, optional={"fingerprints": st.dictionaries(st.text(max_size=6), st.text(max_size=14) | json_values, max_size=3) | json_values,
                                                       "lastSeen": json_values, "dateCreated": json_values})
