@@ -116,10 +116,14 @@ class EndpointBudget:
         now = time.time()
         if reset_local + _RESET_MARGIN < now:
             return  # a late response from a window that has already ended
-        if self._remaining is None or abs(reset_local - self._reset_at) > 0.5:
+        if self._remaining is None or reset_local > self._reset_at + 0.5:
             # A window we had not seen: its numbers, less our requests still on their way.
             self._reset_at = reset_local
             self._remaining = remaining - self._in_flight
+        elif reset_local < self._reset_at - 0.5:
+            # A slow answer from the window before ours (ours may have started locally): taking
+            # its numbers would restart the window just begun and overrun it (measured: 11 x 429).
+            return
         else:
             # The same window: our own count holds every request we started, the header
             # adds other callers'. The lower of the two is the truth we can rely on.
