@@ -32,7 +32,8 @@ _PARTITION_CONCURRENCY = 16
 # Where the server allows more than one concurrent request on the events route (self-hosted
 # servers; sentry.io allows one), a window with pages left splits its unread time range in two
 # while a request slot is idle: a backfill spreads over parallel windows wherever its events
-# are, and a list of one page stays one request. Not below this span, nor past this count.
+# are, and a list of one page stays one request. Not below this span, nor past this many
+# entries in the state (finished windows next to each other are merged into one).
 _MIN_SPLIT_SPAN = timedelta(hours=1)
 _MAX_WINDOWS = 64
 
@@ -464,6 +465,7 @@ class _WindowedReader(_StreamReader):
                             break
             oldest.pop(id(window), None)
             window["cursor"], window["done"] = None, True
+            windows[:] = _merge_done(windows)  # the state keeps one entry per run of done windows
             if not all(w.get("done") for w in windows):
                 checkpoint()
 
@@ -707,6 +709,18 @@ class _Tasks:
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
             raise
+
+
+def _merge_done(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``windows`` oldest first, adjacent done windows merged into one (open ones untouched)."""
+    merged: list[dict[str, Any]] = []
+    for window in sorted(windows, key=lambda w: w["start"]):
+        last = merged[-1] if merged else None
+        if last is not None and last.get("done") and window.get("done") and last["end"] == window["start"]:
+            merged[-1] = {**last, "end": window["end"]}
+        else:
+            merged.append(window)
+    return merged
 
 
 def _oldest_of_newest_first(items: list[Any], cursor_field: str) -> datetime | None:
