@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 from source_sentry import __version__  # noqa: E402
 from source_sentry.cli import discovered_streams  # noqa: E402
 from source_sentry.spec import DEFAULT_RETENTION_DAYS, SPEC  # noqa: E402
-from source_sentry.streams import DELETED_AT, STREAMS, StreamDef  # noqa: E402
+from source_sentry.streams import DELETED_AT, STREAMS, StreamDef, stream_by_name  # noqa: E402
 
 FUTURE_CURSOR = "2100-01-01T00:00:00.000000Z"
 DOCKER_IMAGE = "source-sentry/source-sentry"
@@ -153,6 +153,8 @@ def _semantics(stream: StreamDef) -> str:
         parent = stream.parent
         assert parent is not None
         text = f"for each `{parent.stream}` record that changed since the last sync"
+        if stream_by_name(parent.stream).delta_hook is not None:
+            text += f" (`{parent.stream}` listed as that stream lists it: between full lists, only what moved)"
         if parent.change_fields:
             text += " (" + ", ".join(f"`{f}`" for f in parent.change_fields) + ")"
         if parent.since_field:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -502,18 +502,67 @@ class _ChildReader(_StreamReader):
         floor = None if self.full_refresh or saved is not None else parse_time(self.state.get(stream.cursor_field or ""))
         if parent.params_hook is not None and self._no_projects_left():
             return list(ctx.project_errors.values())
+        # Between full lists of the parents (full_scan_hours), only the parents that moved since
+        # the newest one seen, as the parent stream reads them: an issue with new events, a new
+        # release. A parent's other changes (a deploy to an old release) wait for the full list.
+        full_scan_at = parse_time(self.state.get("fullScanAt"))
+        parent_cursor = parse_time(self.state.get("parentCursor"))
+        interval = ctx.config.full_scan
+        delta = (
+            parent.delta_hook is not None
+            and bool(known)
+            and parent_cursor is not None
+            and full_scan_at is not None
+            and interval > timedelta(0)
+            and ctx.now - full_scan_at < interval
+        )
         current: dict[str, str] = {}
         done = 0
         base = self._base_params()
         changed: list[tuple[dict[str, Any], str, str | None]] = []
-        async for item in self._parents(parent):
-            key = str(item.get(parent.primary_key))
-            token = self._token(item)
-            previous = known.get(key)
-            if previous is not None and str(previous).partition("|")[0] == token:
-                current[key] = previous
-            else:
-                changed.append((item, token, previous))
+        newest = parent_cursor
+
+        def consider(items: list[Any]) -> int:
+            """Sort a page of parents into unchanged and changed; return how many changed."""
+            nonlocal newest
+            moved = 0
+            for item in items:
+                if not isinstance(item, dict) or item.get(parent.primary_key) is None:
+                    continue
+                key = str(item.get(parent.primary_key))
+                token = self._token(item)
+                previous = known.get(key)
+                seen_at = parse_time(item.get(parent.cursor_field)) if parent.cursor_field else None
+                if seen_at is not None and (newest is None or seen_at > newest):
+                    newest = seen_at
+                if previous is not None and str(previous).partition("|")[0] == token:
+                    current[key] = previous
+                else:
+                    changed.append((item, token, previous))
+                    moved += 1
+            return moved
+
+        parent_params = self._parent_params(parent, parent_cursor if delta else None)
+        for variant in parent.variants:
+            for parent_path in self._partitions(parent, report=False):
+                pages = self._pages(parent_path, {**parent_params, **variant}, stream=parent, read_ahead=not delta)
+                async with aclosing(pages) as page_iter:
+                    async for page in page_iter:
+                        if not consider(page.items) and delta:
+                            break  # newest first: a page without a change ends what moved
+
+        def state(parents: dict[str, str], complete: bool) -> dict[str, Any]:
+            value: dict[str, Any] = {"parents": parents}
+            if parent.delta_hook is not None:
+                # Checkpoints keep the last complete full list's time and the old cursor: a sync
+                # stopped half-way must not be taken for a full list, nor skip what it never read.
+                scan_at = ctx.now if complete and not delta else full_scan_at
+                cursor = newest if complete else parent_cursor
+                if scan_at is not None:
+                    value["fullScanAt"] = format_time(scan_at)
+                if cursor is not None:
+                    value["parentCursor"] = format_time(cursor)
+            return value
 
         async def read_parent(item: dict[str, Any], token: str, previous: str | None) -> None:
             nonlocal done
@@ -543,23 +592,23 @@ class _ChildReader(_StreamReader):
             done += 1
             if self._checkpoint_due(done, len(known) + len(current)):
                 done = 0
-                out.state(stream.name, {"parents": {**known, **current}})
+                out.state(stream.name, state({**known, **current}, complete=False))
 
         # Parents' children are read concurrently (the rate budget paces them); one parent's
         # failure is reported while the others go on.
         await self._each_partition([read_parent(*entry) for entry in changed])
-        out.state(stream.name, {"parents": current if not self.failures else {**known, **current}})
+        # A delta listed only the parents that moved: the others keep what they had.
+        keep_known = bool(self.failures) or delta
+        out.state(stream.name, state({**known, **current} if keep_known else current, complete=not self.failures))
         return self.failures
 
-    async def _parents(self, parent: StreamDef) -> AsyncIterator[dict[str, Any]]:
-        params = self._base_params(parent)
-        for variant in parent.variants:
-            for path in self._partitions(parent, report=False):
-                async with aclosing(self._pages(path, {**params, **variant}, stream=parent)) as pages:
-                    async for page in pages:
-                        for item in page.items:
-                            if isinstance(item, dict) and item.get(parent.primary_key) is not None:
-                                yield item
+    def _parent_params(self, parent: StreamDef, since: datetime | None) -> dict[str, Any]:
+        """The parent list's params: in full, or (``since``) only what moved after it."""
+        if since is None:
+            return self._base_params(parent)
+        assert parent.delta_hook is not None
+        delta_since = format_time(since - self.ctx.config.lookback_window)
+        return {**dict(parent.params), **parent.delta_hook(self.ctx.scope(), delta_since)}
 
     def _token(self, parent: dict[str, Any]) -> str:
         ref = self.stream.parent

@@ -191,7 +191,8 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "description": (
                 "Issues and releases have no 'updated since' filter. Incremental syncs within this "
                 "many hours of the last full list read only what moved (issues with new events, "
-                "new releases: about one request each); changes without new events (status, "
+                "new releases: about one request each; the same for the parents of issue_events, "
+                "release_deploys and release_commits); changes without new events (status, "
                 "assignment, deploys, deletions) arrive with the next full list, at most this many "
                 "hours later. 0: every sync lists them all (one request per 100 issues or releases)."
             ),

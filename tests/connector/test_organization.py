@@ -138,6 +138,41 @@ def test_child_streams_read_only_changed_parents(make_emulator, tmp_path: Path) 
     assert counts.get("/api/0/organizations/{org}/issues/{issue_id}/events/") == 1
 
 
+def test_child_streams_list_only_the_parents_that_moved_between_full_lists(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, events_per_project=900, issues_per_project=350, releases=250)
+    conn = Connector(tmp_path, emu)  # full_scan_hours: 24, the default
+    streams = ["issue_events", "release_deploys", "release_commits"]
+    first = conn.read(streams)
+    assert first.returncode == 0, first.errors()
+    emu.advance(600)
+    emu.clear_requests()
+    idle = conn.read(streams)
+    assert idle.returncode == 0, idle.errors()
+    assert idle.records() == []
+    counts = emu.request_counts()
+    # One page of issues that moved (none), one page per release status and child stream, and
+    # the project list (issues are asked for by project id).
+    assert counts == {
+        "/api/0/organizations/{org}/issues/": 1,
+        "/api/0/organizations/{org}/releases/": 4,
+        "/api/0/organizations/{org}/projects/": 1,
+    }, counts
+    # An old issue with new events moves to the top of the delta: its events are read.
+    issue = emu.issues()[-1]
+    new_events = emu.add_events(issue["project"]["slug"], 3, issue_id=str(issue["id"]))
+    emu.advance(5)
+    run = conn.read(["issue_events"])
+    assert run.returncode == 0, run.errors()
+    assert set(new_events) <= {r["id"] for r in run.records("issue_events")}
+    assert {r["issueId"] for r in run.records("issue_events")} == {str(issue["id"])}
+    # A full list once full_scan_hours have passed: every parent again, no child re-read.
+    emu.advance(25 * 3600)
+    emu.clear_requests()
+    full = conn.read(["issue_events"])
+    assert full.returncode == 0, full.errors()
+    assert emu.request_counts()["/api/0/organizations/{org}/issues/"] == 4  # 350 issues
+
+
 def test_deletions_become_tombstones(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=3, issues_per_project=15, releases=10)
     conn = Connector(tmp_path, emu, full_scan_hours=0)  # deletions show in full lists
