@@ -127,14 +127,17 @@ class SentryClient:
         it: a list is a chain of requests (Sentry's strictest endpoint allows one at a time),
         and this keeps the chain busy. At most one page is fetched ahead. A caller that may
         stop early (newest-first lists read down to a known point) passes ``False``: a page
-        read ahead and never used would be a wasted request.
+        read ahead and never used would be a wasted request. ``params`` is read at each request,
+        so a change the caller makes to it applies from the next request on.
         """
         url = self._url(route, path)
-        base = _clean(params)
-        base[page_param] = PAGE_SIZE
 
         def query(at: str | None) -> dict[str, Any]:
-            return {**base, "cursor": at} if at else dict(base)
+            # Read at each request: a caller may narrow a list's range while it pages (the
+            # events reader does, splitting a time window).
+            base = _clean(params)
+            base[page_param] = PAGE_SIZE
+            return {**base, "cursor": at} if at else base
 
         async def fetch(at: str | None) -> asyncio.Future[tuple[Any, Answer]]:
             # A task only runs when this one waits: let the request reach the wire before

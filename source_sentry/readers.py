@@ -425,7 +425,7 @@ class _WindowedReader(_StreamReader):
         def split_off(window: dict[str, Any]) -> dict[str, Any] | None:
             """The older half of ``window``'s unread range as a new window, when a request slot
             is idle; ``window`` keeps the newer half. Its page cursor stays valid: offsets count
-            from the newest event, which has not moved."""
+            from the newest event, and the newer half's list is the start of the wider one."""
             parallel = endpoint.concurrency  # known here: a page of this route has been answered
             open_windows = [w for w in windows if not w.get("done")]
             if len(open_windows) >= parallel or endpoint.in_flight >= parallel or len(windows) >= _MAX_WINDOWS:
@@ -441,28 +441,29 @@ class _WindowedReader(_StreamReader):
             return older
 
         async def read_window(window: dict[str, Any]) -> None:
-            more = True
-            while more:
-                more = False
-                params = {**self._base_params(), "start": window["start"], "end": window["end"]}
-                async with aclosing(self._pages(path, params, cursor=window["cursor"])) as pages:
-                    async for page in pages:
-                        ctx.out.records(stream.name, self._records(page.items))
-                        if not page.next_cursor:
-                            break
-                        window["cursor"] = page.next_cursor
-                        seen = _oldest_of_newest_first(page.items, cursor_field)
-                        if seen is not None:
-                            oldest[id(window)] = seen
-                        older = split_off(window) if seen is not None else None
-                        if older is not None:
-                            windows.append(older)
-                            tasks.spawn(read_window(older))
-                        checkpoint()
-                        if older is not None:
-                            # Go on with the narrower range (the page read ahead was for the old one).
-                            more = True
-                            break
+            # The requests read this dict each time: a split narrows the range from the next one.
+            params = {**self._base_params(), "start": window["start"], "end": window["end"]}
+            narrowed_to: datetime | None = None  # the page read ahead before a split asked for more
+            async with aclosing(self._pages(path, params, cursor=window["cursor"])) as pages:
+                async for page in pages:
+                    items = page.items
+                    if narrowed_to is not None:
+                        items = [i for i in items if not _before(i, cursor_field, narrowed_to)]
+                        narrowed_to = None
+                    ctx.out.records(stream.name, self._records(items))
+                    if not page.next_cursor:
+                        break
+                    window["cursor"] = page.next_cursor
+                    seen = _oldest_of_newest_first(page.items, cursor_field)
+                    if seen is not None:
+                        oldest[id(window)] = seen
+                    older = split_off(window) if seen is not None else None
+                    if older is not None:
+                        windows.append(older)
+                        tasks.spawn(read_window(older))
+                        params["start"] = window["start"]
+                        narrowed_to = parse_time(window["start"])
+                    checkpoint()
             oldest.pop(id(window), None)
             window["cursor"], window["done"] = None, True
             windows[:] = _merge_done(windows)  # the state keeps one entry per run of done windows
@@ -770,6 +771,12 @@ def _merge_done(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             merged.append(window)
     return merged
+
+
+def _before(item: Any, cursor_field: str, start: datetime) -> bool:
+    """Whether ``item`` is older than ``start`` (then a window split off has it)."""
+    at = parse_time(item.get(cursor_field)) if isinstance(item, dict) else None
+    return at is not None and at < start
 
 
 def _oldest_of_newest_first(items: list[Any], cursor_field: str) -> datetime | None:
