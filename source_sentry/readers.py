@@ -184,6 +184,25 @@ class _StreamReader:
             params.update(stream.params_hook(self.ctx.scope()))
         return params
 
+    def _delta_due(self, stream: StreamDef, known: bool, cursor: datetime | None, full_scan_at: datetime | None) -> bool:
+        """Whether ``stream``'s list may be read as a delta (only what moved since ``cursor``):
+        within full_scan_hours of its last complete full list, with what that list saw kept."""
+        interval = self.ctx.config.full_scan
+        return (
+            stream.delta_hook is not None
+            and known
+            and cursor is not None
+            and full_scan_at is not None
+            and interval > timedelta(0)
+            and self.ctx.now - full_scan_at < interval
+        )
+
+    def _delta_params(self, stream: StreamDef, cursor: datetime) -> dict[str, Any]:
+        """The params of ``stream``'s delta read: what moved since ``cursor`` less the look-back."""
+        assert stream.delta_hook is not None
+        since = format_time(cursor - self.ctx.config.lookback_window)
+        return {**dict(stream.params), **stream.delta_hook(self.ctx.scope(), since)}
+
     def _records(self, items: list[Any]) -> list[dict[str, Any]]:
         records = [i for i in items if isinstance(i, dict)]
         transform = self.stream.transform
@@ -237,20 +256,10 @@ class _SnapshotReader(_StreamReader):
         base = self._base_params()
         # Between full lists (full_scan_hours), only what moved since the cursor.
         full_scan_at = parse_time(self.state.get("fullScanAt"))
-        interval = self.ctx.config.full_scan
-        delta = (
-            stream.delta_hook is not None
-            and not self.full_refresh
-            and known is not None
-            and old_cursor is not None
-            and full_scan_at is not None
-            and interval > timedelta(0)
-            and self.ctx.now - full_scan_at < interval
-        )
+        delta = not self.full_refresh and self._delta_due(stream, known is not None, old_cursor, full_scan_at)
         if delta:
-            assert stream.delta_hook is not None and old_cursor is not None
-            since = format_time(old_cursor - self.ctx.config.lookback_window)
-            base = {**dict(stream.params), **stream.delta_hook(self.ctx.scope(), since)}
+            assert old_cursor is not None
+            base = self._delta_params(stream, old_cursor)
         # Checkpoints keep the last complete full list's time (and, in a delta read, the old
         # cursor: the list is newest first): a sync stopped half-way must not be taken for
         # a complete one, or the next sync would read only a delta after it and skip the rest.
@@ -508,15 +517,7 @@ class _ChildReader(_StreamReader):
         # release. A parent's other changes (a deploy to an old release) wait for the full list.
         full_scan_at = parse_time(self.state.get("fullScanAt"))
         parent_cursor = parse_time(self.state.get("parentCursor"))
-        interval = ctx.config.full_scan
-        delta = (
-            parent.delta_hook is not None
-            and bool(known)
-            and parent_cursor is not None
-            and full_scan_at is not None
-            and interval > timedelta(0)
-            and ctx.now - full_scan_at < interval
-        )
+        delta = self._delta_due(parent, bool(known), parent_cursor, full_scan_at)
         current: dict[str, str] = {}
         done = 0
         base = self._base_params()
@@ -543,7 +544,7 @@ class _ChildReader(_StreamReader):
                     moved += 1
             return moved
 
-        parent_params = self._parent_params(parent, parent_cursor if delta else None)
+        parent_params = self._delta_params(parent, parent_cursor) if delta and parent_cursor else self._base_params(parent)
         for variant in parent.variants:
             for parent_path in self._partitions(parent, report=False):
                 pages = self._pages(parent_path, {**parent_params, **variant}, stream=parent, read_ahead=not delta)
@@ -602,14 +603,6 @@ class _ChildReader(_StreamReader):
         keep_known = bool(self.failures) or delta
         out.state(stream.name, state({**known, **current} if keep_known else current, complete=not self.failures))
         return self.failures
-
-    def _parent_params(self, parent: StreamDef, since: datetime | None) -> dict[str, Any]:
-        """The parent list's params: in full, or (``since``) only what moved after it."""
-        if since is None:
-            return self._base_params(parent)
-        assert parent.delta_hook is not None
-        delta_since = format_time(since - self.ctx.config.lookback_window)
-        return {**dict(parent.params), **parent.delta_hook(self.ctx.scope(), delta_since)}
 
     def _token(self, parent: dict[str, Any]) -> str:
         ref = self.stream.parent
