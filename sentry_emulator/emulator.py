@@ -21,7 +21,8 @@ from .models import Issue, Monitor, Project, Release
 from .ratelimit import RateLimiter, RateLimitSetting, resolve
 from .server import App, EmulatorHTTPServer, RequestLog, RequestRecord
 from .shapes import Shapes
-from .timeutil import US
+from .pagination import parse_cursor
+from .timeutil import US, parse_iso
 
 __all__ = ["Emulator"]
 
@@ -192,6 +193,14 @@ class Emulator:
         with self._ds.lock:
             view = self._ds.event_view(self._project(project_slug), None, None, self.clock.now_us())
             return [self._shapes.event(r, True) for r in view.page(0, len(view))]
+
+    def events_listed(self, project_slug: str, start: str, end: str, cursor: str | None = None) -> list[str]:
+        """Ids of the events that the project's events list with this ``start``/``end`` serves from
+        ``cursor`` (``value:offset:is_prev``) to its last page, newest first."""
+        offset = parse_cursor(cursor).offset if cursor else 0
+        with self._ds.lock:
+            view = self._ds.event_view(self._project(project_slug), parse_iso(start), parse_iso(end), self.clock.now_us())
+            return [self._shapes.event(r, False)["id"] for r in view.page(offset, max(0, len(view) - offset))]
 
     def event_count(self, project_slug: str) -> int:
         """How many events `events(project_slug)` would return (cheap, even for millions)."""

@@ -422,9 +422,19 @@ class _WindowedReader(_StreamReader):
         oldest: dict[int, datetime] = {}
         tasks = _Tasks()
 
-        def checkpoint() -> None:
+        def checkpoint(*, emit: bool = True) -> None:
             self._projects[slug] = {**pstate, "windows": [dict(w) for w in windows]}
-            ctx.out.state(stream.name, self._stream_state())
+            if emit:
+                ctx.out.state(stream.name, self._stream_state())
+
+        def finish(window: dict[str, Any]) -> None:
+            """Mark ``window`` done, in the same step as its last records go out: a checkpoint
+            another window takes meanwhile must not pair them with this one's old cursor."""
+            oldest.pop(id(window), None)
+            window["cursor"], window["done"] = None, True
+            windows[:] = _merge_done(windows)  # the state keeps one entry per run of done windows
+            # The last one done leaves the project's cursor to the caller, which emits it.
+            checkpoint(emit=not all(w.get("done") for w in windows))
 
         def left(window: dict[str, Any]) -> timedelta:
             start = parse_time(window["start"])
@@ -461,6 +471,7 @@ class _WindowedReader(_StreamReader):
                         narrowed_to = None
                     ctx.out.records(stream.name, self._records(items))
                     if not page.next_cursor:
+                        finish(window)
                         break
                     window["cursor"] = page.next_cursor
                     seen = _oldest_of_newest_first(page.items, cursor_field)
@@ -473,11 +484,8 @@ class _WindowedReader(_StreamReader):
                         params["start"] = window["start"]
                         narrowed_to = parse_time(window["start"])
                     checkpoint()
-            oldest.pop(id(window), None)
-            window["cursor"], window["done"] = None, True
-            windows[:] = _merge_done(windows)  # the state keeps one entry per run of done windows
-            if not all(w.get("done") for w in windows):
-                checkpoint()
+            if not window.get("done"):
+                finish(window)
 
         for window in windows:
             if not window.get("done"):

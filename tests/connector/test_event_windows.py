@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from connector_helpers import Connector
+
+from source_sentry.timeutil import parse_time
 
 
 def _event_requests(emu: Any) -> list[Any]:
@@ -130,3 +133,42 @@ def test_a_state_of_an_earlier_version_with_one_window_resumes_it(make_emulator,
     assert resumed.returncode == 0, resumed.errors()
     assert len(resumed.records("events")) == 450 - 200  # two pages were checkpointed
     assert not resumed.logs("WARN")
+
+
+def _listed_again(emu: Any, slug: str, pstate: dict[str, Any] | None, times: dict[str, datetime]) -> set[str]:
+    """The events of ``slug`` (``times``: id -> dateCreated) a read resumed from ``pstate`` lists
+    again (no look-back)."""
+    if pstate is None:
+        return set(times)
+    if "windows" not in pstate:
+        since = parse_time(pstate["dateCreated"])
+        return {i for i, t in times.items() if t > since}
+    again: set[str] = set()
+    for w in pstate["windows"]:
+        if not w.get("done"):
+            again |= set(emu.events_listed(slug, w["start"], w["end"], w["cursor"]))
+    end = max(parse_time(w["end"]) for w in pstate["windows"])
+    return again | {i for i, t in times.items() if t >= end}
+
+
+def test_every_checkpoint_covers_every_event_sent_before_it(make_emulator, tmp_path: Path) -> None:
+    # Four projects' windows finish and checkpoint in any order: whatever STATE a platform
+    # resumes from, no event it had before that STATE is listed again.
+    emu = make_emulator(projects=4, events_per_project=1000, latency_ms=5)
+    run = Connector(tmp_path, emu, lookback_window_minutes=0).read(["events"])
+    assert run.returncode == 0, run.errors()
+    times = {slug: {e["id"]: parse_time(e["dateCreated"]) for e in emu.events(slug)} for slug in emu.project_slugs}
+    project_of = {i: slug for slug, ids in times.items() for i in ids}
+    sent: dict[str, set[str]] = {slug: set() for slug in emu.project_slugs}
+    checked = 0
+    for message in run.messages:
+        if message["type"] == "RECORD":
+            event_id = message["record"]["data"]["id"]
+            sent[project_of[event_id]].add(event_id)
+        elif message["type"] == "STATE":
+            projects = message["state"]["stream"]["stream_state"]["projects"]
+            for slug in emu.project_slugs:
+                again = _listed_again(emu, slug, projects.get(slug), times[slug])
+                assert not sent[slug] & again, (slug, projects.get(slug))
+            checked += 1
+    assert checked >= 30
