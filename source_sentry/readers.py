@@ -32,8 +32,12 @@ _PARTITION_CONCURRENCY = 16
 # Where the server allows more than one concurrent request on the events route (self-hosted
 # servers; sentry.io allows one), a window with pages left splits its unread time range in two
 # while a request slot is idle: a backfill spreads over parallel windows wherever its events
-# are, and a list of one page stays one request. Not below this span, nor past this many
-# entries in the state (finished windows next to each other are merged into one).
+# are, and a list of one page stays one request. Only while each half should still hold this
+# many pages (judged by the time the last page spanned): a split costs a short last page, and
+# a half of less than a page would also drop the page its window had read ahead. Not below
+# this span either, nor past this many entries in the state (finished windows next to each
+# other are merged into one).
+_MIN_PAGES_PER_HALF = 2
 _MIN_SPLIT_SPAN = timedelta(hours=1)
 _MAX_WINDOWS = 64
 
@@ -441,16 +445,17 @@ class _WindowedReader(_StreamReader):
             seen = oldest.get(id(window))
             return seen - start if seen is not None and start is not None else timedelta(0)
 
-        def split_off(window: dict[str, Any]) -> dict[str, Any] | None:
+        def split_off(window: dict[str, Any], page_span: timedelta) -> dict[str, Any] | None:
             """The older half of ``window``'s unread range as a new window, when a request slot
-            is idle; ``window`` keeps the newer half. Its page cursor stays valid: offsets count
-            from the newest event, and the newer half's list is the start of the wider one."""
+            is idle and each half should hold a few pages (a page covered ``page_span``);
+            ``window`` keeps the newer half. Its page cursor stays valid: offsets count from
+            the newest event, and the newer half's list is the start of the wider one."""
             parallel = endpoint.concurrency  # known here: a page of this route has been answered
             open_windows = [w for w in windows if not w.get("done")]
             if len(open_windows) >= parallel or endpoint.in_flight >= parallel or len(windows) >= _MAX_WINDOWS:
                 return None
             span = left(window)
-            if span < 2 * _MIN_SPLIT_SPAN:
+            if span < 2 * max(_MIN_SPLIT_SPAN, _MIN_PAGES_PER_HALF * page_span):
                 return None
             start = parse_time(window["start"])
             assert start is not None
@@ -474,10 +479,10 @@ class _WindowedReader(_StreamReader):
                         finish(window)
                         break
                     window["cursor"] = page.next_cursor
-                    seen = _oldest_of_newest_first(page.items, cursor_field)
-                    if seen is not None:
-                        oldest[id(window)] = seen
-                    older = split_off(window) if seen is not None else None
+                    spanned = _span_of_newest_first(page.items, cursor_field)
+                    if spanned is not None:
+                        oldest[id(window)] = spanned[0]
+                    older = split_off(window, spanned[1]) if spanned is not None else None
                     if older is not None:
                         windows.append(older)
                         tasks.spawn(read_window(older))
@@ -780,13 +785,13 @@ def _before(item: Any, cursor_field: str, start: datetime) -> bool:
     return at is not None and at < start
 
 
-def _oldest_of_newest_first(items: list[Any], cursor_field: str) -> datetime | None:
-    """The time of a page's last item when the page runs newest first (as Sentry lists events),
-    else None: splitting a window's range is only sound for such a list."""
+def _span_of_newest_first(items: list[Any], cursor_field: str) -> tuple[datetime, timedelta] | None:
+    """A page's oldest time and the time it spans, when the page runs newest first (as Sentry
+    lists events), else None: splitting a window's range is only sound for such a list."""
     if not items or not isinstance(items[0], dict) or not isinstance(items[-1], dict):
         return None
     newest, oldest = parse_time(items[0].get(cursor_field)), parse_time(items[-1].get(cursor_field))
-    return oldest if newest is not None and oldest is not None and oldest <= newest else None
+    return (oldest, newest - oldest) if newest is not None and oldest is not None and oldest <= newest else None
 
 
 def _saved_windows(pstate: Mapping[str, Any]) -> list[dict[str, Any]] | None:
