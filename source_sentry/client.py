@@ -26,6 +26,7 @@ from . import __version__
 from .config import Config
 from .errors import ConfigError, SentrySourceError, StreamAccessError, TransientError, redact
 from .ratelimit import RateBudget
+from .transport import use_asyncio_backend
 
 __all__ = ["HttpStats", "Page", "SentryClient", "parse_link_header"]
 
@@ -95,6 +96,7 @@ class SentryClient:
             follow_redirects=False,  # a redirect could carry the token to another host
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
+        use_asyncio_backend(self._http)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
