@@ -11,7 +11,7 @@ from typing import Sequence
 import orjson
 
 from .emulator import Emulator
-from .ratelimit import RateLimits
+from .ratelimit import RateLimits, RateLimitSetting
 
 __all__ = ["main", "build_parser"]
 
@@ -47,9 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _rate_limits(args: argparse.Namespace) -> str | RateLimits:
+def _rate_limits(args: argparse.Namespace) -> RateLimitSetting:
+    if args.rate_limits == "sentry":
+        return "sentry"
     if args.rate_limits != "custom":
-        return args.rate_limits
+        return "none"
     return RateLimits(limit=args.limit, window=args.window, concurrent=args.concurrent,
                       events_limit=args.events_limit, events_window=args.events_window,
                       events_concurrent=args.events_concurrent)

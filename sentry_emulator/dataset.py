@@ -738,8 +738,8 @@ class Dataset:
     def add_feedback(self, project: Project, now_us: int, **fields: Any) -> Feedback:
         h = self._next()
         name, email, _ = pick(h, cat.PEOPLE)
-        values = {"name": name, "email": email, "comments": "It broke when I clicked save.",
-                  "event_id": hex32(h), "issue_id": None}
+        values: dict[str, Any] = {"name": name, "email": email, "comments": "It broke when I clicked save.",
+                                  "event_id": hex32(h), "issue_id": None}
         for key, value in fields.items():
             key = {"eventID": "event_id", "event": "event_id", "issue": "issue_id", "comment": "comments"}.get(key, key)
             if key not in values:

@@ -197,7 +197,8 @@ class Emulator:
     def events_listed(self, project_slug: str, start: str, end: str, cursor: str | None = None) -> list[str]:
         """Ids of the events that the project's events list with this ``start``/``end`` serves from
         ``cursor`` (``value:offset:is_prev``) to its last page, newest first."""
-        offset = parse_cursor(cursor).offset if cursor else 0
+        parsed = parse_cursor(cursor)
+        offset = parsed.offset if parsed else 0
         with self._ds.lock:
             view = self._ds.event_view(self._project(project_slug), parse_iso(start), parse_iso(end), self.clock.now_us())
             return [self._shapes.event(r, False)["id"] for r in view.page(offset, max(0, len(view) - offset))]
