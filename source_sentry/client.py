@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import random
 import ssl
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -40,6 +41,8 @@ _RATE_LIMIT_BUDGET = 15 * 60.0
 _READ_AHEAD_WAIT = 0.05
 # Ignore clock differences smaller than this (the Date header has 1 s resolution).
 _MIN_SKEW = 2.0
+# Answers kept for other readers of the same GET (see SentryClient.share): at most this much.
+_SHARED_BYTES = 8 << 20
 
 
 @dataclass
@@ -51,6 +54,7 @@ class HttpStats:
     retries: int = 0
     rate_limited: int = 0  # 429 responses received
     rate_limit_wait_seconds: float = 0.0
+    shared: int = 0  # GETs answered by another reader's identical request
     per_route: dict[str, int] = field(default_factory=dict)
 
 
@@ -73,6 +77,16 @@ class Answer:
     content: bytes
 
 
+@dataclass
+class _Shared:
+    """One GET that several readers make: asked once, kept until each has taken its answer."""
+
+    task: asyncio.Future[tuple[Any, Answer]]
+    takers_left: int
+    waiting: int = 0
+    size: int = 0  # bytes counted against _SHARED_BYTES once answered
+
+
 class SentryClient:
     """Async client for one Sentry host. Use as ``async with SentryClient(config) as c``."""
 
@@ -83,6 +97,16 @@ class SentryClient:
         self._skew = 0.0
         self.clock_known = False  # True once a response's Date header told the server's time
         self._http: httpx.AsyncClient | None = None
+        self._sharing: dict[str, int] = {}
+        self._shared: OrderedDict[tuple[str, bytes], _Shared] = OrderedDict()
+        self._shared_bytes = 0
+
+    def share(self, readers: Mapping[str, int]) -> None:
+        """Declare how many readers of this sync GET each route. For a route with several (a
+        parent list read by its stream and by each child stream, the project both resolved and
+        read as ``project_detail``), identical GETs are asked once and the answer kept until
+        each reader has taken it, within ``_SHARED_BYTES``. Each reader parses its own copy."""
+        self._sharing = {route: n for route, n in readers.items() if n > 1}
 
     async def __aenter__(self) -> SentryClient:
         self._http = httpx.AsyncClient(
@@ -145,7 +169,7 @@ class SentryClient:
             # A task only runs when this one waits: let the request reach the wire before
             # this page is parsed and handed over, or nothing would overlap.
             sent = asyncio.Event()
-            future = asyncio.ensure_future(self._request(route, url, query(at), parse=False, sent=sent))
+            future = asyncio.ensure_future(self._answer(route, url, query(at), parse=False, sent=sent))
             waiter = asyncio.ensure_future(sent.wait())
             await asyncio.wait([waiter, future], timeout=_READ_AHEAD_WAIT, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
@@ -194,8 +218,66 @@ class SentryClient:
 
     async def _send(self, route: str, url: str, params: dict[str, Any]) -> tuple[Any, httpx.Headers]:
         """One GET with every retry: (JSON body, headers) of its 200 answer."""
-        body, response = await self._request(route, url, params, parse=True)
+        body, response = await self._answer(route, url, params, parse=True)
         return body, response.headers
+
+    async def _answer(
+        self, route: str, url: str, params: dict[str, Any], *, parse: bool, sent: asyncio.Event | None = None
+    ) -> tuple[Any, Answer]:
+        """``_request``, or the answer another reader of a shared route asked for (see
+        ``share``); each reader parses its own copy."""
+        readers = self._sharing.get(route)
+        if readers is None:
+            return await self._request(route, url, params, parse=parse, sent=sent)
+        answer = await self._shared_answer(route, url, params, readers, sent)
+        if not parse:
+            return None, answer
+        try:
+            return _json(answer), answer
+        except ValueError as exc:
+            return await self._request(route, url, params, parse=True, failed=f"answered 200 with an unreadable body ({exc})")
+
+    async def _shared_answer(
+        self, route: str, url: str, params: dict[str, Any], readers: int, sent: asyncio.Event | None
+    ) -> Answer:
+        """The answer to a GET that ``readers`` readers make: the first asks, the others wait
+        for it or take it as kept. A reader that stops waiting cancels the request only when
+        nobody else waits for it."""
+        key = (url, orjson.dumps(params, option=orjson.OPT_SORT_KEYS))
+        shared = self._shared.get(key)
+        if shared is None:
+            task = asyncio.ensure_future(self._request(route, url, params, parse=False, sent=sent))
+            shared = self._shared[key] = _Shared(task, readers)
+        else:
+            self.stats.shared += 1
+            if sent is not None:
+                sent.set()  # asked already: nothing of this reader's to wait for on the wire
+        shared.waiting += 1
+        try:
+            _, answer = await asyncio.shield(shared.task)
+        except BaseException:
+            if shared.waiting == 1 and not shared.task.done():
+                shared.task.cancel()
+            if shared.waiting == 1 or shared.task.done():
+                self._forget(key, shared)  # a failed or abandoned GET is asked anew next time
+            raise
+        finally:
+            shared.waiting -= 1
+        shared.takers_left -= 1
+        if shared.takers_left <= 0:
+            self._forget(key, shared)
+        elif not shared.size:
+            shared.size = len(answer.content)
+            self._shared_bytes += shared.size
+            while self._shared_bytes > _SHARED_BYTES:
+                oldest_key, oldest = next((k, v) for k, v in self._shared.items() if v.size)
+                self._forget(oldest_key, oldest)  # an answer some reader never came back for
+        return answer
+
+    def _forget(self, key: tuple[str, bytes], shared: _Shared) -> None:
+        if self._shared.get(key) is shared:
+            del self._shared[key]
+            self._shared_bytes -= shared.size
 
     async def _request(
         self,

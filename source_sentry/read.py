@@ -11,6 +11,7 @@ A STATE only ever covers records already emitted.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -32,6 +33,8 @@ for _stream in STREAMS:
 
 __all__ = ["Project", "ReadResult", "check_connection", "resolve_projects", "run_read"]
 
+PROJECT_ROUTE = "projects/{organization}/{project}/"
+PROJECTS_ROUTE = "organizations/{organization}/projects/"
 # Never ask for events right at the retention edge: they may be deleted while we page.
 _RETENTION_MARGIN = timedelta(minutes=1)
 
@@ -48,7 +51,7 @@ async def resolve_projects(client: SentryClient, config: Config) -> tuple[list[P
         errors: dict[str, SentrySourceError] = {}
         for slug in config.projects:
             try:
-                body, _ = await client.get("projects/{organization}/{project}/", {"organization": org, "project": slug})
+                body, _ = await client.get(PROJECT_ROUTE, {"organization": org, "project": slug})
             except StreamAccessError as exc:
                 errors[slug] = StreamAccessError(
                     f"Project '{slug}' of organization '{org}' cannot be read: {exc.message}",
@@ -57,7 +60,7 @@ async def resolve_projects(client: SentryClient, config: Config) -> tuple[list[P
             found.append(Project(id=str(body.get("id")), slug=str(body.get("slug") or slug)))
         return found, errors
     projects: list[Project] = []
-    async for page in client.pages("organizations/{organization}/projects/", {"organization": org}):
+    async for page in client.pages(PROJECTS_ROUTE, {"organization": org}):
         for item in page.items:
             if isinstance(item, dict) and item.get("slug"):
                 projects.append(Project(id=str(item.get("id")), slug=str(item["slug"])))
@@ -190,6 +193,7 @@ async def run_read(
                 out.log("INFO", f"Reading organization '{config.organization}' from its region's host {host}.")
             config = client.config
             needs_projects = any(_needs_projects(s) for s, _ in selected)
+            client.share(_readers_per_route([s for s, _ in selected], resolves=needs_projects, named=bool(config.projects)))
             projects, project_errors = await resolve_projects(client, config) if needs_projects else ([], {})
             if not client.clock_known:
                 # Time windows and cursors follow the server's clock: ask it once (this also
@@ -214,6 +218,20 @@ async def run_read(
             result.ok = False
             result.failed_streams.append(stream.name)
     return result
+
+
+def _readers_per_route(streams: list[StreamDef], *, resolves: bool, named: bool) -> Counter[str]:
+    """How many readers of this sync GET each route: each stream its own, a child stream also
+    its parent's list, and the project resolution (when it ``resolves``) each ``named``
+    project's detail or else the organization's project list."""
+    readers: Counter[str] = Counter(s.route for s in streams)
+    for stream in streams:
+        parent = stream_by_name(stream.parent.stream) if stream.parent else None
+        if parent is not None:
+            readers[parent.route] += 1
+    if resolves:
+        readers[PROJECT_ROUTE if named else PROJECTS_ROUTE] += 1
+    return readers
 
 
 def _needs_projects(stream: StreamDef) -> bool:
