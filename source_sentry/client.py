@@ -243,7 +243,7 @@ class SentryClient:
         """The answer to a GET that ``readers`` readers make: the first asks, the others wait
         for it or take it as kept. A reader that stops waiting cancels the request only when
         nobody else waits for it."""
-        key = (url, orjson.dumps(params, option=orjson.OPT_SORT_KEYS))
+        key = (url, orjson.dumps(params, option=orjson.OPT_SORT_KEYS, default=str))
         shared = self._shared.get(key)
         if shared is None:
             task = asyncio.ensure_future(self._request(route, url, params, parse=False, sent=sent))
