@@ -19,7 +19,7 @@ import httpcore
 __all__ = ["AsyncioBackend", "use_asyncio_backend"]
 
 # Past this much unread data the socket stops being read (the server then waits): a bound on
-# memory however slowly the caller consumes, above a page of events so a page is one read.
+# memory however slowly the caller consumes, a few pages of events so the socket rarely waits.
 _HIGH_WATER = 1 << 20
 
 
