@@ -106,13 +106,26 @@ class App:
         if raw_path.startswith("/_emulator/"):  # admin calls stay out of the request log
             self._send(h, self._admin(method, raw_path, payload))
             return
-        route_name, fault_name, status = raw_path, None, 0
+        route_name, fault_name, status, logged = raw_path, None, 0, False
+
+        def record(answered: int) -> None:
+            # Logged before the answer is written: a client that has its answer finds its
+            # request in the log (a stalled or reset request is logged once it ends).
+            nonlocal logged
+            logged = True
+            self.log.add(RequestRecord(
+                method=method, path=raw_path, route=route_name, query=_multi(query), status=answered,
+                host=h.headers.get("Host", ""), authorization_present=bool(auth_header),
+                token_valid=token is not None and not token.revoked,
+                duration_ms=(time.perf_counter() - started) * 1000, fault=fault_name,
+                received_at=received_at))
+
         try:
             matched = match_route(raw_path)
             if matched is None and not raw_path.endswith("/") and match_route(raw_path + "/"):
                 # Django's APPEND_SLASH: GETs without the trailing slash are redirected.
                 location = raw_path + "/" + (f"?{split.query}" if split.query else "")
-                status = self._send(h, _Out(301, b"", {"Location": location}, "text/html"))
+                status = self._send(h, _Out(301, b"", {"Location": location}, "text/html"), log=record)
                 return
             if matched is not None:
                 route_name = matched[0].template
@@ -125,16 +138,12 @@ class App:
             if fault is not None:
                 out = self._mangle(out, fault, auth_header or "")
                 if fault.kind == "short_body":
-                    status = self._send(h, out, short=True)
+                    status = self._send(h, out, short=True, log=record)
                     return
-            status = self._send(h, out)
+            status = self._send(h, out, log=record)
         finally:
-            self.log.add(RequestRecord(
-                method=method, path=raw_path, route=route_name, query=_multi(query), status=status,
-                host=h.headers.get("Host", ""), authorization_present=bool(auth_header),
-                token_valid=token is not None and not token.revoked,
-                duration_ms=(time.perf_counter() - started) * 1000, fault=fault_name,
-                received_at=received_at))
+            if not logged:
+                record(status)
 
     def _api(self, method: str, raw_path: str, query: list[tuple[str, str]],
              matched: Any, auth_header: str | None, fault: Fault | None) -> _Out:
@@ -248,7 +257,9 @@ class App:
         return _json(status, body)
 
     # ------------------------------------------------------------ wire
-    def _send(self, h: "Handler", out: _Out, short: bool = False) -> int:
+    def _send(self, h: "Handler", out: _Out, short: bool = False, log: Callable[[int], None] | None = None) -> int:
+        if log is not None:
+            log(out.status)
         h.send_response(out.status)
         h.send_header("Content-Type", out.content_type)
         h.send_header("Content-Length", str(len(out.body)))
