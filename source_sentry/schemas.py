@@ -35,7 +35,8 @@ STREAM_SCHEMA_NAMES: tuple[str, ...] = (
 
 @cache
 def _read(stream_name: str) -> dict[str, Any]:
-    path = resources.files("source_sentry").joinpath("schemas", f"{stream_name}.json")
+    # One name per joinpath: Python 3.10's Traversable takes no more.
+    path = resources.files("source_sentry").joinpath("schemas").joinpath(f"{stream_name}.json")
     schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return schema
 
