@@ -195,7 +195,7 @@ class SentryClient:
                     if ahead is not None:
                         await _cancel(ahead)
                         ahead = None
-                    problem = f"answered 200 with an unreadable body ({exc})"
+                    problem = _unreadable(exc)
                     body, response = await self._request(route, url, query(cursor), parse=True, failed=problem)
                     next_cursor = _next_cursor(response.headers)
                 if not isinstance(body, list):
@@ -235,7 +235,7 @@ class SentryClient:
         try:
             return _json(answer), answer
         except ValueError as exc:
-            return await self._request(route, url, params, parse=True, failed=f"answered 200 with an unreadable body ({exc})")
+            return await self._request(route, url, params, parse=True, failed=_unreadable(exc))
 
     async def _shared_answer(
         self, route: str, url: str, params: dict[str, Any], readers: int, sent: asyncio.Event | None
@@ -334,7 +334,7 @@ class SentryClient:
                     try:
                         return _json(response), response
                     except ValueError as exc:
-                        problem = f"answered 200 with an unreadable body ({exc})"
+                        problem = _unreadable(exc)
                 elif status == 429:
                     delay = await endpoint.exhausted(response.headers, self._skew)
                     self.stats.rate_limited += 1
@@ -536,6 +536,11 @@ def _detail(response: Answer) -> str:
     if isinstance(body, str):
         return redact(body)
     return ""
+
+
+def _unreadable(exc: ValueError) -> str:
+    """The problem of a 200 whose body is not JSON (retried like a 5xx)."""
+    return f"answered 200 with an unreadable body ({exc})"
 
 
 def _describe(exc: Exception) -> str:

@@ -26,7 +26,7 @@ from .errors import ConfigError, SentrySourceError, StreamAccessError
 from .ratelimit import RateBudget
 from .readers import READERS, Output, Project, ReadContext, ReadResult
 from .state import parse_state
-from .streams import STREAMS, StreamDef, stream_by_name
+from .streams import STREAMS, StreamDef, parent_of, stream_by_name
 
 for _stream in STREAMS:
     register_route_scope(_stream.route, _stream.scope)
@@ -226,7 +226,7 @@ def _readers_per_route(streams: list[StreamDef], *, resolves: bool, named: bool)
     project's detail or else the organization's project list."""
     readers: Counter[str] = Counter(s.route for s in streams)
     for stream in streams:
-        parent = stream_by_name(stream.parent.stream) if stream.parent else None
+        parent = parent_of(stream)
         if parent is not None:
             readers[parent.route] += 1
     if resolves:
@@ -235,7 +235,7 @@ def _readers_per_route(streams: list[StreamDef], *, resolves: bool, named: bool)
 
 
 def _needs_projects(stream: StreamDef) -> bool:
-    parent = stream_by_name(stream.parent.stream) if stream.parent else None
+    parent = parent_of(stream)
     return bool(stream.per_project or stream.params_hook or (parent and _needs_projects(parent)))
 
 

@@ -21,7 +21,7 @@ from .client import Page, SentryClient
 from .config import Config
 from .errors import SentrySourceError, StreamAccessError, redact
 from .state import fingerprint, format_time, parse_time
-from .streams import DELETED_AT, ReadScope, StreamDef, stream_by_name
+from .streams import DELETED_AT, ReadScope, StreamDef, parent_of
 
 __all__ = ["READERS", "Output", "Project", "ReadContext", "ReadResult"]
 
@@ -513,8 +513,7 @@ class _ChildReader(_StreamReader):
 
     async def run(self) -> list[SentrySourceError]:
         ctx, stream, out = self.ctx, self.stream, self.ctx.out
-        ref = stream.parent
-        parent = stream_by_name(ref.stream) if ref else None
+        ref, parent = stream.parent, parent_of(stream)
         assert ref is not None and parent is not None, f"{stream.name} needs a parent stream"
         saved = self.state.get("parents")
         if saved is not None and not isinstance(saved, dict):

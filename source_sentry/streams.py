@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["DELETED_AT", "STREAMS", "ParentRef", "ReadScope", "StreamDef", "stream_by_name"]
+__all__ = ["DELETED_AT", "STREAMS", "ParentRef", "ReadScope", "StreamDef", "parent_of", "stream_by_name"]
 
 # Airbyte's CDC column: destinations treat a record carrying it as a deletion.
 DELETED_AT = "_ab_cdc_deleted_at"
@@ -332,6 +332,11 @@ _BY_NAME = {s.name: s for s in STREAMS}
 
 def stream_by_name(name: str) -> StreamDef | None:
     return _BY_NAME.get(name)
+
+
+def parent_of(stream: StreamDef) -> StreamDef | None:
+    """The stream whose records ``stream`` reads children of, if it is a child stream."""
+    return _BY_NAME.get(stream.parent.stream) if stream.parent else None
 
 
 def stream_schema(stream: StreamDef) -> dict[str, Any]:
