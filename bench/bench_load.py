@@ -89,7 +89,7 @@ def run_measured(cmd: list[str], stdout: Any) -> dict[str, Any]:
     flat = {}
     if samples:
         for pct in (25, 50, 75, 100):
-            t, rss = samples[min(len(samples) - 1, len(samples) * pct // 100)]
+            _t, rss = samples[min(len(samples) - 1, len(samples) * pct // 100)]
             flat[f"rss_mib_at_{pct}pct"] = round(rss / 1024, 1)
     return {
         "exit_code": proc.returncode,

@@ -306,7 +306,11 @@ def render_docs() -> str:
     w("")
     w(
         "Every stream supports Full Refresh"
-        + (", and every stream but " + ", ".join(f"`{n}`" for n in full_only) + " supports Incremental." if full_only else " and Incremental.")
+        + (
+            ", and every stream but " + ", ".join(f"`{n}`" for n in full_only) + " supports Incremental."
+            if full_only
+            else " and Incremental."
+        )
         + " Incremental state is per stream and checkpointed after every page, so a failed sync resumes where it stopped.\n"
     )
 

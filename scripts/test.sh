@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with the test dependencies and run the whole test suite.
+# Set up a virtual environment with the test dependencies, lint and type-check, run the tests.
 # Usage: ./scripts/test.sh [pytest args...]   (e.g. -m slow for the long variants)
+# A ruff or mypy finding fails the run before any test starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -9,4 +10,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' > .venv/install.log 2>&1 \
   || { cat .venv/install.log; exit 1; }
+.venv/bin/python -m ruff check --quiet .
+.venv/bin/python -m mypy  # the packages and options are in pyproject.toml
 exec .venv/bin/python -m pytest "$@"

@@ -7,4 +7,4 @@ from .faults import FAULT_KINDS
 from .ratelimit import RateLimitPreset, RateLimits
 from .server import RequestRecord
 
-__all__ = ["Emulator", "RateLimitPreset", "RateLimits", "RequestRecord", "FAULT_KINDS"]
+__all__ = ["FAULT_KINDS", "Emulator", "RateLimitPreset", "RateLimits", "RequestRecord"]

@@ -16,7 +16,7 @@ __all__ = ["Admin"]
 class Admin:
     """POST/GET/DELETE /_emulator/... -> the same Emulator methods the Python API offers."""
 
-    def __init__(self, emu: "Emulator") -> None:
+    def __init__(self, emu: Emulator) -> None:
         self.emu = emu
 
     def dispatch(self, method: str, path: str, data: dict[str, Any]) -> tuple[int, Any]:

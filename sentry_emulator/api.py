@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from .auth import FORBIDDEN, ScopeRule, Token
 from .dataset import Dataset
-from .models import Issue, Project
+from .models import Issue, Project, Release
 from .pagination import Page, keyed_page, offset_page, parse_cursor, parse_page_size
 from .search import SORTS, parse_issue_query
 from .shapes import Shapes
 from .timeutil import US, BadParam, iso_s, parse_iso, parse_period
 
-__all__ = ["Api", "ApiError", "Request", "Reply", "Route", "ROUTES", "match_route"]
+__all__ = ["ROUTES", "Api", "ApiError", "Reply", "Request", "Route", "match_route"]
 
 NOT_FOUND = "The requested resource does not exist"
 STATS_GROUP_BY = ("outcome", "category", "reason", "project")
@@ -61,7 +62,7 @@ class Reply:
 class Route:
     template: str
     scope: str | None
-    handler: Callable[["Api", Request], Reply]
+    handler: Callable[[Api, Request], Reply]
     regex: re.Pattern[str]
 
 
@@ -76,13 +77,13 @@ MEMBER = ("member:admin", "member:read", "member:write")
 
 
 def route(template: str, scope: str | None, sentry: tuple[str, ...] = ()
-          ) -> Callable[[Callable[["Api", Request], Reply]], Callable[["Api", Request], Reply]]:
+          ) -> Callable[[Callable[[Api, Request], Reply]], Callable[[Api, Request], Reply]]:
     """Register a handler. `scope`: the one scope "strict" rules require; `sentry`: the scopes
     Sentry accepts (any one of them; the operation's OpenAPI `security`), used by "sentry" rules."""
     rule = None if scope is None else ScopeRule(scope, sentry)
     pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
 
-    def register(fn: Callable[["Api", Request], Reply]) -> Callable[["Api", Request], Reply]:
+    def register(fn: Callable[[Api, Request], Reply]) -> Callable[[Api, Request], Reply]:
         ROUTES.append(Route(template, rule, fn, re.compile(pattern)))
         return fn
 
@@ -303,7 +304,7 @@ class Api:
         return Reply(self.shapes.issue_detail(self._issue(req), req.now_us))
 
     # ------------------------------------------------------------ releases
-    def _release(self, req: Request):  # type: ignore[no-untyped-def]
+    def _release(self, req: Request) -> Release:
         self._org(req)
         release = self.ds.release(req.params["version"])
         visible = {p.idx for p in self._visible_projects(req)}
@@ -412,7 +413,7 @@ class Api:
                 for j, c in enumerate(series):
                     acc[j] += c
         body = {"start": iso_s(edges[0]), "end": iso_s(edges[-1]), "intervals": [iso_s(t) for t in edges[:-1]],
-                "groups": [{"by": dict(k), "totals": {f: sum(v) for f in fields}, "series": {f: v for f in fields}}
+                "groups": [{"by": dict(k), "totals": {f: sum(v) for f in fields}, "series": dict.fromkeys(fields, v)}
                            for k, v in sorted(groups.items(), key=lambda kv: str(kv[0])) if any(v)]}
         return Reply(body)
 

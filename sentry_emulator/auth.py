@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from .rand import hkey
 
-__all__ = ["ALL_READ_SCOPES", "SCOPE_RULES", "ScopeRule", "Token", "TokenStore", "AuthError"]
+__all__ = ["ALL_READ_SCOPES", "SCOPE_RULES", "AuthError", "ScopeRule", "Token", "TokenStore"]
 
 ALL_READ_SCOPES = ("org:read", "project:read", "team:read", "member:read", "event:read",
                    "project:releases", "alerts:read")
@@ -24,7 +24,7 @@ class ScopeRule(str):
 
     any_of: frozenset[str]
 
-    def __new__(cls, scope: str, any_of: tuple[str, ...] = ()) -> "ScopeRule":
+    def __new__(cls, scope: str, any_of: tuple[str, ...] = ()) -> ScopeRule:
         rule = super().__new__(cls, scope)
         rule.any_of = frozenset(any_of or (scope,))
         return rule

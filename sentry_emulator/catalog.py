@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 __all__ = [
-    "PROJECT_SLUGS", "PLATFORMS", "ERRORS", "TEAM_SLUGS", "PEOPLE", "ENVIRONMENTS",
-    "BROWSERS", "OSES", "SERVERS", "COMMIT_MESSAGES", "MONITORS", "EXTRA_PLATFORMS", "SDKS",
+    "BROWSERS",
+    "COMMIT_MESSAGES",
+    "ENVIRONMENTS",
+    "ERRORS",
+    "EXTRA_PLATFORMS",
+    "MONITORS",
+    "OSES",
     "PENDING_INVITE",
+    "PEOPLE",
+    "PLATFORMS",
+    "PROJECT_SLUGS",
+    "SDKS",
+    "SERVERS",
+    "TEAM_SLUGS",
 ]
 
 PROJECT_SLUGS = ["backend", "frontend", "mobile"]

@@ -6,14 +6,14 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 import orjson
 
 from .emulator import Emulator
 from .ratelimit import RateLimits, RateLimitSetting
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,22 +6,36 @@ All reads and writes happen under `Dataset.lock`; the HTTP handlers take it whil
 from __future__ import annotations
 
 import heapq
+import itertools
 import threading
 from array import array
 from bisect import bisect_left, insort
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from . import catalog as cat
 from .events import GeneratedEvents, IssueAgg, VisibleRange
 from .models import (
-    AddedCheckin, Commit, Deploy, Environment, EventRef, ExplicitEvent, Feedback, Issue, Member, Monitor,
-    Project, ProjectKey, Release, Team,
+    AddedCheckin,
+    Commit,
+    Deploy,
+    Environment,
+    EventRef,
+    ExplicitEvent,
+    Feedback,
+    Issue,
+    Member,
+    Monitor,
+    Project,
+    ProjectKey,
+    Release,
+    Team,
 )
 from .rand import hex32, hkey, mix, pick, unit, uuid4_like
 from .timeutil import US
 
-__all__ = ["Dataset", "EventView", "ISSUE_STATUSES"]
+__all__ = ["ISSUE_STATUSES", "Dataset", "EventView"]
 
 DAY_US = 86400 * US
 ISSUE_STATUSES = ("unresolved", "resolved", "ignored", "pending_deletion", "pending_merge", "reprocessing")
@@ -362,9 +376,8 @@ class Dataset:
         """Latest release of the project created at or before t (the release an event carries)."""
         best = None
         for r in self.releases:
-            if project in r.projects and r.date_created_us <= t_us:
-                if best is None or r.date_created_us > best.date_created_us:
-                    best = r
+            if project in r.projects and r.date_created_us <= t_us and (best is None or r.date_created_us > best.date_created_us):
+                best = r
         return best
 
     # ------------------------------------------------------------------ visibility
@@ -476,7 +489,7 @@ class Dataset:
         """
         n = len(edges) - 1
         out = {("accepted", "error", "none"): [len(self.event_view(project, a, b, now_us))
-                                               for a, b in zip(edges, edges[1:])]}
+                                               for a, b in itertools.pairwise(edges)]}
         hour = 3600 * US
         lo = max(edges[0], self.anchor_us - self.span_us, project.date_created_us) // hour * hour
         hi = min(edges[-1], now_us)

@@ -8,8 +8,9 @@ import ssl
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from .admin import Admin
 from .api import Api
@@ -18,10 +19,10 @@ from .clock import Clock
 from .dataset import Dataset, Sizes
 from .faults import FaultTable
 from .models import Issue, Monitor, Project, Release
+from .pagination import parse_cursor
 from .ratelimit import RateLimiter, RateLimitSetting, resolve
 from .server import App, EmulatorHTTPServer, RequestLog, RequestRecord
 from .shapes import Shapes
-from .pagination import parse_cursor
 from .timeutil import US, parse_iso
 
 __all__ = ["Emulator"]
@@ -80,7 +81,7 @@ class Emulator:
         self._app: App | None = None
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         """Bind and serve in a background thread; returns self once connections are accepted."""
         if self._server is not None:
             return self
@@ -113,7 +114,7 @@ class Emulator:
         if self.ca_cert_path and os.path.exists(self.ca_cert_path):
             os.unlink(self.ca_cert_path)
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

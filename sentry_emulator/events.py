@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from .rand import MASK
 from .timeutil import US
 
-__all__ = ["GeneratedEvents", "IssueAgg", "VisibleRange", "MAX_DELAY_US"]
+__all__ = ["MAX_DELAY_US", "GeneratedEvents", "IssueAgg", "VisibleRange"]
 
 MAX_DELAY_US = 600 * US  # late arrivals: dateReceived up to ~10 minutes after dateCreated
 _LATE_SLOTS = 2  # out of 64: about 3% of events arrive late
@@ -37,7 +37,7 @@ class IssueAgg:
         self.first_us = t_us if self.first_us is None else min(self.first_us, t_us)
         self.last_us = t_us if self.last_us is None else max(self.last_us, t_us)
 
-    def absorb(self, other: "IssueAgg") -> None:
+    def absorb(self, other: IssueAgg) -> None:
         self.count += other.count
         self.users |= other.users
         for t in (other.first_us, other.last_us):

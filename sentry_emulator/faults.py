@@ -19,7 +19,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-__all__ = ["Fault", "FaultTable", "FAULT_KINDS", "PRE_KINDS", "POST_KINDS"]
+__all__ = ["FAULT_KINDS", "POST_KINDS", "PRE_KINDS", "Fault", "FaultTable"]
 
 # Faults answered instead of running the endpoint.
 PRE_KINDS = {"429", "reset", "stall", "html", "html_200", "redirect_other_host", "echo_token_400", "echo_token_500"}

@@ -9,8 +9,20 @@ from typing import Any, NamedTuple
 from .events import GeneratedEvents, IssueAgg
 
 __all__ = [
-    "Team", "Member", "Project", "Issue", "ExplicitEvent", "EventRef", "Release", "Deploy",
-    "Commit", "Environment", "ProjectKey", "Feedback", "Monitor", "AddedCheckin",
+    "AddedCheckin",
+    "Commit",
+    "Deploy",
+    "Environment",
+    "EventRef",
+    "ExplicitEvent",
+    "Feedback",
+    "Issue",
+    "Member",
+    "Monitor",
+    "Project",
+    "ProjectKey",
+    "Release",
+    "Team",
 ]
 
 
@@ -168,7 +180,7 @@ class Monitor:
     first_us: int  # expected time of the first check-in
     date_created_us: int
     environment: str = "production"
-    added: list["AddedCheckin"] = field(default_factory=list)  # add_checkin(), oldest first
+    added: list[AddedCheckin] = field(default_factory=list)  # add_checkin(), oldest first
 
 
 @dataclass

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from .timeutil import BadParam
 
-__all__ = ["Cursor", "Page", "parse_cursor", "parse_page_size", "offset_page", "keyed_page", "link_header"]
+__all__ = ["Cursor", "Page", "keyed_page", "link_header", "offset_page", "parse_cursor", "parse_page_size"]
 
 T = TypeVar("T")
 MAX_PER_PAGE = 100
@@ -84,10 +85,7 @@ def keyed_page(items: Sequence[T], key: Callable[[T], int], limit: int, cursor: 
     """
     keys = [key(x) for x in items]
     if cursor is None or not cursor.is_prev:
-        if cursor is None:
-            start = 0
-        else:
-            start = _first_at_or_below(keys, cursor.value) + cursor.offset
+        start = 0 if cursor is None else _first_at_or_below(keys, cursor.value) + cursor.offset
         chosen = list(items[start:start + limit])
         has_next = start + limit < len(items)
         has_prev = start > 0

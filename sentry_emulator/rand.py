@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
-__all__ = ["MASK", "mix", "hkey", "unit", "pick", "hex32", "uuid4_like"]
+__all__ = ["MASK", "hex32", "hkey", "mix", "pick", "unit", "uuid4_like"]
 
 T = TypeVar("T")
 MASK = (1 << 64) - 1

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Union
+from typing import Literal, Union
 
-__all__ = ["RateLimits", "RateLimitPreset", "RateLimiter", "Decision", "EVENTS_ROUTE"]
+__all__ = ["EVENTS_ROUTE", "Decision", "RateLimitPreset", "RateLimiter", "RateLimits"]
 
 EVENTS_ROUTE = "/api/0/projects/{org}/{project}/events/"
 RateLimitPreset = Literal["none", "sentry"]
@@ -39,7 +40,7 @@ class RateLimits:
         return self.limit, self.window, self.concurrent
 
 
-RateLimitSetting = Union[RateLimitPreset, RateLimits, None]
+RateLimitSetting = Union[RateLimitPreset, RateLimits, None]  # noqa: UP007 - a runtime alias: `|` needs 3.10 objects
 
 
 def resolve(setting: RateLimitSetting) -> RateLimits | None:

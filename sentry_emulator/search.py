@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from .models import Issue
 from .timeutil import BadParam, parse_iso, parse_period
 
-__all__ = ["parse_issue_query", "SORTS"]
+__all__ = ["SORTS", "parse_issue_query"]
 
 Predicate = Callable[[Issue], bool]
 _TOKEN = re.compile(r'!?[\w.]+:"[^"]*"|!?[\w.]+:\[[^\]]*\]|"[^"]*"|\S+')

@@ -8,11 +8,12 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import orjson
@@ -28,7 +29,7 @@ from .timeutil import BadParam
 if TYPE_CHECKING:
     from .admin import Admin
 
-__all__ = ["RequestRecord", "RequestLog", "App", "EmulatorHTTPServer"]
+__all__ = ["App", "EmulatorHTTPServer", "RequestLog", "RequestRecord"]
 
 _HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
              b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
@@ -86,14 +87,14 @@ class App:
 
     def __init__(self, *, api: Api, tokens: TokenStore, clock: Clock, limiter: RateLimiter | None,
                  faults: FaultTable, log: RequestLog, latency: Callable[[], float],
-                 admin: "Admin | None", base_url: Callable[[], str]) -> None:
+                 admin: Admin | None, base_url: Callable[[], str]) -> None:
         self.api, self.tokens, self.clock, self.limiter = api, tokens, clock, limiter
         self.faults, self.log, self.latency, self.admin = faults, log, latency, admin
         self.base_url = base_url
         self.stopping = threading.Event()
 
     # ------------------------------------------------------------ pipeline
-    def handle(self, h: "Handler", method: str) -> None:
+    def handle(self, h: Handler, method: str) -> None:
         started = time.perf_counter()
         received_at = time.time()
         split = urlsplit(h.path)
@@ -257,7 +258,7 @@ class App:
         return _json(status, body)
 
     # ------------------------------------------------------------ wire
-    def _send(self, h: "Handler", out: _Out, short: bool = False, log: Callable[[int], None] | None = None) -> int:
+    def _send(self, h: Handler, out: _Out, short: bool = False, log: Callable[[int], None] | None = None) -> int:
         if log is not None:
             log(out.status)
         h.send_response(out.status)
@@ -276,7 +277,7 @@ class App:
             _hard_close(h.connection)
         return out.status
 
-    def _drop(self, h: "Handler", fault: Fault) -> None:
+    def _drop(self, h: Handler, fault: Fault) -> None:
         if fault.kind == "stall":
             self.stopping.wait(fault.seconds)  # stop() interrupts a stall
         h.close_connection = True
@@ -312,7 +313,7 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body are two writes: with Nagle's algorithm the body's last segment could
     # wait for the client's delayed ACK (~40 ms). Sentry's front proxies set TCP_NODELAY too.
     disable_nagle_algorithm = True
-    server: "EmulatorHTTPServer"
+    server: EmulatorHTTPServer
 
     def setup(self) -> None:
         ctx = self.server.ssl_context
@@ -335,26 +336,26 @@ class Handler(BaseHTTPRequestHandler):
         except (OSError, ssl.SSLError):
             pass  # client went away, reset fault, TLS handshake failure
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+    def do_GET(self) -> None:
         self.server.app.handle(self, "GET")
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.server.app.handle(self, "HEAD")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.server.app.handle(self, "POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self.server.app.handle(self, "PUT")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self.server.app.handle(self, "DELETE")
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         # The Date header carries emulator time, so clients can pace on it.
         return formatdate(self.server.app.clock.time() if timestamp is None else timestamp, usegmt=True)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

@@ -7,8 +7,18 @@ from typing import Any
 from . import catalog as cat
 from .dataset import Dataset
 from .models import (
-    Commit, Deploy, Environment, EventRef, Feedback, Issue, Member, Monitor, Project, ProjectKey,
-    Release, Team,
+    Commit,
+    Deploy,
+    Environment,
+    EventRef,
+    Feedback,
+    Issue,
+    Member,
+    Monitor,
+    Project,
+    ProjectKey,
+    Release,
+    Team,
 )
 from .rand import hex32, mix, pick, uuid4_like
 from .timeutil import US, iso_ms, iso_s, iso_us
@@ -356,7 +366,7 @@ class Shapes:
 
     def _version_info(self, r: Release) -> dict[str, Any]:
         raw = r.version.split("@", 1)[-1]
-        parts = (raw.split(".") + ["0", "0", "0"])[:3]
+        parts = ([*raw.split("."), "0", "0", "0"])[:3]
         nums = [int(x) if x.isdigit() else 0 for x in parts]
         return {"package": r.package, "description": raw, "buildHash": None,
                 "version": {"raw": raw, "major": nums[0], "minor": nums[1], "patch": nums[2],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-__all__ = ["US", "iso_us", "iso_s", "iso_ms", "parse_iso", "parse_period", "BadParam"]
+__all__ = ["US", "BadParam", "iso_ms", "iso_s", "iso_us", "parse_iso", "parse_period"]
 
 US = 1_000_000
 _PERIOD = re.compile(r"^(\d+)([smhdw]?)$")

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - a bug of ours: report it in protocol form
+    except Exception as exc:
         stack = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         writer(
             protocol.error_trace(

@@ -132,7 +132,9 @@ class SentryClient:
         """The server's current time (its ``Date`` header), falling back to ours."""
         return datetime.now(timezone.utc) + timedelta(seconds=self._skew)
 
-    async def get(self, route: str, path: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None) -> tuple[Any, httpx.Headers]:
+    async def get(
+        self, route: str, path: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None
+    ) -> tuple[Any, httpx.Headers]:
         """GET ``/api/0/<route>`` (placeholders filled from ``path``) and return (JSON body, headers)."""
         return await self._send(route, self._url(route, path), _clean(params))
 
@@ -559,7 +561,7 @@ def _raise_if_tls(exc: httpx.TransportError, host: str) -> None:
             ) from None
         cause = cause.__cause__ or cause.__context__
     text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text and "certificate" in text.lower():
+    if "CERTIFICATE_VERIFY_FAILED" in text or ("SSL" in text and "certificate" in text.lower()):
         raise ConfigError(
             f"TLS verification failed for {host}: {redact(text)}. If the server uses a private CA, set ca_bundle.",
         ) from None

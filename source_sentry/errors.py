@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 
 __all__ = [
-    "SentrySourceError",
     "ConfigError",
-    "TransientError",
+    "SentrySourceError",
     "StreamAccessError",
+    "TransientError",
     "redact",
     "redact_bytes",
     "register_secret",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -111,7 +112,8 @@ class StdoutWriter:
 
     def __init__(self, out: BinaryIO | None = None) -> None:
         # A large buffer: a page of full events is hundreds of kilobytes.
-        self._out = out if out is not None else open(sys.stdout.fileno(), "wb", buffering=1 << 20, closefd=False)
+        # Not a context manager: the writer lives as long as the process, and fd 1 stays open.
+        self._out = out if out is not None else open(sys.stdout.fileno(), "wb", buffering=1 << 20, closefd=False)  # noqa: SIM115
 
     def __call__(self, message: Message) -> None:
         self._out.write(redact_bytes(orjson.dumps(message)) + b"\n")

@@ -213,7 +213,7 @@ async def run_read(
         result.ok = False
         result.failed_streams = [s.name for s, _ in selected]
         return result
-    for (stream, _), ok in zip(selected, outcomes):
+    for (stream, _), ok in zip(selected, outcomes, strict=False):
         if not ok:
             result.ok = False
             result.failed_streams.append(stream.name)
@@ -270,7 +270,7 @@ async def _run_stream(ctx: ReadContext, stream: StreamDef, mode: str, state: dic
     reader = READERS[stream.kind]
     try:
         failures = await reader(ctx, stream, full_refresh=mode == "full_refresh", state=state or {}).run()
-    except Exception as exc:  # noqa: BLE001 - one stream's failure (or our bug) must not stop the others
+    except Exception as exc:
         ctx.out.error(exc, stream.name)
         ctx.out.status(stream.name, "INCOMPLETE")
         return False

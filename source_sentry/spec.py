@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "SPEC",
-    "DOCUMENTATION_URL",
     "DEFAULT_HOSTNAME",
     "DEFAULT_LOOKBACK_WINDOW_MINUTES",
-    "DEFAULT_RETENTION_DAYS",
-    "DEFAULT_REQUEST_TIMEOUT_SECONDS",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_REQUEST_TIMEOUT_SECONDS",
+    "DEFAULT_RETENTION_DAYS",
+    "DOCUMENTATION_URL",
+    "SPEC",
 ]
 
 DOCUMENTATION_URL = "https://github.com/source-sentry/source-sentry/blob/main/docs/sentry.md"

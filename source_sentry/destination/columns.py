@@ -9,21 +9,22 @@ becomes NULL with a note in ``_airbyte_meta.changes`` instead of failing the syn
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import orjson
 
 from ..timeutil import parse_datetime
 
 __all__ = [
-    "VARCHAR",
-    "TIMESTAMPTZ",
-    "DOUBLE",
     "BIGINT",
     "BOOLEAN",
+    "DOUBLE",
     "JSON",
     "META_COLUMNS",
+    "TIMESTAMPTZ",
+    "VARCHAR",
     "Column",
     "ColumnSet",
     "column_type_for_schema",
@@ -247,7 +248,7 @@ class ColumnSet:
     def copy(self) -> ColumnSet:
         return ColumnSet(self.columns)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Column]:
         return iter(self.columns)
 
     def __len__(self) -> int:

@@ -28,22 +28,22 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import duckdb
 import orjson
 
 from ..errors import redact_bytes
-
 from .catalog import EVENTS_OVERWRITE_WARNING, StreamConfig, parse_configured_catalog
 from .columns import (
     JSON,
-    Column,
     META_COLUMNS,
     TIMESTAMPTZ,
     VARCHAR,
+    Column,
     ColumnSet,
     column_type_for_schema,
     column_type_for_value,
@@ -392,10 +392,7 @@ class DuckDBDestination:
                 columns.add(path[0], VARCHAR if len(path) == 1 else JSON)
 
         previous = self._max_generation(config.name)
-        if config.sync_mode == "full_refresh":
-            generation = 0 if previous is None else previous + 1
-        else:
-            generation = previous or 0
+        generation = (0 if previous is None else previous + 1) if config.sync_mode == "full_refresh" else previous or 0
         run = _Run(config, columns, generation)
 
         def create() -> None:
@@ -562,11 +559,11 @@ class DuckDBDestination:
         key_exprs = [_key_expr(columns, path) for path in config.primary_key]
         batch_keys = ", ".join(
             f"{expr(f'CAST({keys[path[0]]} AS {columns.get(path[0]).type})')} AS k{i}"  # type: ignore[union-attr]
-            for i, (expr, path) in enumerate(zip(key_exprs, config.primary_key))
+            for i, (expr, path) in enumerate(zip(key_exprs, config.primary_key, strict=False))
         )
         matches = " AND ".join(
             f"{expr(target + '.' + quote_ident(columns.get(path[0]).name))} IS NOT DISTINCT FROM batch.k{i}"  # type: ignore[union-attr]
-            for i, (expr, path) in enumerate(zip(key_exprs, config.primary_key))
+            for i, (expr, path) in enumerate(zip(key_exprs, config.primary_key, strict=False))
         )
         con.execute(
             f"DELETE FROM {target} USING (SELECT DISTINCT {batch_keys} FROM {source} WHERE _l) AS batch WHERE {matches}"

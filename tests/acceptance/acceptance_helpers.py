@@ -17,7 +17,7 @@ for _folder in ("tests/connector", "tests/packaging"):
 from connector_helpers import CliRun, config_for, run_cli, write_json  # noqa: E402
 from packaging_helpers import load_yaml  # noqa: E402
 
-__all__ = ["CliRun", "ROOT", "config_for", "run_cli", "write_json", "load_yaml"]
+__all__ = ["ROOT", "CliRun", "config_for", "load_yaml", "run_cli", "write_json"]
 
 
 def committed_json(rel: str) -> Any:

@@ -10,11 +10,10 @@ from contextlib import aclosing
 from typing import Any
 
 import orjson
+from connector_helpers import config_for
 
 from source_sentry.client import SentryClient
 from source_sentry.config import parse_config
-
-from connector_helpers import config_for
 
 EVENTS = "projects/{organization}/{project}/events/"
 
@@ -78,7 +77,7 @@ def test_stopping_early_cancels_the_page_read_ahead_and_frees_the_budget(make_em
         async with SentryClient(config) as client:
             path = {"organization": emu.organization, "project": emu.project_slugs[0]}
             async with aclosing(client.pages(EVENTS, path, {"full": True})) as pages:
-                async for page in pages:
+                async for _page in pages:
                     break
             budget = client.budget.endpoint(EVENTS)
             assert budget.in_flight == 0  # the page read ahead was cancelled and released

@@ -6,10 +6,9 @@ import socket
 from pathlib import Path
 
 import pytest
+from connector_helpers import Connector, config_for, run_cli, write_json
 
 from source_sentry.streams import STREAMS
-
-from connector_helpers import Connector, config_for, run_cli, write_json
 
 
 def test_spec_prints_one_valid_spec_message() -> None:

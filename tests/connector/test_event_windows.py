@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ def _event_requests(emu: Any) -> list[Any]:
 def _tiles(windows: list[dict[str, Any]]) -> bool:
     """Adjacent and half-open, oldest first: each window starts where the one before ends."""
     ordered = sorted(windows, key=lambda w: w["start"])
-    return all(a["end"] == b["start"] for a, b in zip(ordered, ordered[1:]))
+    return all(a["end"] == b["start"] for a, b in itertools.pairwise(ordered))
 
 
 def _most_in_flight(emu: Any) -> int:

@@ -6,10 +6,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from connector_helpers import Connector
 
 from source_sentry.client import parse_link_header
-
-from connector_helpers import Connector
 
 
 def test_parse_sentry_link_header() -> None:

@@ -173,7 +173,8 @@ def test_missing_null_and_malformed_state_fall_back_safely(emulator, tmp_path: P
         run = conn.read(["issues", "events"], state=bad)
         assert run.returncode == 0, (bad, run.errors())
         assert len(run.records("issues")) == total
-    warned = conn.read(["issues"], state=[{"type": "STREAM", "stream": {"stream_descriptor": {"name": "issues"}, "stream_state": {"lastSeen": "yesterday"}}}])
+    unreadable = {"type": "STREAM", "stream": {"stream_descriptor": {"name": "issues"}, "stream_state": {"lastSeen": "yesterday"}}}
+    warned = conn.read(["issues"], state=[unreadable])
     assert any("yesterday" in w for w in warned.logs("WARN"))
 
 

@@ -234,6 +234,7 @@ def test_a_missing_scope_fails_only_that_stream(make_emulator, tmp_path: Path) -
 @pytest.mark.parametrize("stream", [s.name for s in STREAMS])
 def test_every_stream_records_match_its_schema(make_emulator, tmp_path: Path, stream: str) -> None:
     import jsonschema
+
     from source_sentry.streams import stream_by_name, stream_schema
 
     emu = make_emulator(projects=1, events_per_project=30, issues_per_project=5, releases=4)

@@ -103,7 +103,7 @@ def test_committed_schemas_are_regenerated_identically(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     generated = sorted(p.name for p in tmp_path.glob("*.json"))
     assert generated == sorted(p.name for p in SCHEMA_DIR.glob("*.json"))
-    match, mismatch, errors = filecmp.cmpfiles(tmp_path, SCHEMA_DIR, generated, shallow=False)
+    _match, mismatch, errors = filecmp.cmpfiles(tmp_path, SCHEMA_DIR, generated, shallow=False)
     assert not mismatch and not errors, f"stale schemas, rerun scripts/gen_schemas.py: {mismatch}"
 
 

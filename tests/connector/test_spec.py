@@ -149,7 +149,7 @@ def test_wraps_into_official_airbyte_message() -> None:
     assert message.spec is not None
     dumped = message.spec.model_dump(mode="json", exclude_unset=True)
     assert dumped["connectionSpecification"] == CONNECTION
-    assert [m for m in dumped["supported_destination_sync_modes"]] == [
+    assert list(dumped["supported_destination_sync_modes"]) == [
         "overwrite",
         "append",
         "append_dedup",

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import orjson
 import pytest
+from dest_helpers import catalog, configured_stream, event, paged, query, record, state, status, sync, table_columns
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dest_helpers import catalog, configured_stream, event, paged, query, record, state, status, sync, table_columns
 from source_sentry.destination.columns import (
     BIGINT,
     BOOLEAN,
@@ -117,7 +117,9 @@ def test_type_mismatches_become_null_with_meta_changes(tmp_path):
     first, second = rows
     assert first[:7] == ("1", None, 12, None, None, "42", '"just a string"')
     assert sorted(c["field"] for c in orjson.loads(first[7])["changes"]) == ["dateCreated", "handled", "score"]
-    assert all(c == {"field": c["field"], "change": "NULLED", "reason": "DESTINATION_TYPECAST_ERROR"} for c in orjson.loads(first[7])["changes"])
+    assert all(
+        c == {"field": c["field"], "change": "NULLED", "reason": "DESTINATION_TYPECAST_ERROR"} for c in orjson.loads(first[7])["changes"]
+    )
     assert second[:7] == ("2", second[1], None, None, True, '{"a":1}', '{"id":"u2"}')
     assert sorted(c["field"] for c in orjson.loads(second[7])["changes"]) == ["score", "size"]
 
@@ -167,7 +169,10 @@ def test_case_insensitive_field_collisions_get_stable_suffixes(tmp_path):
     sync(path, cat, paged("things", [{"Id": False, "ID": 2, "id": "b"}], page=1))
     columns = table_columns(path, "things")
     assert [name for name in columns if not name.startswith("_airbyte_") or name.startswith("_airbyte_meta_")] == [
-        "id", "ID_1", "Id_2", "_airbyte_meta_1",
+        "id",
+        "ID_1",
+        "Id_2",
+        "_airbyte_meta_1",
     ]
     assert query(path, 'SELECT "id", "ID_1", "Id_2", "_airbyte_meta_1" FROM "things" ORDER BY 1') == [
         ("a", 1, True, "mine"),
@@ -178,7 +183,11 @@ def test_case_insensitive_field_collisions_get_stable_suffixes(tmp_path):
 def test_column_set_suffixes_deterministically():
     columns = ColumnSet()
     assert [columns.add(f, VARCHAR).name for f in ["id", "ID", "Id", "ID_1", "_airbyte_raw_id"]] == [
-        "id", "ID_1", "Id_2", "ID_1_1", "_airbyte_raw_id_1",
+        "id",
+        "ID_1",
+        "Id_2",
+        "ID_1_1",
+        "_airbyte_raw_id_1",
     ]
 
 
@@ -187,7 +196,10 @@ ODD = 'we"ird.stream name-ü'
 
 def test_odd_stream_and_column_names_are_quoted(tmp_path):
     path = tmp_path / "s.duckdb"
-    schema = {"type": "object", "properties": {'quote"d': {"type": "string"}, "select": {"type": "string"}, "a.b": {"type": "number"}, "it's": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {'quote"d': {"type": "string"}, "select": {"type": "string"}, "a.b": {"type": "number"}, "it's": {"type": "string"}},
+    }
     cat = catalog(
         configured_stream(ODD, "incremental", "append_dedup", schema=schema, primary_key=[["select"]]),
         configured_stream("order", "full_refresh", "overwrite", schema=schema),
@@ -213,6 +225,10 @@ def test_records_without_emitted_at_get_now(tmp_path):
     path = tmp_path / "s.duckdb"
     message = record("events", event(1))
     del message["record"]["emitted_at"]
-    sync(path, catalog(configured_stream("events", "incremental", "append")), [status("events", "STARTED"), message, state("events", {}), status("events", "COMPLETE")])
+    sync(
+        path,
+        catalog(configured_stream("events", "incremental", "append")),
+        [status("events", "STARTED"), message, state("events", {}), status("events", "COMPLETE")],
+    )
     ((extracted,),) = query(path, 'SELECT "_airbyte_extracted_at" > now() - INTERVAL 1 HOUR FROM "events"')
     assert extracted

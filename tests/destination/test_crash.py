@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from dest_helpers import catalog, configured_stream, paged, query, saved_states, sync
 
 BATCH = 10
@@ -75,7 +74,10 @@ def _check(path: Path, cat: dict, at_least: int) -> int:
 
 
 def _catalog() -> dict:
-    schema = {"type": "object", "properties": {"id": {"type": "string"}, "version": {"type": "integer"}, "dateCreated": {"type": "string", "format": "date-time"}}}
+    schema = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "version": {"type": "integer"}, "dateCreated": {"type": "string", "format": "date-time"}},
+    }
     return catalog(
         configured_stream("events", "incremental", "append_dedup", schema=schema, primary_key=[["id"]]),
         configured_stream("projects", "full_refresh", "overwrite", schema={"type": "object", "properties": {"id": {"type": "string"}}}),

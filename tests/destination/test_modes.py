@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
 from dest_helpers import (
     catalog,
     configured_stream,
@@ -19,6 +18,7 @@ from dest_helpers import (
     sync,
     tables,
 )
+
 from source_sentry.destination import DuckDBDestination
 
 
@@ -156,7 +156,13 @@ def test_append_dedup_composite_and_nested_keys(tmp_path):
 
     nested_path = tmp_path / "n.duckdb"
     nested = catalog(
-        configured_stream("releases", "incremental", "append_dedup", schema={"type": "object", "properties": {}}, primary_key=[["project", "id"], ["version"]])
+        configured_stream(
+            "releases",
+            "incremental",
+            "append_dedup",
+            schema={"type": "object", "properties": {}},
+            primary_key=[["project", "id"], ["version"]],
+        )
     )
     rows = [{"project": {"id": "p1"}, "version": "1.0", "n": 1}, {"project": {"id": "p2"}, "version": "1.0", "n": 1}]
     sync(nested_path, nested, paged("releases", rows, page=2))
@@ -189,7 +195,12 @@ def test_full_refresh_after_incremental(tmp_path):
     assert saved_states(path, incremental) == []
     sync(path, incremental, paged("events", [event(1, 2), event(3, 2)], page=5))
     assert query(path, 'SELECT id, size FROM "events" ORDER BY id') == [
-        ("1", 102), ("3", 102), ("4", 101), ("5", 101), ("6", 101), ("7", 101),
+        ("1", 102),
+        ("3", 102),
+        ("4", 101),
+        ("5", 101),
+        ("6", 101),
+        ("7", 101),
     ]
     assert query(path, 'SELECT DISTINCT "_airbyte_generation_id" FROM "events" ORDER BY 1') == [(1,)]
 
@@ -247,7 +258,13 @@ def test_records_after_the_last_state_of_a_completed_stream_are_kept(tmp_path):
     result = sync(
         path,
         cat,
-        [status("events", "STARTED"), record("events", event(1)), state("events", {"c": 1}), record("events", event(2)), status("events", "COMPLETE")],
+        [
+            status("events", "STARTED"),
+            record("events", event(1)),
+            state("events", {"c": 1}),
+            record("events", event(2)),
+            status("events", "COMPLETE"),
+        ],
     )
     assert result.streams["events"].rows == 2
     assert result.ok
@@ -339,7 +356,9 @@ def test_unknown_streams_and_other_messages_are_ignored(tmp_path):
     ],
 )
 def test_bad_configured_catalogs_are_refused(tmp_path, entry, message):
-    stream = configured_stream(entry.get("name", "events"), entry.get("sync_mode", "incremental"), entry.get("destination_sync_mode", "append"))
+    stream = configured_stream(
+        entry.get("name", "events"), entry.get("sync_mode", "incremental"), entry.get("destination_sync_mode", "append")
+    )
     if entry.get("no_pk"):
         stream["stream"]["source_defined_primary_key"] = []
     with pytest.raises(ValueError, match=message):

@@ -6,8 +6,8 @@ import io
 import re
 
 import pytest
-
 from dest_helpers import error, paged, record
+
 from source_sentry import progress as progress_module
 from source_sentry.progress import SyncProgress
 

@@ -25,15 +25,32 @@ def _run(cmd: list[str]) -> tuple[subprocess.Popen[str], dict]:
 @pytest.mark.parametrize("how", ["script", "module"])
 def test_cli_prints_one_json_line_serves_and_stops(how: str) -> None:
     base = [str(VENV_BIN / "sentry-emulator")] if how == "script" else [sys.executable, "-m", "sentry_emulator"]
-    proc, ready = _run(base + ["--port", "0", "--seed", "3", "--projects", "4", "--events-per-project", "20",
-                               "--token", "tok-123", "--rate-limits", "sentry"])
+    proc, ready = _run(
+        [
+            *base,
+            "--port",
+            "0",
+            "--seed",
+            "3",
+            "--projects",
+            "4",
+            "--events-per-project",
+            "20",
+            "--token",
+            "tok-123",
+            "--rate-limits",
+            "sentry",
+        ]
+    )
     try:
         assert set(ready) == {"base_url", "token", "organization", "projects"}
         assert ready["base_url"].startswith("http://127.0.0.1:")
         assert ready["token"] == "tok-123"
         assert ready["projects"] == ["backend", "frontend", "mobile", "project-4"]
-        r = httpx.get(f"{ready['base_url']}/api/0/organizations/{ready['organization']}/projects/",
-                      headers={"Authorization": f"Bearer {ready['token']}"})
+        r = httpx.get(
+            f"{ready['base_url']}/api/0/organizations/{ready['organization']}/projects/",
+            headers={"Authorization": f"Bearer {ready['token']}"},
+        )
         assert r.status_code == 200 and len(r.json()) == 4
         assert r.headers["X-Sentry-Rate-Limit-Limit"] == "40"
     finally:

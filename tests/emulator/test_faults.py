@@ -65,9 +65,8 @@ def test_broken_json(emulator, kind: str) -> None:
 
 def test_short_body_breaks_the_connection(emulator) -> None:
     emulator.inject_fault("short_body")
-    with client(emulator) as c:
-        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
-            c.get(PROJECTS)
+    with client(emulator) as c, pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        c.get(PROJECTS)
 
 
 @pytest.mark.parametrize("kind,status", [("html", 502), ("html_200", 200)])

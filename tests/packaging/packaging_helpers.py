@@ -146,7 +146,7 @@ def _sequence(lines: list[tuple[int, str]], i: int, indent: int) -> tuple[list[A
             items.append(value)
         elif _split_key(content) is not None:
             # "- key: value" opens a mapping whose keys sit two columns in.
-            lines = lines[:i] + [(indent + 2, content)] + lines[i + 1 :]
+            lines = [*lines[:i], (indent + 2, content), *lines[i + 1:]]
             value, i = _mapping(lines, i, indent + 2)
             items.append(value)
         else:

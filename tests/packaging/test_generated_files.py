@@ -60,7 +60,7 @@ def test_docs_cover_every_stream_field_and_the_version() -> None:
     streams_section = text.split("## Supported streams", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in streams_section.splitlines() if line.startswith("| `")]
     assert [re.match(r"\| `([^`]+)`", r).group(1) for r in rows] == [s.name for s in STREAMS]
-    for stream, row in zip(STREAMS, rows):
+    for stream, row in zip(STREAMS, rows, strict=False):
         assert f"`{stream.scope}`" in row and f"`{stream.primary_key}`" in row
         if stream.cursor_field:
             assert f"`{stream.cursor_field}`" in row

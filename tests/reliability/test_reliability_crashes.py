@@ -34,7 +34,7 @@ from reliability_helpers import (
 )
 
 # 3 projects x 4 event pages, 2 issue pages, 3 release pages; latency so kills land mid-stream.
-DATASET = dict(projects=3, events_per_project=380, issues_per_project=40, releases=150, latency_ms=4)
+DATASET = {"projects": 3, "events_per_project": 380, "issues_per_project": 40, "releases": 150, "latency_ms": 4}
 
 
 def _check_resumed(attempts, emu, streams, mode: str = "incremental") -> None:

@@ -10,10 +10,9 @@ checkpointing, and resuming from its last STATE completes the data.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -42,7 +41,7 @@ ENDPOINTS = {
     "/projects/acme/[a-z-]+/$": 3,
     "/organizations/acme/projects/": 1,
 }
-DATASET = dict(projects=3, events_per_project=250, issues_per_project=40, releases=130)
+DATASET = {"projects": 3, "events_per_project": 250, "issues_per_project": 40, "releases": 130}
 TIMEOUT = 2  # request_timeout_seconds: a stall must cost seconds, not minutes
 
 
@@ -160,7 +159,9 @@ def test_exhausted_retries_fail_fast_with_a_transient_error_after_a_checkpoint_a
         assert failed.statuses(other)[-1] == "COMPLETE", other
     # The last STATE before the error covers every record emitted before it.
     messages = failed.messages
-    last_state = max(i for i, m in enumerate(messages) if m["type"] == "STATE" and m["state"]["stream"]["stream_descriptor"]["name"] == "events")
+    last_state = max(
+        i for i, m in enumerate(messages) if m["type"] == "STATE" and m["state"]["stream"]["stream_descriptor"]["name"] == "events"
+    )
     after_state = [m for m in messages[last_state:] if m["type"] == "RECORD" and m["record"]["stream"] == "events"]
     assert after_state == []
     state = failed.states("events")[-1]["stream"]["stream_state"]

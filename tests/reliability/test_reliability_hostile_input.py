@@ -56,7 +56,9 @@ json_scalars = (
     st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40)
 )
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+json_values = st.recursive(
+    json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12
+)
 hostile_values = (
     json_values
     | st.sampled_from(HOSTILE_HOSTNAMES)
@@ -64,8 +66,21 @@ hostile_values = (
     | st.sampled_from([math.nan, math.inf, -math.inf, 10**400, -1, 0, 1e308, "30", " 30 ", "1e3", "true", "yes", "0x10"])
     | st.text(alphabet=st.characters(codec="utf-8"), min_size=1000, max_size=5000)
 )
-FIELDS = ["auth_token", "organization", "hostname", "project", "projects", "start_date", "lookback_window_minutes",
-          "retention_days", "allow_http", "ca_bundle", "request_timeout_seconds", "max_retries", "region"]
+FIELDS = [
+    "auth_token",
+    "organization",
+    "hostname",
+    "project",
+    "projects",
+    "start_date",
+    "lookback_window_minutes",
+    "retention_days",
+    "allow_http",
+    "ca_bundle",
+    "request_timeout_seconds",
+    "max_retries",
+    "region",
+]
 
 
 @st.composite
@@ -121,11 +136,20 @@ def test_parse_config_accepts_safely_or_raises_a_config_error(raw: Any) -> None:
 
 state_entries = st.one_of(
     json_values,
-    st.fixed_dictionaries({"type": st.sampled_from(["STREAM", "GLOBAL", "LEGACY", "stream", None]),
-                           "stream": json_values | st.fixed_dictionaries({
-                               "stream_descriptor": json_values | st.fixed_dictionaries({"name": json_values | st.sampled_from(["events", "issues"])}),
-                               "stream_state": json_values}),
-                           "global": json_values, "data": json_values}),
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(["STREAM", "GLOBAL", "LEGACY", "stream", None]),
+            "stream": json_values
+            | st.fixed_dictionaries(
+                {
+                    "stream_descriptor": json_values | st.fixed_dictionaries({"name": json_values | st.sampled_from(["events", "issues"])}),
+                    "stream_state": json_values,
+                }
+            ),
+            "global": json_values,
+            "data": json_values,
+        }
+    ),
 )
 
 
@@ -152,39 +176,81 @@ catalog_entries = st.one_of(
     json_values,
     st.fixed_dictionaries(
         {"stream": st.fixed_dictionaries({"name": st.sampled_from(STREAM_NAMES) | json_values}) | json_values},
-        optional={"sync_mode": st.sampled_from(["incremental", "full_refresh", "INCREMENTAL", ""]) | json_values,
-                  "destination_sync_mode": st.sampled_from(["append", "overwrite", "append_dedup"]) | json_values,
-                  "cursor_field": json_values, "primary_key": json_values},
+        optional={
+            "sync_mode": st.sampled_from(["incremental", "full_refresh", "INCREMENTAL", ""]) | json_values,
+            "destination_sync_mode": st.sampled_from(["append", "overwrite", "append_dedup"]) | json_values,
+            "cursor_field": json_values,
+            "primary_key": json_values,
+        },
     ),
 )
 catalogs = st.one_of(json_values, st.fixed_dictionaries({"streams": st.lists(catalog_entries, max_size=3) | json_values}))
 _window = st.fixed_dictionaries(
-    {"start": json_values | st.just("2024-01-01T00:00:00Z"), "end": json_values | st.just("2099-01-01T00:00:00Z"),
-     "cursor": json_values | st.just("0:100:0")},
+    {
+        "start": json_values | st.just("2024-01-01T00:00:00Z"),
+        "end": json_values | st.just("2099-01-01T00:00:00Z"),
+        "cursor": json_values | st.just("0:100:0"),
+    },
     optional={"done": json_values | st.just(True)},
 )
-windowed_states = st.fixed_dictionaries({"projects": st.dictionaries(
-    st.sampled_from(["backend", "frontend", "x"]) | st.text(max_size=5),
-    st.fixed_dictionaries({}, optional={"dateCreated": st.sampled_from(["2020-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "", "nope", "2024-02-30"]) | json_values,
-                                        "window": json_values | _window,
-                                        "windows": json_values | st.lists(json_values | _window, max_size=3)}) | json_values,
-    max_size=2) | json_values}, optional={"dateCreated": json_values})
-snapshot_states = st.fixed_dictionaries({}, optional={"fingerprints": st.dictionaries(st.text(max_size=6), st.text(max_size=14) | json_values, max_size=3) | json_values,
-                                                      "lastSeen": json_values, "dateCreated": json_values})
+windowed_states = st.fixed_dictionaries(
+    {
+        "projects": st.dictionaries(
+            st.sampled_from(["backend", "frontend", "x"]) | st.text(max_size=5),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "dateCreated": st.sampled_from(["2020-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "", "nope", "2024-02-30"])
+                    | json_values,
+                    "window": json_values | _window,
+                    "windows": json_values | st.lists(json_values | _window, max_size=3),
+                },
+            )
+            | json_values,
+            max_size=2,
+        )
+        | json_values
+    },
+    optional={"dateCreated": json_values},
+)
+snapshot_states = st.fixed_dictionaries(
+    {},
+    optional={
+        "fingerprints": st.dictionaries(st.text(max_size=6), st.text(max_size=14) | json_values, max_size=3) | json_values,
+        "lastSeen": json_values,
+        "dateCreated": json_values,
+    },
+)
 
 
-@settings(max_examples=int(os.environ.get("RELIABILITY_READ_EXAMPLES", "80")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(catalog=catalogs | st.just("valid"), state=st.one_of(
-    json_values,
-    st.lists(st.fixed_dictionaries({"type": st.just("STREAM"), "stream": st.fixed_dictionaries({
-        "stream_descriptor": st.fixed_dictionaries({"name": st.sampled_from(STREAM_NAMES)}),
-        "stream_state": windowed_states | snapshot_states | json_values})}), max_size=3),
-))
+@settings(
+    max_examples=int(os.environ.get("RELIABILITY_READ_EXAMPLES", "80")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    catalog=catalogs | st.just("valid"),
+    state=st.one_of(
+        json_values,
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "type": st.just("STREAM"),
+                    "stream": st.fixed_dictionaries(
+                        {
+                            "stream_descriptor": st.fixed_dictionaries({"name": st.sampled_from(STREAM_NAMES)}),
+                            "stream_state": windowed_states | snapshot_states | json_values,
+                        }
+                    ),
+                }
+            ),
+            max_size=3,
+        ),
+    ),
+)
 def test_run_read_reports_hostile_catalogs_and_states_without_crashing(tiny_emulator, catalog: Any, state: Any) -> None:
     emu = tiny_emulator
-    config = parse_config({"auth_token": emu.token, "organization": emu.organization, "hostname": emu.base_url,
-                           "max_retries": 0})
+    config = parse_config({"auth_token": emu.token, "organization": emu.organization, "hostname": emu.base_url, "max_retries": 0})
     if catalog == "valid":
         catalog = catalog_for(STREAM_NAMES)
     messages: list[dict[str, Any]] = []
@@ -230,8 +296,9 @@ raw_files = st.one_of(
     configs(),
     json_values,
     st.binary(max_size=200),
-    st.sampled_from([b"", b"{", b"\xef\xbb\xbf{}", b"\xff\xfe{\x00}\x00", b"null", b"[]", b'{"auth_token": "x"',
-                     b"\x00" * 10, b'{"a": 1, "a": 2}']),
+    st.sampled_from(
+        [b"", b"{", b"\xef\xbb\xbf{}", b"\xff\xfe{\x00}\x00", b"null", b"[]", b'{"auth_token": "x"', b"\x00" * 10, b'{"a": 1, "a": 2}']
+    ),
 )
 
 
@@ -268,8 +335,7 @@ def read_files(tiny_emulator, tmp_path_factory):
     work = tmp_path_factory.mktemp("read")
     emu = tiny_emulator
     config = work / "config.json"
-    config.write_text(json.dumps({"auth_token": emu.token, "organization": emu.organization,
-                                  "hostname": emu.base_url, "max_retries": 0}))
+    config.write_text(json.dumps({"auth_token": emu.token, "organization": emu.organization, "hostname": emu.base_url, "max_retries": 0}))
     catalog = work / "catalog.json"
     catalog.write_text(json.dumps(catalog_for(STREAM_NAMES)))
     return work, str(config), str(catalog)
@@ -288,10 +354,27 @@ def test_read_rejects_bad_catalog_files_with_a_config_error(read_files, raw: Any
 
 
 @SUBPROCESS
-@given(st.one_of(json_values, st.lists(state_entries, max_size=3), st.binary(max_size=100),
-                 st.lists(st.fixed_dictionaries({"type": st.just("STREAM"), "stream": st.fixed_dictionaries({
-                     "stream_descriptor": st.fixed_dictionaries({"name": st.sampled_from(STREAM_NAMES)}),
-                     "stream_state": windowed_states | snapshot_states})}), max_size=3)))
+@given(
+    st.one_of(
+        json_values,
+        st.lists(state_entries, max_size=3),
+        st.binary(max_size=100),
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "type": st.just("STREAM"),
+                    "stream": st.fixed_dictionaries(
+                        {
+                            "stream_descriptor": st.fixed_dictionaries({"name": st.sampled_from(STREAM_NAMES)}),
+                            "stream_state": windowed_states | snapshot_states,
+                        }
+                    ),
+                }
+            ),
+            max_size=3,
+        ),
+    )
+)
 def test_read_treats_bad_state_files_as_a_warning_and_a_full_read(read_files, tiny_emulator, raw: Any) -> None:
     work, config, catalog = read_files
     path = work / "bad-state.json"
@@ -314,8 +397,24 @@ def test_sync_rejects_bad_catalog_files_in_plain_words(read_files, raw: Any) -> 
     work, config, _ = read_files
     path = work / "sync-catalog.json"
     path.write_bytes(_file_bytes(raw))
-    proc = subprocess.run([sys.executable, "-m", "source_sentry", "sync", "--config", config, "--destination",
-                           str(work / "s.duckdb"), "--catalog", str(path), "--quiet"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "source_sentry",
+            "sync",
+            "--config",
+            config,
+            "--destination",
+            str(work / "s.duckdb"),
+            "--catalog",
+            str(path),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode in (0, 1)
     assert "Traceback" not in proc.stdout + proc.stderr and "system_error" not in proc.stdout + proc.stderr, proc.stdout[-800:]
     tally("inputs", "cli_sync_catalog")
@@ -332,20 +431,20 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
 
 def test_a_deeply_nested_config_file_is_a_config_error(tmp_path: Path) -> None:
     path = _write(tmp_path, "config.json", "[" * 100_000 + "]" * 100_000)
-    code, messages, _, _ = _cli("check", "--config", path)
+    _code, messages, _, _ = _cli("check", "--config", path)
     assert [m["connectionStatus"]["status"] for m in messages if m["type"] == "CONNECTION_STATUS"] == ["FAILED"]
 
 
 def test_a_config_with_a_huge_integer_is_a_config_error(tmp_path: Path) -> None:
     path = _write(tmp_path, "config.json", '{"auth_token": "abcd1234", "organization": "acme", "max_retries": ' + "9" * 5000 + "}")
-    code, messages, _, _ = _cli("discover", "--config", path)
+    code, _messages, _, _ = _cli("discover", "--config", path)
     assert code == 1
 
 
 def test_a_deeply_nested_state_file_is_a_warning(read_files, tmp_path: Path) -> None:
-    work, config, catalog = read_files
+    _work, config, catalog = read_files
     state = _write(tmp_path, "state.json", json.dumps({"events": [[[0]]]}).replace("[[[0]]]", "[" * 300 + "]" * 300))
-    code, messages, _, _ = _cli("read", "--config", config, "--catalog", catalog, "--state", state)
+    code, _messages, _, _ = _cli("read", "--config", config, "--catalog", catalog, "--state", state)
     assert code == 0
 
 
@@ -354,12 +453,37 @@ def test_parse_state_never_raises_on_python_values_orjson_cannot_dump(value: Any
     parse_state({"events": value}, lambda message: None)
 
 
-@pytest.mark.parametrize("catalog", ["[]", "null", '{"streams": "x"}', '{"streams": [{}]}', '{"streams": [{"stream": {"name": "events"}, "destination_sync_mode": "bogus"}]}'])
+@pytest.mark.parametrize(
+    "catalog",
+    [
+        "[]",
+        "null",
+        '{"streams": "x"}',
+        '{"streams": [{}]}',
+        '{"streams": [{"stream": {"name": "events"}, "destination_sync_mode": "bogus"}]}',
+    ],
+)
 def test_sync_with_a_malformed_catalog_says_what_to_fix(read_files, tmp_path: Path, catalog: str) -> None:
-    work, config, _ = read_files
+    _work, config, _ = read_files
     path = _write(tmp_path, "catalog.json", catalog)
-    proc = subprocess.run([sys.executable, "-m", "source_sentry", "sync", "--config", config, "--destination",
-                           str(tmp_path / "s.duckdb"), "--catalog", path, "--quiet"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "source_sentry",
+            "sync",
+            "--config",
+            config,
+            "--destination",
+            str(tmp_path / "s.duckdb"),
+            "--catalog",
+            path,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert "system_error" not in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
     assert "catalog" in proc.stderr

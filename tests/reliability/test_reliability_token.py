@@ -29,7 +29,7 @@ from reliability_helpers import (
     write_json,
 )
 
-DATASET = dict(projects=3, events_per_project=220, issues_per_project=40, releases=30)
+DATASET = {"projects": 3, "events_per_project": 220, "issues_per_project": 40, "releases": 30}
 
 
 def _echo_everywhere(emu) -> None:
