@@ -134,7 +134,7 @@ def main() -> int:
         config = {"auth_token": ready["token"], "organization": ready["organization"], "hostname": base}
         config_path = work / "config.json"
         config_path.write_text(json.dumps(config))
-        from source_sentry.cli import discovered_streams
+        from source_sentry.catalog import discovered_streams
 
         stream = next(s for s in discovered_streams() if s["name"] == "events")
         sync_mode = "full_refresh" if args.destination_mode == "overwrite" else "incremental"

@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from source_sentry import __version__  # noqa: E402
-from source_sentry.cli import discovered_streams  # noqa: E402
+from source_sentry.catalog import discovered_streams  # noqa: E402
 from source_sentry.spec import DEFAULT_RETENTION_DAYS, SPEC  # noqa: E402
 from source_sentry.streams import DELETED_AT, STREAMS, StreamDef, stream_by_name  # noqa: E402
 
@@ -129,7 +129,7 @@ def _by_name() -> dict[str, dict[str, Any]]:
 def _endpoint(stream: StreamDef) -> str:
     route = stream.route.replace("{organization}", "{org}")
     params = dict(stream.params)
-    parts = [f"{k}={v}" for k, v in params.items()]
+    parts = [f"{k}={','.join(v) if isinstance(v, (list, tuple)) else v}" for k, v in params.items()]
     text = f"`{route}`"
     if parts:
         text = f"`{route}?{'&'.join(parts)}`"

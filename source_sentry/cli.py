@@ -111,27 +111,9 @@ def _check(args: argparse.Namespace, emit: protocol.Emit) -> int:
     return 0
 
 
-def discovered_streams() -> list[dict[str, Any]]:
-    """The catalog's AirbyteStream objects, built from the stream table and schemas."""
-    from .streams import STREAMS, stream_schema
-
-    streams = []
-    for stream in STREAMS:
-        entry: dict[str, Any] = {
-            "name": stream.name,
-            "json_schema": stream_schema(stream),
-            "supported_sync_modes": ["full_refresh", "incremental"] if stream.incremental else ["full_refresh"],
-            "source_defined_primary_key": [[stream.primary_key]],
-            "is_resumable": True,
-        }
-        if stream.incremental and stream.cursor_field:
-            entry["source_defined_cursor"] = True
-            entry["default_cursor_field"] = [stream.cursor_field]
-        streams.append(entry)
-    return streams
-
-
 def _discover(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    from .catalog import discovered_streams
+
     load_config_file(args.config)  # a broken config fails here, as it would in read
     emit(protocol.catalog_message(discovered_streams()))
     return 0

@@ -1,21 +1,27 @@
-"""The connector's exceptions, each carrying the Airbyte ``failure_type`` it maps to.
+"""The connector's exceptions, each carrying the Airbyte ``failure_type`` it maps to, and the
+one place where an HTTP status from Sentry becomes a message that says what to fix.
 
-Every failure a user can cause is raised as one of these with a message that names
-what to fix; anything else reaching the top level is our bug (``system_error``).
+Every failure a user can cause is raised as one of these; anything else reaching the top level
+is our bug (``system_error``). Code tells errors apart by their attributes (``status``,
+``code``), never by their text, so rewording a message changes no behaviour.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "ConfigError",
+    "HTTPStatusError",
+    "PaginationError",
     "SentrySourceError",
-    "StreamAccessError",
     "TransientError",
     "redact",
     "redact_bytes",
     "register_secret",
+    "status_error",
 ]
 
 
@@ -42,8 +48,113 @@ class TransientError(SentrySourceError):
     failure_type = "transient_error"
 
 
-class StreamAccessError(ConfigError):
-    """The token cannot read one stream (403/404 on its endpoint); the other streams go on."""
+class PaginationError(TransientError):
+    """A list's pages cannot be trusted (no usable next cursor on a full page, a loop): the
+    list stops there and its cursor stays where it was, so the next sync reads it again."""
+
+
+class HTTPStatusError(SentrySourceError):
+    """Sentry refused a request with ``status``; ``code`` is Sentry's error code when its body
+    has one (``resource-moved``), ``extra`` its details (``{"slug": "<new slug>"}``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        path: str,
+        code: str | None = None,
+        detail: str = "",
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.path = path
+        self.code = code
+        self.detail = detail
+        self.extra = dict(extra or {})
+        # A token, scope, name or address the user gave is wrong; anything else is ours to fix.
+        self.failure_type = "config_error" if status in (401, 403, 404) or 300 <= status < 400 else "system_error"
+
+    @property
+    def moved_to(self) -> str | None:
+        """The new slug of a renamed project (Sentry's ``resource-moved`` answer), if this is one."""
+        slug = self.extra.get("slug")
+        return str(slug) if self.code == "resource-moved" and slug else None
+
+
+def status_error(
+    status: int,
+    body: Any,
+    *,
+    host: str,
+    path: str,
+    scope: str,
+    organization: str,
+    path_params: Mapping[str, str],
+    location: str = "",
+) -> HTTPStatusError:
+    """The exception for Sentry's non-retryable answer ``status`` with JSON ``body`` to a GET of
+    ``path`` (a route needing ``scope``, its placeholders filled from ``path_params``)."""
+    detail, code, extra = _sentry_detail(body)
+    project = path_params.get("project")
+
+    def error(message: str) -> HTTPStatusError:
+        return HTTPStatusError(message, status=status, path=path, code=code, detail=detail, extra=extra)
+
+    if status == 401:
+        return error(
+            f"Sentry at {host} rejected the auth token ({detail or 'HTTP 401'}). Check auth_token: it may be "
+            f"mistyped, revoked or expired; create one at https://{host}/settings/account/api/auth-tokens/ "
+            "with the scopes org:read, project:read, event:read and project:releases."
+        )
+    if status == 403:
+        return error(
+            f"The auth token may not read {path} on {host} (HTTP 403: {detail or 'forbidden'}). "
+            f"Give the token the scope '{scope}' and access to the project, or deselect this stream."
+        )
+    if status == 404:
+        return error(
+            f"Sentry at {host} says {path} does not exist (HTTP 404). Check the organization slug "
+            f"'{organization}' and the project slugs in the config."
+        )
+    if 300 <= status < 400:
+        new_slug = str(extra.get("slug")) if code == "resource-moved" and extra.get("slug") else None
+        if new_slug and project:
+            return error(
+                f"Project '{project}' was renamed to '{new_slug}' in Sentry (HTTP {status}, resource-moved). "
+                f"Replace '{project}' with '{new_slug}' in the config's project/projects."
+            )
+        where = _host_of(location)
+        return error(
+            f"Sentry at {host} redirected {path} to {where or 'another address'} (HTTP {status}); redirects are not "
+            "followed (they could carry the token elsewhere). Set hostname to the server's final address."
+        )
+    return error(f"Sentry at {host} refused a request for {path} (HTTP {status}: {detail or 'no detail'}).")
+
+
+def _sentry_detail(body: Any) -> tuple[str, str | None, dict[str, Any]]:
+    """Sentry's ``detail``: a string, or ``{"code", "message", "extra"}``; a bare string body."""
+    if isinstance(body, str):
+        return redact(body), None, {}
+    if not isinstance(body, dict):
+        return "", None, {}
+    detail = body.get("detail")
+    if isinstance(detail, dict):
+        code = detail.get("code")
+        extra = detail.get("extra")
+        message = detail.get("message")
+        return (
+            redact(str(message)) if message is not None else "",
+            str(code) if code is not None else None,
+            extra if isinstance(extra, dict) else {},
+        )
+    return (redact(str(detail)) if detail is not None else ""), None, {}
+
+
+def _host_of(url: str) -> str:
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    return rest.split("/", 1)[0].rpartition("@")[2]
 
 
 _SECRETS: set[str] = set()

@@ -1,4 +1,5 @@
-"""Airbyte protocol messages: builders for each message type and the stdout writer.
+"""Airbyte protocol messages: builders for each message type, the stdout writer, and the
+per-sync bookkeeping of what a read emits (:class:`Output`).
 
 This module is the only writer of stdout in ``read``/``check``/``discover``/``spec``.
 Messages are plain dicts shaped exactly as the protocol's JSON, serialized with orjson.
@@ -8,15 +9,18 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import orjson
 
-from .errors import redact_bytes
+from .errors import SentrySourceError, redact, redact_bytes
+from .http.body import CHANGES
 
 __all__ = [
     "Emit",
+    "Output",
     "StdoutWriter",
     "catalog_message",
     "connection_status",
@@ -54,7 +58,13 @@ def catalog_message(streams: list[dict[str, Any]]) -> Message:
 
 
 def record_message(stream: str, data: dict[str, Any], emitted_at: int) -> Message:
-    return {"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": emitted_at}}
+    """A RECORD; a record that had to be changed to be read carries its changes (see
+    :mod:`source_sentry.http.body`), which go to the message's ``meta``."""
+    changes = data.pop(CHANGES, None) if CHANGES in data else None
+    record: dict[str, Any] = {"stream": stream, "data": data, "emitted_at": emitted_at}
+    if changes:
+        record["meta"] = {"changes": changes}
+    return {"type": "RECORD", "record": record}
 
 
 def state_message(stream: str, stream_state: dict[str, Any], record_count: int) -> Message:
@@ -128,3 +138,62 @@ class StdoutWriter:
 
     def flush(self) -> None:
         self._out.flush()
+
+
+class Output:
+    """One read's messages: records counted per stream between states, a stream's RUNNING status
+    sent once before its first record or state, logs and errors redacted."""
+
+    def __init__(self, emit: Emit) -> None:
+        self._emit = emit
+        self.records_per_stream: dict[str, int] = {}
+        self._since_state: dict[str, int] = {}
+        self._running: set[str] = set()
+
+    def status(self, stream: str, status: str) -> None:
+        self._emit(stream_status(stream, status))
+
+    def _mark_running(self, stream: str) -> None:
+        if stream not in self._running:
+            self._running.add(stream)
+            self.status(stream, "RUNNING")
+
+    def records(self, stream: str, items: list[dict[str, Any]]) -> None:
+        if not items:
+            return
+        self._mark_running(stream)
+        emitted_at = now_ms()
+        messages = [record_message(stream, item, emitted_at) for item in items]
+        many = getattr(self._emit, "many", None)
+        if many is not None:
+            many(messages)
+        else:
+            for message in messages:
+                self._emit(message)
+        self._since_state[stream] = self._since_state.get(stream, 0) + len(items)
+        self.records_per_stream[stream] = self.records_per_stream.get(stream, 0) + len(items)
+
+    def state(self, stream: str, stream_state: dict[str, Any]) -> None:
+        self._mark_running(stream)
+        self._emit(state_message(stream, stream_state, self._since_state.pop(stream, 0)))
+
+    def log(self, level: str, message: str) -> None:
+        self._emit(log_message(level, redact(message)))
+
+    def error(self, exc: BaseException, stream: str | None = None) -> None:
+        if isinstance(exc, SentrySourceError):
+            message, failure_type, internal = exc.message, exc.failure_type, exc.internal
+            stack = None
+        else:
+            message = f"Unexpected error{f' in stream {stream}' if stream else ''}: {type(exc).__name__}: {exc}"
+            failure_type, internal = "system_error", repr(exc)
+            stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self._emit(
+            error_trace(
+                redact(message),
+                failure_type,
+                internal_message=redact(internal),
+                stack_trace=redact(stack) if stack else None,
+                stream=stream,
+            )
+        )

@@ -1,4 +1,4 @@
-"""The reader: drives every selected stream through the client and emits protocol messages.
+"""What runs: the streams of a catalog, the projects they cover, the region, and ``check``.
 
 ``run_read`` is shared by ``source-sentry read`` (messages to stdout) and
 ``source-sentry sync`` (messages to DuckDB). Streams, and the projects or parents within a
@@ -12,38 +12,47 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from . import protocol
-from .client import HttpStats, SentryClient, register_route_scope
+from .catalog import SelectedStream, select_streams
 from .config import Config, is_saas_host
-from .errors import ConfigError, SentrySourceError, StreamAccessError
-from .ratelimit import RateBudget
-from .readers import READERS, Output, Project, ReadContext, ReadResult
+from .errors import ConfigError, HTTPStatusError, SentrySourceError
+from .http import HttpStats, SentryClient
+from .protocol import Output
+from .readers import READERS, Project, ReadContext
 from .state import parse_state
-from .streams import STREAMS, StreamDef, parent_of, stream_by_name
-
-for _stream in STREAMS:
-    register_route_scope(_stream.route, _stream.scope)
+from .streams import ORGANIZATION, PROJECT, PROJECTS, STREAMS, ReadScope, StreamDef, parent_of
+from .timeutil import format_time
 
 __all__ = ["Project", "ReadResult", "check_connection", "resolve_projects", "run_read"]
 
-PROJECT_ROUTE = "projects/{organization}/{project}/"
-PROJECTS_ROUTE = "organizations/{organization}/projects/"
 # Never ask for events right at the retention edge: they may be deleted while we page.
 _RETENTION_MARGIN = timedelta(minutes=1)
+# What ``check`` requires when no streams are selected: the streams of Airbyte's Sentry connector.
+CORE_STREAMS = ("events", "issues", "projects", "releases", "project_detail")
+
+Warn = Callable[[str], None]
+
+
+@dataclass
+class ReadResult:
+    ok: bool = True
+    records: dict[str, int] = field(default_factory=dict)
+    failed_streams: list[str] = field(default_factory=list)
 
 
 async def resolve_projects(client: SentryClient, config: Config) -> tuple[list[Project], dict[str, SentrySourceError]]:
     """The projects this sync covers: those named in the config, or every visible one.
 
     A named project that cannot be read is returned in the error map (its streams fail
-    alone); a bad token raises, since nothing can be read at all.
+    alone, with a message naming it: not found, forbidden, renamed); a bad token raises,
+    since nothing can be read at all.
     """
     org = config.organization
     if config.projects:
@@ -51,112 +60,186 @@ async def resolve_projects(client: SentryClient, config: Config) -> tuple[list[P
         errors: dict[str, SentrySourceError] = {}
         for slug in config.projects:
             try:
-                body, _ = await client.get(PROJECT_ROUTE, {"organization": org, "project": slug})
-            except StreamAccessError as exc:
-                errors[slug] = StreamAccessError(
-                    f"Project '{slug}' of organization '{org}' cannot be read: {exc.message}",
-                )
+                body, _ = await client.get(PROJECT, {"organization": org, "project": slug})
+            except HTTPStatusError as exc:
+                if exc.status == 401:
+                    raise
+                errors[slug] = _project_error(exc, org, slug)
                 continue
             found.append(Project(id=str(body.get("id")), slug=str(body.get("slug") or slug)))
         return found, errors
     projects: list[Project] = []
-    async for page in client.pages(PROJECTS_ROUTE, {"organization": org}):
+    async for page in client.pages(PROJECTS, {"organization": org}):
         for item in page.items:
             if isinstance(item, dict) and item.get("slug"):
                 projects.append(Project(id=str(item.get("id")), slug=str(item["slug"])))
     return projects, {}
 
 
-async def discover_region(client: SentryClient, warn: Any) -> str | None:
-    """Point ``client`` at the organization's regional API host, from ``links.regionUrl``.
+def _project_error(exc: HTTPStatusError, org: str, slug: str) -> SentrySourceError:
+    if exc.moved_to:
+        return exc  # its message names the old and the new slug
+    return HTTPStatusError(
+        f"Project '{slug}' of organization '{org}' cannot be read: {exc.message}",
+        status=exc.status,
+        path=exc.path,
+        code=exc.code,
+        detail=exc.detail,
+        extra=exc.extra,
+    )
+
+
+async def regional_config(client: SentryClient, warn: Warn) -> Config:
+    """The config pointed at the organization's regional API host, from ``links.regionUrl``
+    (the same config when it stays where it is).
 
     Only on sentry.io (or with ``region: auto``), and only to the same host name or one of
     sentry.io's own hosts, so the token never goes anywhere the user did not configure.
-    Returns the new host, or None when the configured one stays.
     """
     config = client.config
     if config.region in ("us", "de") or (config.region == "" and not config.is_saas):
-        return None
+        return config
     try:
-        body, _ = await client.get("organizations/{organization}/", {"organization": config.organization})
-    except StreamAccessError as exc:
-        if "404" in exc.message:
+        body, _ = await client.get(ORGANIZATION, {"organization": config.organization})
+    except HTTPStatusError as exc:
+        if exc.status == 404:
             raise ConfigError(
                 f"Organization '{config.organization}' was not found on {config.host}, or the token cannot "
                 "see it. Check the organization slug (the part after /organizations/ in Sentry's URLs)."
             ) from None
+        if exc.status == 401:
+            raise
         warn(f"Cannot read organization '{config.organization}' to find its region ({exc.message}); using {config.host}.")
-        return None
+        return config
     links = body.get("links") if isinstance(body, dict) else None
     url = links.get("regionUrl") if isinstance(links, dict) else None
     if not isinstance(url, str) or not url:
-        return None
+        return config
     try:
         region = httpx.URL(url)
         configured = httpx.URL(config.base_url)
     except (httpx.InvalidURL, ValueError):
         warn(f"Ignoring an unreadable links.regionUrl {url!r}; using {config.host}.")
-        return None
+        return config
     base = f"{region.scheme}://{region.netloc.decode()}{region.path.rstrip('/')}"
     if base == config.base_url:
-        return None
+        return config
     trusted_host = region.host == configured.host or (is_saas_host(region.host) and config.is_saas)
     downgrade = region.scheme != "https" and configured.scheme == "https"
     if not trusted_host or downgrade or region.scheme not in ("http", "https"):
         warn(f"Ignoring links.regionUrl {url}: it is not {config.host} or a sentry.io host; using {config.host}.")
-        return None
-    client.config = replace(config, base_url=base, host=region.netloc.decode())
-    client.budget = RateBudget()  # another host: another rate-limit budget
-    return client.config.host
+        return config
+    return replace(config, base_url=base, host=region.netloc.decode())
 
 
-async def check_connection(config: Config) -> tuple[bool, str]:
-    """A few cheap calls that tell a user what to fix: token, organization, projects, scopes."""
+async def _connect(config: Config, warn: Warn, stats: HttpStats | None = None) -> tuple[SentryClient, Config]:
+    """An open client for the organization's host (its region, when discovered)."""
+    client = await SentryClient(config, stats=stats).__aenter__()
+    try:
+        regional = await regional_config(client, warn)
+    except BaseException:
+        await client.__aexit__(None, None, None)
+        raise
+    if regional is config:
+        return client, config
+    await client.__aexit__(None, None, None)
+    # Another host: another connection pool and another rate-limit budget.
+    return await SentryClient(regional, stats=stats).__aenter__(), regional
+
+
+async def check_connection(config: Config, streams: Iterable[str] | None = None) -> tuple[bool, str]:
+    """A few cheap calls that tell a user what to fix: token, organization, projects, and the
+    scopes the ``streams`` need (default: Airbyte's Sentry streams; every other stream's missing
+    scope is named in the message without failing the check)."""
     # A check should answer in seconds: few retries.
     config = replace(config, max_retries=min(config.max_retries, 1))
     org = config.organization
+    required = set(streams) if streams is not None else set(CORE_STREAMS)
     warnings: list[str] = []
+    given = config
     try:
-        async with SentryClient(config) as client:
-            region = await discover_region(client, warnings.append)
-            config = client.config
+        client, config = await _connect(config, warnings.append)
+        try:
             try:
-                await client.get("organizations/{organization}/", {"organization": org})
-            except StreamAccessError as exc:
-                if "404" in exc.message:
+                await client.get(ORGANIZATION, {"organization": org})
+            except HTTPStatusError as exc:
+                if exc.status == 404:
                     return False, (
                         f"Organization '{org}' was not found on {config.host}, or the token cannot see it. "
                         "Check the organization slug (the part after /organizations/ in Sentry's URLs) and hostname."
                     )
-                return False, f"The token cannot read organization '{org}' on {config.host}: it needs the scope 'org:read'."
+                if exc.status == 403:
+                    return False, f"The token cannot read organization '{org}' on {config.host}: it needs the scope 'org:read'."
+                raise
             projects, errors = await resolve_projects(client, config)
             if errors:
-                slug = next(iter(errors))
+                slug, error = next(iter(errors.items()))
+                if isinstance(error, HTTPStatusError) and error.moved_to:
+                    return False, error.message
                 return False, (
                     f"Project '{slug}' was not found in organization '{org}' on {config.host}, or the token "
                     "cannot see it. Check the project slug and the token's project access."
                 )
-            try:
-                # Issues (and issue events) need event:read; a cheap one-item query tells.
-                await client.get(
-                    "organizations/{organization}/issues/",
-                    {"organization": org},
-                    {"limit": 1, "query": "", "statsPeriod": "24h"},
-                )
-            except StreamAccessError:
-                return False, f"The token cannot read issues of organization '{org}': it needs the scope 'event:read'."
-            names = ", ".join(p.slug for p in projects[:5]) + (", ..." if len(projects) > 5 else "")
-            where = config.host
-            if region:
-                where += " (the organization's region, from links.regionUrl)"
-            elif config.region in ("us", "de"):
-                where += f" (region {config.region})"
-            note = f" Note: {' '.join(warnings)}" if warnings else ""
-            return True, (
-                f"Connected to {where} as organization '{org}' ({len(projects)} projects: {names or 'none'}).{note}"
-            )
+            lacking = await _lacking_scopes(client, config, projects)
+        finally:
+            await client.__aexit__(None, None, None)
     except SentrySourceError as exc:
         return False, exc.message
+    needed = {scope: names for scope, names in lacking.items() if required & set(names)}
+    if needed:
+        return False, "The auth token lacks " + "; ".join(
+            f"the scope '{scope}' (needed by {', '.join(n for n in names if n in required)})" for scope, names in sorted(needed.items())
+        ) + ". Add the scopes to the token, or deselect those streams."
+    names = ", ".join(p.slug for p in projects[:5]) + (", ..." if len(projects) > 5 else "")
+    where = config.host
+    if config.base_url != given.base_url:
+        where += " (the organization's region, from links.regionUrl)"
+    elif config.region in ("us", "de"):
+        where += f" (region {config.region})"
+    notes = list(warnings)
+    others = {scope: names for scope, names in lacking.items() if scope not in needed}
+    if others:
+        notes.append(
+            "The token cannot read "
+            + "; ".join(f"{', '.join(names)} (needs '{scope}')" for scope, names in sorted(others.items()))
+            + ": select those streams only after adding the scope."
+        )
+    note = f" Note: {' '.join(notes)}" if notes else ""
+    return True, f"Connected to {where} as organization '{org}' ({len(projects)} projects: {names or 'none'}).{note}"
+
+
+async def _lacking_scopes(client: SentryClient, config: Config, projects: list[Project]) -> dict[str, list[str]]:
+    """The scopes the token lacks, each with every stream that needs it: one cheap request (one
+    record) per scope, to the simplest stream that needs it."""
+    now = client.now()
+    scope = ReadScope(
+        project_ids=tuple(p.id for p in projects),
+        all_projects=not config.projects,
+        since_iso=format_time(now - timedelta(days=1)),
+        stats_period="24h",
+        until_iso=format_time(now),
+    )
+    by_scope: dict[str, list[StreamDef]] = {}
+    for stream in STREAMS:
+        by_scope.setdefault(stream.scope, []).append(stream)
+    lacking: dict[str, list[str]] = {}
+    for needed, streams in by_scope.items():
+        probe = min((s for s in streams if s.kind in ("snapshot", "windowed")), key=lambda s: s.per_project, default=None)
+        if probe is None or (probe.per_project and not projects):
+            continue
+        path = {"organization": config.organization}
+        if probe.per_project:
+            path["project"] = projects[0].slug
+        params = {**probe.params, **(probe.params_hook(scope) if probe.params_hook else {})}
+        if probe.page_param:
+            params[probe.page_param] = 1
+        try:
+            await client.get(probe.endpoint, path, params)
+        except HTTPStatusError as exc:
+            if exc.status != 403:
+                raise
+            lacking[needed] = [s.name for s in streams]
+    return lacking
 
 
 async def run_read(
@@ -173,10 +256,10 @@ async def run_read(
     ``failure_type`` and the stream's status INCOMPLETE.
     """
     result = ReadResult()
-    out = Output(emit, result)
+    out = Output(emit)
     warnings: list[str] = []
     try:
-        selected = _selected_streams(configured_catalog, warnings)
+        selected = select_streams(configured_catalog, warnings)
     except ConfigError as exc:
         out.error(exc)
         result.ok = False
@@ -184,40 +267,49 @@ async def run_read(
     for warning in warnings:
         out.log("WARN", warning)
     states = parse_state(raw_state, lambda message: out.log("WARN", message))
-    for stream, _ in selected:
-        out.status(stream.name, "STARTED")
+    for chosen in selected:
+        out.status(chosen.stream.name, "STARTED")
     try:
-        async with SentryClient(config, stats=stats) as client:
-            host = await discover_region(client, lambda message: out.log("WARN", message))
-            if host:
-                out.log("INFO", f"Reading organization '{config.organization}' from its region's host {host}.")
-            config = client.config
-            needs_projects = any(_needs_projects(s) for s, _ in selected)
-            client.share(_readers_per_route([s for s, _ in selected], resolves=needs_projects, named=bool(config.projects)))
-            projects, project_errors = await resolve_projects(client, config) if needs_projects else ([], {})
-            if not client.clock_known:
-                # Time windows and cursors follow the server's clock: ask it once (this also
-                # checks the organization before any stream starts).
-                await client.get("organizations/{organization}/", {"organization": config.organization})
-            now = client.now()
-            floor = now - timedelta(days=config.retention_days) + _RETENTION_MARGIN
-            since = max(floor, config.start_date) if config.start_date else floor
-            ctx = ReadContext(config, client, out, projects, project_errors, not config.projects, now, floor, since)
-            tasks = [_run_stream(ctx, stream, mode, states.get(stream.name)) for stream, mode in selected]
-            outcomes = await asyncio.gather(*tasks)
+        given = config
+        client, config = await _connect(config, lambda message: out.log("WARN", message), stats)
+        try:
+            if config.host != given.host:
+                out.log("INFO", f"Reading organization '{config.organization}' from its region's host {config.host}.")
+            outcomes = await _read_streams(client, config, selected, states, out)
+        finally:
+            await client.__aexit__(None, None, None)
     except SentrySourceError as exc:
         # Nothing could be read (a bad token, an unreachable host): fail every stream.
         out.error(exc)
-        for stream, _ in selected:
-            out.status(stream.name, "INCOMPLETE")
+        for chosen in selected:
+            out.status(chosen.stream.name, "INCOMPLETE")
         result.ok = False
-        result.failed_streams = [s.name for s, _ in selected]
+        result.failed_streams = [c.stream.name for c in selected]
         return result
-    for (stream, _), ok in zip(selected, outcomes, strict=False):
+    for chosen, ok in zip(selected, outcomes, strict=True):
         if not ok:
             result.ok = False
-            result.failed_streams.append(stream.name)
+            result.failed_streams.append(chosen.stream.name)
+    result.records = dict(out.records_per_stream)
     return result
+
+
+async def _read_streams(
+    client: SentryClient, config: Config, selected: list[SelectedStream], states: Mapping[str, dict[str, Any]], out: Output
+) -> list[bool]:
+    streams = [c.stream for c in selected]
+    needs_projects = any(_needs_projects(s) for s in streams)
+    client.share(_readers_per_route(streams, resolves=needs_projects, named=bool(config.projects)))
+    projects, project_errors = await resolve_projects(client, config) if needs_projects else ([], {})
+    if not client.clock_known:
+        # Time windows and cursors follow the server's clock: ask it once (this also
+        # checks the organization before any stream starts).
+        await client.get(ORGANIZATION, {"organization": config.organization})
+    now = client.now()
+    floor = now - timedelta(days=config.retention_days) + _RETENTION_MARGIN
+    since = max(floor, config.start_date) if config.start_date else floor
+    ctx = ReadContext(config, client, out, projects, project_errors, not config.projects, now, floor, since)
+    return await asyncio.gather(*[_run_stream(ctx, c.stream, c.full_refresh, states.get(c.stream.name)) for c in selected])
 
 
 def _readers_per_route(streams: list[StreamDef], *, resolves: bool, named: bool) -> Counter[str]:
@@ -230,7 +322,7 @@ def _readers_per_route(streams: list[StreamDef], *, resolves: bool, named: bool)
         if parent is not None:
             readers[parent.route] += 1
     if resolves:
-        readers[PROJECT_ROUTE if named else PROJECTS_ROUTE] += 1
+        readers[PROJECT.template if named else PROJECTS.template] += 1
     return readers
 
 
@@ -239,41 +331,22 @@ def _needs_projects(stream: StreamDef) -> bool:
     return bool(stream.per_project or stream.params_hook or (parent and _needs_projects(parent)))
 
 
-def _selected_streams(catalog: Mapping[str, Any], warnings: list[str]) -> list[tuple[StreamDef, str]]:
-    entries = catalog.get("streams") if isinstance(catalog, Mapping) else None
-    if not isinstance(entries, list):
-        raise ConfigError('The configured catalog must be a JSON object with a "streams" list.')
-    selected: list[tuple[StreamDef, str]] = []
-    for entry in entries:
-        stream = entry.get("stream") if isinstance(entry, dict) else None
-        name = stream.get("name") if isinstance(stream, dict) else None
-        definition = stream_by_name(name) if isinstance(name, str) else None
-        if definition is None:
-            raise ConfigError(
-                f"The configured catalog names a stream this source does not have: {name!r}. "
-                "Run discover and build the catalog from its streams.",
-            )
-        mode = entry.get("sync_mode", "full_refresh")
-        if mode not in ("full_refresh", "incremental"):
-            raise ConfigError(f"Stream {name!r}: sync_mode must be full_refresh or incremental, not {mode!r}.")
-        if mode == "incremental" and not definition.incremental:
-            # As Airbyte's CDK does: read it in full (a catalog asking incremental for every stream,
-            # like PyAirbyte's select_all_streams, must still work).
-            warnings.append(f"Stream {name!r} supports only full_refresh: reading it in full.")
-            mode = "full_refresh"
-        selected.append((definition, mode))
-    return selected
-
-
-async def _run_stream(ctx: ReadContext, stream: StreamDef, mode: str, state: dict[str, Any] | None) -> bool:
+async def _run_stream(ctx: ReadContext, stream: StreamDef, full_refresh: bool, state: dict[str, Any] | None) -> bool:
     """Read one stream to the end; report its failure without stopping the others."""
-    reader = READERS[stream.kind]
+    reader = READERS[stream.kind](ctx, stream, full_refresh=full_refresh, state=state or {})
     try:
-        failures = await reader(ctx, stream, full_refresh=mode == "full_refresh", state=state or {}).run()
-    except Exception as exc:
+        failures = await reader.run()
+    except Exception as exc:  # one stream's failure (or our bug) must not stop the others
         ctx.out.error(exc, stream.name)
         ctx.out.status(stream.name, "INCOMPLETE")
         return False
+    finally:
+        if reader.without_key:
+            ctx.out.log(
+                "WARN",
+                f"Stream {stream.name}: skipped {reader.without_key} records without a primary key "
+                f"('{stream.primary_key}' missing or null): they could not be told apart after deduplication.",
+            )
     if failures:
         for failure in failures:
             ctx.out.error(failure, stream.name)

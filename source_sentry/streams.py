@@ -17,7 +17,13 @@ and how it is read incrementally (``kind``):
 - ``usage``: the daily usage outcomes of ``stats_v2``, flattened into one row per day and
   group, re-reading the last complete day.
 
-Mechanics live in :mod:`source_sentry.read`; nothing here performs I/O.
+A stream also declares how a deletion is confirmed (``detail``: the item's own route, which
+answers 404 once the record is gone), which statuses of its list mean "nothing to read"
+(``ignored_statuses``: the children of a parent deleted between two lists), and what the
+connector adds (fields, a transform). Everything else derives from this table: the catalog,
+the schemas (``scripts/gen_schemas.py``), the scopes ``check`` probes, the docs' stream tables.
+
+Mechanics live in :mod:`source_sentry.readers`; nothing here performs I/O.
 """
 
 from __future__ import annotations
@@ -26,7 +32,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["DELETED_AT", "STREAMS", "ParentRef", "ReadScope", "StreamDef", "parent_of", "stream_by_name"]
+from .http.route import Route
+
+__all__ = [
+    "DELETED_AT",
+    "ORGANIZATION",
+    "PROJECT",
+    "PROJECTS",
+    "STREAMS",
+    "Detail",
+    "ParentRef",
+    "ReadScope",
+    "StreamDef",
+    "parent_of",
+    "stream_by_name",
+]
 
 # Airbyte's CDC column: destinations treat a record carrying it as a deletion.
 DELETED_AT = "_ab_cdc_deleted_at"
@@ -66,6 +86,21 @@ class ParentRef:
 
 
 @dataclass(frozen=True)
+class Detail:
+    """A record's own route, to confirm that a record missing from a full list is gone. Its
+    last placeholder is filled from the record's key, or from ``locator`` when the route finds
+    records by another field (a release by its version). Any status in ``gone`` confirms it."""
+
+    route: str
+    locator: str | None = None
+    gone: tuple[int, ...] = (404,)
+
+    @property
+    def placeholder(self) -> str:
+        return self.route.rsplit("{", 1)[1].split("}", 1)[0]
+
+
+@dataclass(frozen=True)
 class StreamDef:
     name: str
     route: str
@@ -94,6 +129,25 @@ class StreamDef:
     # Fields the connector adds to each record, with their JSON schemas.
     extra_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     incremental: bool = True
+    # How a record that disappeared from a full list is confirmed gone (tombstone streams).
+    detail: Detail | None = None
+    # Lists filtered by the configured projects: the project a record belongs to. A record of a
+    # project no longer read (dropped from the config, or no longer visible) is never a deletion.
+    partition_of: Callable[[Mapping[str, Any]], str | None] | None = None
+    # Statuses of this stream's list that mean "nothing to read here", not a failure.
+    ignored_statuses: tuple[int, ...] = ()
+    # Sentry deletes these records after its retention period: a destination that overwrites
+    # the stream's table loses the older ones.
+    expires: bool = False
+    # Schema generation: further OpenAPI routes merged into the record schema (events listed
+    # with full=true carry the event detail's fields), or a row schema of the connector's own.
+    schema_routes: tuple[str, ...] = ()
+    row_schema: Mapping[str, Any] | None = None
+
+    @property
+    def endpoint(self) -> Route:
+        """The list's route, with the scope it needs."""
+        return Route(self.route, self.scope)
 
 
 _TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -147,7 +201,13 @@ def _without_dsn_secrets(key: dict[str, Any]) -> dict[str, Any]:
     return key
 
 
-def _alerts_list(name: str) -> StreamDef:
+def _project_of_issue(issue: Mapping[str, Any]) -> str | None:
+    project = issue.get("project")
+    pid = project.get("id") if isinstance(project, Mapping) else None
+    return str(pid) if pid is not None else None
+
+
+def _alerts_list(name: str, detail: str) -> StreamDef:
     """Monitors, detectors and workflows: organization lists filtered by project."""
     return StreamDef(
         name=name,
@@ -156,8 +216,23 @@ def _alerts_list(name: str) -> StreamDef:
         cursor_field="dateCreated",
         params_hook=_project_filter,
         tombstones=True,
+        detail=Detail(f"organizations/{{organization}}/{name}/{{{detail}}}/"),
         extra_fields=_DELETED_FIELD,
     )
+
+
+# The rows of usage_stats: stats_v2 answers one object of intervals and groups; the connector
+# flattens it into one row per day and group (see readers).
+USAGE_STATS_ROW: dict[str, Any] = {
+    "id": {"type": ["string", "null"], "description": "Synthetic key: interval and group-by values."},
+    "interval": {"type": ["string", "null"], "format": "date-time"},
+    "category": {"type": ["string", "null"]},
+    "outcome": {"type": ["string", "null"]},
+    "reason": {"type": ["string", "null"]},
+    "project": {"type": ["number", "null"], "description": "Project id."},
+    "quantity": {"type": ["number", "null"], "description": "sum(quantity) in the interval."},
+    "times_seen": {"type": ["number", "null"], "description": "sum(times_seen) in the interval."},
+}
 
 
 STREAMS: tuple[StreamDef, ...] = (
@@ -171,6 +246,8 @@ STREAMS: tuple[StreamDef, ...] = (
         per_project=True,
         # full=true adds entries, contexts, tags, sdk, dateReceived, ... (the whole event).
         params={"full": "true"},
+        expires=True,
+        schema_routes=("projects/{organization}/{project}/events/{event_id}/",),
     ),
     StreamDef(
         name="issues",
@@ -183,6 +260,10 @@ STREAMS: tuple[StreamDef, ...] = (
         volatile_fields=("stats", "lifetime", "filtered"),
         tombstones=True,
         retention_bound=True,
+        # A merged-away issue's own route redirects to the issue it was merged into.
+        detail=Detail("organizations/{organization}/issues/{issue_id}/", gone=(404, 301, 302)),
+        partition_of=_project_of_issue,
+        expires=True,
         extra_fields=_DELETED_FIELD,
     ),
     StreamDef(
@@ -191,6 +272,7 @@ STREAMS: tuple[StreamDef, ...] = (
         scope="org:read",
         cursor_field="dateCreated",
         tombstones=True,
+        detail=Detail("projects/{organization}/{project}/"),
         extra_fields=_DELETED_FIELD,
     ),
     StreamDef(
@@ -201,6 +283,7 @@ STREAMS: tuple[StreamDef, ...] = (
         variants=({"status": "open"}, {"status": "archived"}),
         delta_hook=_newest_first,
         tombstones=True,
+        detail=Detail("organizations/{organization}/releases/{version}/", locator="version"),
         extra_fields=_DELETED_FIELD,
     ),
     StreamDef(
@@ -218,6 +301,7 @@ STREAMS: tuple[StreamDef, ...] = (
         scope="org:read",
         cursor_field="dateCreated",
         tombstones=True,
+        detail=Detail("teams/{organization}/{team}/"),
         extra_fields=_DELETED_FIELD,
     ),
     StreamDef(
@@ -228,6 +312,7 @@ STREAMS: tuple[StreamDef, ...] = (
         # lastActive/lastLogin of the embedded user move whenever someone uses Sentry.
         volatile_fields=("user",),
         tombstones=True,
+        detail=Detail("organizations/{organization}/members/{member_id}/"),
         extra_fields=_DELETED_FIELD,
     ),
     StreamDef(
@@ -244,6 +329,8 @@ STREAMS: tuple[StreamDef, ...] = (
         scope="project:releases",
         cursor_field="dateFinished",
         kind="child",
+        # The parent was deleted between its list and this request: nothing to read.
+        ignored_statuses=(404,),
         parent=ParentRef(
             stream="releases",
             path_params={"version": "version"},
@@ -258,6 +345,8 @@ STREAMS: tuple[StreamDef, ...] = (
         scope="project:releases",
         cursor_field="dateCreated",
         kind="child",
+        # The parent was deleted between its list and this request: nothing to read.
+        ignored_statuses=(404,),
         parent=ParentRef(
             stream="releases",
             path_params={"version": "version"},
@@ -272,6 +361,8 @@ STREAMS: tuple[StreamDef, ...] = (
         scope="event:read",
         cursor_field="dateCreated",
         kind="child",
+        # The parent was deleted between its list and this request: nothing to read.
+        ignored_statuses=(404,),
         params={"full": "true"},
         parent=ParentRef(
             stream="issues",
@@ -280,6 +371,7 @@ STREAMS: tuple[StreamDef, ...] = (
             since_field="lastSeen",
             since_param="start",
         ),
+        expires=True,
         extra_fields={"issueId": {"type": ["string", "null"]}},
     ),
     StreamDef(
@@ -297,13 +389,15 @@ STREAMS: tuple[StreamDef, ...] = (
         cursor_field="dateCreated",
         per_project=True,
     ),
-    _alerts_list("monitors"),
+    _alerts_list("monitors", "monitor"),
     StreamDef(
         name="monitor_checkins",
         route="organizations/{organization}/monitors/{monitor}/checkins/",
         scope="alerts:read",
         cursor_field="dateCreated",
         kind="child",
+        # The parent was deleted between its list and this request: nothing to read.
+        ignored_statuses=(404,),
         parent=ParentRef(
             stream="monitors",
             path_params={"monitor": "slug"},
@@ -313,9 +407,10 @@ STREAMS: tuple[StreamDef, ...] = (
             stop_at_previous=True,
         ),
         extra_fields={"monitorSlug": {"type": ["string", "null"]}},
+        expires=True,
     ),
-    _alerts_list("detectors"),
-    _alerts_list("workflows"),
+    _alerts_list("detectors", "detector_id"),
+    _alerts_list("workflows", "workflow_id"),
     StreamDef(
         name="usage_stats",
         route="organizations/{organization}/stats_v2/",
@@ -323,11 +418,24 @@ STREAMS: tuple[StreamDef, ...] = (
         cursor_field="interval",
         kind="usage",
         page_param=None,
+        params={
+            "field": ["sum(quantity)", "sum(times_seen)"],
+            "groupBy": ["outcome", "category", "reason", "project"],
+            "interval": "1d",
+        },
         params_hook=_project_filter,
+        expires=True,
+        row_schema=USAGE_STATS_ROW,
     ),
 )
 
 _BY_NAME = {s.name: s for s in STREAMS}
+
+# Routes read outside the stream table: the organization (its region, the server's clock) and
+# the project resolution (the named projects' details, or the list of every project).
+ORGANIZATION = Route("organizations/{organization}/", "org:read")
+PROJECT = _BY_NAME["project_detail"].endpoint
+PROJECTS = _BY_NAME["projects"].endpoint
 
 
 def stream_by_name(name: str) -> StreamDef | None:
@@ -337,13 +445,3 @@ def stream_by_name(name: str) -> StreamDef | None:
 def parent_of(stream: StreamDef) -> StreamDef | None:
     """The stream whose records ``stream`` reads children of, if it is a child stream."""
     return _BY_NAME.get(stream.parent.stream) if stream.parent else None
-
-
-def stream_schema(stream: StreamDef) -> dict[str, Any]:
-    """The stream's JSON schema: Sentry's fields plus those the connector adds."""
-    from .schemas import load_schema
-
-    schema = load_schema(stream.name)
-    if stream.extra_fields:
-        schema["properties"] = {**schema.get("properties", {}), **{k: dict(v) for k, v in stream.extra_fields.items()}}
-    return schema

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from .client import HttpStats
 from .config import load_config_file
 from .errors import ConfigError
+from .http import HttpStats
 from .memory import trimming_heap
 
 __all__ = ["run_sync"]
@@ -26,7 +26,7 @@ __all__ = ["run_sync"]
 
 def run_sync(args: argparse.Namespace) -> int:
     """Run one sync; returns the exit code (0 when every stream completed)."""
-    from .cli import discovered_streams
+    from .catalog import discovered_streams
     from .destination import DuckDBDestination, default_configured_catalog
     from .progress import SyncProgress
     from .read import run_read

@@ -103,7 +103,7 @@ def config_for(emu: Any, **overrides: Any) -> dict[str, Any]:
 
 def catalog_for(streams: list[str], mode: str = "incremental", destination_mode: str | None = None) -> dict[str, Any]:
     """A configured catalog for ``streams``, built from the connector's own discover output."""
-    from source_sentry.cli import discovered_streams
+    from source_sentry.catalog import discovered_streams
 
     by_name = {s["name"]: s for s in discovered_streams()}
     dest = destination_mode or ("append_dedup" if mode == "incremental" else "overwrite")

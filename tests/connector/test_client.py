@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 from connector_helpers import config_for
 
-from source_sentry.client import SentryClient
 from source_sentry.config import parse_config
+from source_sentry.http import Route, SentryClient
 
-EVENTS = "projects/{organization}/{project}/events/"
+EVENTS = Route("projects/{organization}/{project}/events/", "project:read")
 
 
 def _events_requests(emu: Any) -> list[Any]:
@@ -42,7 +42,7 @@ async def _first_page_then(emu: Any, check: Any, **pages_kw: Any) -> list[int]:
                     # The emulator answers from threads: poll it without blocking our loop.
                     await asyncio.to_thread(check)
                 sizes.append(len(page.items))
-        assert client.budget.endpoint(EVENTS).in_flight == 0
+        assert client.budget.endpoint(EVENTS.template).in_flight == 0
     return sizes
 
 
@@ -79,7 +79,7 @@ def test_stopping_early_cancels_the_page_read_ahead_and_frees_the_budget(make_em
             async with aclosing(client.pages(EVENTS, path, {"full": True})) as pages:
                 async for _page in pages:
                     break
-            budget = client.budget.endpoint(EVENTS)
+            budget = client.budget.endpoint(EVENTS.template)
             assert budget.in_flight == 0  # the page read ahead was cancelled and released
             # The budget still works: the same list can be read again.
             async with aclosing(client.pages(EVENTS, path, {"full": True})) as pages:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from connector_helpers import Connector
 
-from source_sentry.client import parse_link_header
+from source_sentry.http import parse_link_header
 
 
 def test_parse_sentry_link_header() -> None:

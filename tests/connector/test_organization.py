@@ -235,7 +235,8 @@ def test_a_missing_scope_fails_only_that_stream(make_emulator, tmp_path: Path) -
 def test_every_stream_records_match_its_schema(make_emulator, tmp_path: Path, stream: str) -> None:
     import jsonschema
 
-    from source_sentry.streams import stream_by_name, stream_schema
+    from source_sentry.schemas import stream_schema
+    from source_sentry.streams import stream_by_name
 
     emu = make_emulator(projects=1, events_per_project=30, issues_per_project=5, releases=4)
     run = Connector(tmp_path, emu).read([stream], mode="full_refresh")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from source_sentry.ratelimit import EndpointBudget
+from source_sentry.http.ratelimit import EndpointBudget
 
 
 def _headers(remaining: int, reset: int) -> dict[str, str]:

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 from connector_helpers import Connector, config_for
 
-from source_sentry import client as client_module
-from source_sentry.client import SentryClient
 from source_sentry.config import parse_config
 from source_sentry.errors import TransientError
+from source_sentry.http import Route, SentryClient, sharing
 from source_sentry.streams import STREAMS
 
-RELEASES = "organizations/{organization}/releases/"
+RELEASES = Route("organizations/{organization}/releases/", "project:releases")
 
 
 def _repeats(emu: Any) -> dict[tuple[str, str], int]:
@@ -71,11 +70,11 @@ def test_readers_of_a_shared_route_take_one_answer_each_then_it_is_asked_anew(ma
 
     async def run() -> tuple[list[list[str]], SentryClient]:
         async with _client(emu) as client:
-            client.share({RELEASES: 2})
+            client.share({RELEASES.template: 2})
             together = await asyncio.gather(_read_all(client, emu), _read_all(client, emu))
-            assert client._shared == {}  # both took every page: nothing kept
+            assert client.shared.kept() == []  # both took every page: nothing kept
             third = await _read_all(client, emu)  # asks anew, keeping each page for a second reader
-            assert [s.takers_left for s in client._shared.values()] == [1] * ((len(third) + 99) // 100)
+            assert client.shared.kept() == [1] * ((len(third) + 99) // 100)
             return [*together, third], client
 
     lists, client = asyncio.run(run())
@@ -90,31 +89,31 @@ def test_a_reader_that_stops_early_leaves_the_others_their_pages(make_emulator) 
 
     async def run() -> tuple[list[str], list[str], SentryClient]:
         async with _client(emu) as client:
-            client.share({RELEASES: 2})
+            client.share({RELEASES.template: 2})
             first, whole = await asyncio.gather(_read_all(client, emu, stop_after=100), _read_all(client, emu))
-            assert client.budget.endpoint(RELEASES).in_flight == 0
+            assert client.budget.endpoint(RELEASES.template).in_flight == 0
             return first, whole, client
 
-    first, whole, _client = asyncio.run(run())
+    first, whole, _ = asyncio.run(run())
     assert first == whole[:100] and len(whole) > 300
     # The page the early reader had read ahead is the other's next page: never asked twice.
     assert _release_requests(emu) == (len(whole) + 99) // 100
 
 
 def test_answers_nobody_comes_back_for_are_dropped_past_the_byte_cap(make_emulator, monkeypatch) -> None:
-    monkeypatch.setattr(client_module, "_SHARED_BYTES", 150_000)
+    monkeypatch.setattr(sharing, "SHARED_BYTES", 150_000)
     emu = make_emulator(projects=1, releases=450)
 
     async def run() -> SentryClient:
         async with _client(emu) as client:
-            client.share({RELEASES: 3})  # declared, but one reader comes
+            client.share({RELEASES.template: 3})  # declared, but one reader comes
             versions = await _read_all(client, emu)
             assert len(versions) > 400
             return client
 
     client = asyncio.run(run())
-    sizes = [s.size for s in client._shared.values()]
-    assert 0 < client._shared_bytes == sum(sizes) <= 150_000
+    sizes = client.shared.sizes()
+    assert 0 < sum(sizes) <= 150_000
     assert len(sizes) < 5
 
 
@@ -124,7 +123,7 @@ def test_a_failed_shared_request_fails_each_reader_and_is_asked_anew(make_emulat
 
     async def run() -> list[str]:
         async with _client(emu, max_retries=1) as client:
-            client.share({RELEASES: 2})
+            client.share({RELEASES.template: 2})
             results = await asyncio.gather(_read_all(client, emu), _read_all(client, emu), return_exceptions=True)
             assert all(isinstance(r, TransientError) for r in results), results
             return await _read_all(client, emu)

@@ -11,12 +11,11 @@ import httpcore
 import pytest
 from connector_helpers import config_for
 
-from source_sentry import transport
-from source_sentry.client import SentryClient
 from source_sentry.config import parse_config
 from source_sentry.errors import TransientError
+from source_sentry.http import Route, SentryClient, transport
 
-EVENTS = "projects/{organization}/{project}/events/"
+EVENTS = Route("projects/{organization}/{project}/events/", "project:read")
 
 
 async def _event_ids(emu: Any, **config: Any) -> tuple[list[str], SentryClient]:

@@ -178,14 +178,14 @@ def test_allowed_hosts_cover_sentry_and_the_configured_hostname() -> None:
 
 
 def test_max_seconds_between_messages_covers_the_longest_silence() -> None:
-    from source_sentry import client
+    from source_sentry.http import retry
     from source_sentry.spec import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT_SECONDS
 
     value = _metadata()["data"]["maxSecondsBetweenMessages"]
     silence = (
-        client._RATE_LIMIT_BUDGET
+        retry._RATE_LIMIT_BUDGET
         + (DEFAULT_MAX_RETRIES + 1) * DEFAULT_REQUEST_TIMEOUT_SECONDS
-        + DEFAULT_MAX_RETRIES * client._MAX_BACKOFF
+        + DEFAULT_MAX_RETRIES * retry._MAX_BACKOFF
     )
     assert isinstance(value, int) and silence <= value <= 4 * 3600, (
         f"maxSecondsBetweenMessages={value}; one request can be silent for {silence:.0f} s with the default config"

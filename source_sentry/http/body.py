@@ -1,0 +1,97 @@
+"""Reading a 200's body: JSON as fast as orjson reads it, and every body Sentry can send.
+
+orjson refuses a few things Python's json (and so Sentry, a Python server) can produce: a lone
+surrogate escape (``"\\ud800"``) in a string, ``NaN``/``Infinity``, integers beyond 64 bits. Such
+a body is read again with Python's json and made writable: a lone surrogate becomes U+FFFD, a
+non-finite number null, a huge integer a float. Each record that changed carries the list of
+its changes under :data:`CHANGES` (Airbyte's ``meta.changes``), which the record writer takes
+out; a body that neither parser can read is unreadable (retried like a 5xx).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+__all__ = ["CHANGES", "UnreadableBody", "decode"]
+
+# The key under which a record carries the changes made to read it. A NUL byte never starts a
+# key in Sentry's JSON; the record writer pops it before anything else sees the record.
+CHANGES = "\x00changes"
+_INT64 = 2**63
+
+
+class UnreadableBody(ValueError):
+    """A 200 whose body is not JSON we can read (empty, an HTML page, truncated, garbage)."""
+
+
+def decode(content: bytes, headers: Mapping[str, str]) -> Any:
+    """The JSON value of a 200's body; raises :class:`UnreadableBody`."""
+    if not content:
+        raise UnreadableBody("empty body")
+    ctype = headers.get("content-type", "")
+    if "html" in ctype:
+        raise UnreadableBody(f"content-type {ctype}, probably a proxy's error page")
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError as fast_error:
+        try:
+            value = json.loads(content)
+        except (ValueError, RecursionError):
+            raise UnreadableBody(f"invalid JSON: {fast_error}") from None
+    return _writable_body(value)
+
+
+def _writable_body(value: Any) -> Any:
+    """Python's json value made writable by orjson; changes noted per record (list items, or
+    the object itself)."""
+    if isinstance(value, list):
+        return [_writable_record(item) for item in value]
+    return _writable_record(value)
+
+
+def _writable_record(record: Any) -> Any:
+    changes: list[dict[str, str]] = []
+    fixed = _writable(record, "", changes)
+    if changes and isinstance(fixed, dict):
+        fixed[CHANGES] = changes
+    return fixed
+
+
+def _writable(value: Any, path: str, changes: list[dict[str, str]]) -> Any:
+    if isinstance(value, str):
+        if _has_surrogate(value):
+            changes.append(_change(path, "TRUNCATED"))  # the protocol's word for a value altered to fit
+            return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            name = _writable(key, path, changes) if isinstance(key, str) and _has_surrogate(key) else key
+            out[name] = _writable(item, f"{path}.{name}" if path else str(name), changes)
+        return out
+    if isinstance(value, list):
+        return [_writable(item, f"{path}.{i}", changes) for i, item in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        changes.append(_change(path, "NULLED"))
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < 2 * _INT64:
+        changes.append(_change(path, "TRUNCATED"))
+        return float(value)  # what orjson itself makes of an integer it cannot hold
+    return value
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _change(path: str, change: str) -> dict[str, str]:
+    return {"field": path, "change": change, "reason": "SOURCE_SERIALIZATION_ERROR"}

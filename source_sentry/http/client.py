@@ -1,0 +1,317 @@
+"""The one HTTP client of a sync: session, auth, URLs, and the send path in layers.
+
+Every request goes through :class:`SentryClient`: ``get`` (one object) and ``pages`` (a list,
+see :mod:`.paging`). Below them, one layer per concern: a GET that several readers make is
+asked once (:mod:`.sharing`); each request waits for its turn in the host's rate budget
+(:mod:`.ratelimit`), and failures are retried or raised as :mod:`.retry` decides; one attempt
+is one deadline over connect, headers and body, on httpx over asyncio's own transports
+(:mod:`.transport`). Each URL is built from the configured base URL and a route template, so the
+token only ever goes to the configured host; redirects are never followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ssl
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import certifi
+import httpx
+import orjson
+
+from .. import __version__
+from ..config import Config
+from ..errors import status_error
+from .body import UnreadableBody, decode
+from .paging import PAGE_SIZE, Answer, ListGuard, Page, paginate
+from .ratelimit import RateBudget
+from .retry import Attempts, is_unresolved, retryable_status, transport_problem
+from .route import Route
+from .sharing import SharedAnswers
+from .transport import use_asyncio_backend
+
+__all__ = ["HttpStats", "SentryClient"]
+
+# How long a page waits for the request of the next one to be on its way (it is, within a
+# millisecond, unless the rate budget holds it back: then the page goes on without it).
+_READ_AHEAD_WAIT = 0.05
+# Ignore clock differences smaller than this (the Date header has 1 s resolution).
+_MIN_SKEW = 2.0
+
+
+@dataclass
+class HttpStats:
+    """Counters for progress displays and benchmarks."""
+
+    requests: int = 0
+    pages: int = 0
+    retries: int = 0
+    rate_limited: int = 0  # 429 responses received
+    rate_limit_wait_seconds: float = 0.0
+    shared: int = 0  # GETs answered by another reader's identical request
+    per_route: dict[str, int] = field(default_factory=dict)
+
+
+class SentryClient:
+    """Async client for one Sentry host. Use as ``async with SentryClient(config) as c``."""
+
+    def __init__(self, config: Config, *, stats: HttpStats | None = None, budget: RateBudget | None = None) -> None:
+        self.config = config
+        self.stats = stats if stats is not None else HttpStats()
+        self.budget = budget if budget is not None else RateBudget()
+        self.shared = SharedAnswers(on_hit=self._count_shared)
+        self._skew = 0.0
+        self.clock_known = False  # True once a response's Date header told the server's time
+        self._reached = False  # True once the host answered anything
+        self._http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> SentryClient:
+        self._http = httpx.AsyncClient(
+            headers={
+                "Authorization": f"Bearer {self.config.auth_token}",
+                "User-Agent": f"source-sentry/{__version__}",
+                "Accept": "application/json",
+            },
+            timeout=httpx.Timeout(self.config.request_timeout, connect=min(self.config.request_timeout, 15.0)),
+            verify=_ssl_context(self.config.verify),
+            follow_redirects=False,  # a redirect could carry the token to another host
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+        use_asyncio_backend(self._http)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def share(self, readers: Mapping[str, int]) -> None:
+        """Declare how many readers of this sync GET each route template (see :mod:`.sharing`)."""
+        self.shared.declare(readers)
+
+    def now(self) -> datetime:
+        """The server's current time (its ``Date`` header), falling back to ours."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self._skew)
+
+    async def get(
+        self, route: Route, path: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None
+    ) -> tuple[Any, Mapping[str, str]]:
+        """GET ``/api/0/<route>`` (placeholders filled from ``path``): (JSON body, headers)."""
+        request = _Request(route, path or {}, self.config.api_url(route.path(path)), _clean(params))
+        body, answer = await self._parsed(request, await self._answer(request))
+        return body, answer.headers
+
+    async def pages(
+        self,
+        route: Route,
+        path: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        cursor: str | None = None,
+        page_param: str = "per_page",
+        read_ahead: bool = True,
+    ) -> AsyncGenerator[Page, None]:
+        """Yield every page of a list endpoint from ``cursor`` on (see :func:`.paging.paginate`).
+        ``params`` is read at each request, so a change the caller makes to it (the events reader
+        narrows a window's range while it pages) applies from the next request on."""
+        url = self.config.api_url(route.path(path))
+
+        def request_at(at: str | None) -> _Request:
+            query = {**_clean(params), page_param: PAGE_SIZE}
+            return _Request(route, path or {}, url, {**query, "cursor": at} if at else query)
+
+        async def fetch(at: str | None) -> asyncio.Future[Answer]:
+            # A task only runs when this one waits: let the request reach the wire before
+            # this page is parsed and handed over, or nothing would overlap.
+            sent = asyncio.Event()
+            future = asyncio.ensure_future(self._answer(request_at(at), sent))
+            waiter = asyncio.ensure_future(sent.wait())
+            await asyncio.wait([waiter, future], timeout=_READ_AHEAD_WAIT, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            return future
+
+        async def parse(answer: Answer, at: str | None) -> tuple[Any, Answer]:
+            return await self._parsed(request_at(at), answer)
+
+        guard = ListGuard(route.path(path), PAGE_SIZE)
+        # Closed with this generator: a caller that stops early cancels the page read ahead now.
+        async with aclosing(paginate(fetch, parse, guard, cursor=cursor, read_ahead=read_ahead)) as pages:
+            async for page in pages:
+                self.stats.pages += 1
+                yield page
+
+    async def _parsed(self, request: _Request, answer: Answer) -> tuple[Any, Answer]:
+        """The JSON body of ``answer``; an unreadable one is asked again with the retries left
+        (the answer that was read comes back with its body)."""
+        try:
+            return decode(answer.content, answer.headers), answer
+        except UnreadableBody as exc:
+            return await self._request(request, parse=True, failed=_unreadable(exc))
+
+    async def _answer(self, request: _Request, sent: asyncio.Event | None = None) -> Answer:
+        """The 200 answer to ``request``: asked by this reader, or by another reader of a shared
+        route (each reader parses its own copy)."""
+        readers = self.shared.readers(request.route.template)
+        if readers is None:
+            _, answer = await self._request(request, sent=sent)
+            return answer
+        return await self.shared.answer(request.url, request.params, readers, lambda: self._only_answer(request, sent), sent)
+
+    def _count_shared(self) -> None:
+        self.stats.shared += 1
+
+    async def _only_answer(self, request: _Request, sent: asyncio.Event | None) -> Answer:
+        _, answer = await self._request(request, sent=sent)
+        return answer
+
+    async def _request(
+        self, request: _Request, *, parse: bool = False, sent: asyncio.Event | None = None, failed: str | None = None
+    ) -> tuple[Any, Answer]:
+        """GET until a 200, retrying what is transient; its body parsed only if ``parse`` (an
+        unreadable body is then retried too), else ``None`` and the caller parses. ``sent`` is set
+        once the request is written; ``failed`` is the problem of an attempt the caller made."""
+        extensions: dict[str, Any] = {}
+        if sent is not None:
+
+            async def trace(event: str, info: Any) -> None:
+                if event.endswith("send_request_body.complete"):
+                    sent.set()
+
+            extensions["trace"] = trace
+        endpoint = self.budget.endpoint(request.route.template)
+        attempts = Attempts(self.config.max_retries, self.config.host, _path_of(request.url))
+        if failed is not None:
+            await self._failed(attempts, failed)
+        while True:
+            await endpoint.acquire()
+            answer: Answer | None = None
+            problem: str | None = None
+            try:
+                self.stats.requests += 1
+                self.stats.per_route[request.route.template] = self.stats.per_route.get(request.route.template, 0) + 1
+                # One deadline for the whole attempt: connect, headers and the body, however it drips.
+                answer = await asyncio.wait_for(self._get(request, extensions), self.config.request_timeout)
+                self._reached = True
+                self._learn_clock(answer.headers)
+            except (httpx.TransportError, httpx.DecodingError, asyncio.TimeoutError) as exc:
+                if is_unresolved(exc) and not self._reached:
+                    await attempts.unresolved(httpx.URL(request.url).host)
+                    continue
+                problem = transport_problem(exc, self.config.host, self.config.request_timeout)
+            finally:
+                await endpoint.release(answer.headers if answer is not None else None, self._skew)
+
+            if answer is not None:
+                status = answer.status_code
+                if status == 200:
+                    if not parse:
+                        return None, answer
+                    try:
+                        return decode(answer.content, answer.headers), answer
+                    except UnreadableBody as exc:
+                        problem = _unreadable(exc)
+                elif status == 429:
+                    delay = await endpoint.exhausted(answer.headers, self._skew)
+                    self.stats.rate_limited += 1
+                    self.stats.rate_limit_wait_seconds += delay
+                    await attempts.rate_limited(delay)
+                    continue
+                else:
+                    body = _json_or_none(answer.content)
+                    problem = retryable_status(status, _detail_text(body))
+                    if problem is None:
+                        raise status_error(
+                            status,
+                            body,
+                            host=self.config.host,
+                            path=_path_of(request.url),
+                            scope=request.route.scope,
+                            organization=self.config.organization,
+                            path_params=request.path,
+                            location=answer.headers.get("location", ""),
+                        )
+            assert problem is not None
+            await self._failed(attempts, problem)
+
+    async def _failed(self, attempts: Attempts, problem: str) -> None:
+        self.stats.retries += 1
+        await attempts.failed(problem)
+
+    async def _get(self, request: _Request, extensions: dict[str, Any]) -> Answer:
+        """One GET, its body read in full. httpx keeps a response in a reference cycle (with its
+        stream), so a body it caches lives until the cyclic garbage collector runs: several pages
+        of hundreds of kilobytes each, measured. Read here, a body is freed with its page."""
+        assert self._http is not None, "use SentryClient as an async context manager"
+        built = self._http.build_request("GET", request.url, params=request.params, extensions=extensions)
+        response = await self._http.send(built, stream=True)
+        try:
+            content = b"".join([chunk async for chunk in response.aiter_bytes()])
+        finally:
+            await response.aclose()
+        return Answer(response.status_code, response.headers, content)
+
+    def _learn_clock(self, headers: Mapping[str, str]) -> None:
+        date = headers.get("date")
+        if not date:
+            return
+        try:
+            server = email.utils.parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=timezone.utc)
+        skew = (server - datetime.now(timezone.utc)).total_seconds()
+        self._skew = skew if abs(skew) > _MIN_SKEW else 0.0
+        self.clock_known = True
+
+
+@dataclass(frozen=True)
+class _Request:
+    route: Route
+    path: Mapping[str, str]  # the route's placeholders
+    url: str
+    params: dict[str, Any]
+
+
+def _path_of(url: str) -> str:
+    return httpx.URL(url).path
+
+
+def _clean(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        out[key] = value
+    return out
+
+
+def _json_or_none(content: bytes) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _detail_text(body: Any) -> str:
+    if isinstance(body, dict):
+        detail = body.get("detail")
+        return str(detail) if isinstance(detail, str) else ""
+    return body if isinstance(body, str) else ""
+
+
+def _unreadable(exc: ValueError) -> str:
+    """The problem of a 200 whose body is not JSON (retried like a 5xx)."""
+    return f"answered 200 with an unreadable body ({exc})"
+
+
+def _ssl_context(verify: bool | str) -> ssl.SSLContext:
+    # certifi's bundle by default (httpx's own choice): slim images often lack system CAs.
+    return ssl.create_default_context(cafile=verify if isinstance(verify, str) else certifi.where())
