@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from .auth import FORBIDDEN, ScopeRule, Token
 from .dataset import Dataset
 from .models import Issue, Project, Release
-from .pagination import Page, keyed_page, offset_page, parse_cursor, parse_page_size
+from .pagination import Page, keyed_page, numbered_page, offset_page, parse_cursor, parse_page_size
 from .search import SORTS, parse_issue_query
 from .shapes import Shapes
 from .timeutil import US, BadParam, iso_s, parse_iso, parse_period
@@ -105,8 +105,9 @@ def _bool(raw: str | None) -> bool:
 class Api:
     """Endpoint handlers. They run under the dataset lock and raise ApiError / BadParam."""
 
-    def __init__(self, ds: Dataset, shapes: Shapes) -> None:
+    def __init__(self, ds: Dataset, shapes: Shapes, offset_paging: bool = False) -> None:
         self.ds, self.shapes = ds, shapes
+        self.offset_paging = offset_paging  # issues paged like releases (by offset), not keyed
 
     # ------------------------------------------------------------ shared checks
     def _org(self, req: Request) -> None:
@@ -275,7 +276,11 @@ class Api:
 
     def _issues_reply(self, req: Request, issues: list[Issue], key: Callable, render: Callable) -> Reply:
         limit = parse_page_size(req.get("limit"), "limit")
-        page = keyed_page(issues, key, limit, parse_cursor(req.get("cursor")))
+        cursor = parse_cursor(req.get("cursor"))
+        if self.offset_paging:
+            page = numbered_page(len(issues), lambda o, n: issues[o:o + n], limit, cursor)
+        else:
+            page = keyed_page(issues, key, limit, cursor)
         page.items = [render(i, req.now_us) for i in page.items]
         reply = Reply(page.items, page)
         reply.headers["X-Hits"] = str(min(len(issues), 1000))
@@ -329,12 +334,10 @@ class Api:
                  and (not envs or envs.intersection(d.environment for d in r.deploys))]
         items.sort(key=lambda r: (r.date_created_us, r.id), reverse=True)
         limit = parse_page_size(req.get("per_page"))
-        page = keyed_page(items, lambda r: r.date_created_us // 1000, limit, parse_cursor(req.get("cursor")))
-        page.items = [self.shapes.release(r) for r in page.items]
-        reply = Reply(page.items, page)
-        reply.headers["X-Hits"] = str(len(items))
-        reply.headers["X-Max-Hits"] = str(len(items))
-        return reply
+        # Sentry pages releases with its OffsetPaginator and counts no hits (no X-Hits).
+        page = numbered_page(len(items), lambda o, n: [self.shapes.release(r) for r in items[o:o + n]],
+                             limit, parse_cursor(req.get("cursor")))
+        return Reply(page.items, page)
 
     @route("/api/0/organizations/{org}/releases/{version}/", "project:releases", RELEASES)
     def release_detail(self, req: Request) -> Reply:
