@@ -8,7 +8,7 @@ import ssl
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from .api import Api
 from .auth import ALL_READ_SCOPES, TokenStore
 from .clock import Clock
 from .dataset import Dataset, Sizes
+from .details import live_detectors, live_workflows
 from .faults import FaultTable
 from .models import Issue, Monitor, Project, Release
 from .pagination import parse_cursor
@@ -303,11 +304,11 @@ class Emulator:
 
     def detectors(self) -> list[dict[str, Any]]:
         with self._ds.lock:
-            return self._shapes.detectors()
+            return live_detectors(self._ds, self._shapes)
 
     def workflows(self) -> list[dict[str, Any]]:
         with self._ds.lock:
-            return self._shapes.workflows()
+            return live_workflows(self._ds, self._shapes)
 
     # ------------------------------------------------------------ mutations
     def add_events(self, project_slug: str, n: int, *, late_by_seconds: float = 0,
@@ -368,10 +369,31 @@ class Emulator:
         with self._ds.lock:
             return self._shapes.project_list_item(self._ds.add_project(slug, self.clock.now_us()))
 
-    def update_project(self, slug: str, **fields: Any) -> None:
-        """Set name, platform, slug, team, or any other body field of a project."""
+    def update_project(self, slug: str, /, **fields: Any) -> None:
+        """Set name, platform, team, or any other body field of a project; a new `slug` is a
+        rename_project() (the old slug answers Sentry's 302)."""
+        new_slug = fields.pop("slug", None)
         with self._ds.lock:
-            self._ds.update_project(self._project(slug), **fields)
+            project = self._project(slug)
+            if fields:
+                self._ds.update_project(project, **fields)
+            if new_slug is not None and new_slug != project.slug:
+                self._rename(project, str(new_slug), True)
+
+    def rename_project(self, old_slug: str, new_slug: str, *, location: bool = True) -> None:
+        """Change a project's slug, as Sentry does (a ProjectRedirect): the new slug serves it
+        everywhere (same id; issue short ids take the new prefix) and every project-scoped route
+        addressed by the old slug answers 302. `location=True` (Sentry now): `Location` = the
+        request's path and query with the new slug, body `{"slug": new, "detail": {"extra":
+        {"url": <Location>, "slug": new}}}`. `location=False` (Sentry 9, getsentry/sentry#15278):
+        no Location, body `{"detail": {"slug": new}}`. Ground truth takes the new slug only."""
+        with self._ds.lock:
+            self._rename(self._project(old_slug), new_slug, location)
+
+    def _rename(self, project: Project, new_slug: str, location: bool) -> None:
+        old = project.slug
+        self._ds.rename_project(project, new_slug, location)
+        self._tokens.rename_project(old, new_slug)
 
     def delete_project(self, slug: str) -> None:
         """The project leaves every list; its endpoints (and its issues, events, keys, feedback,
@@ -432,6 +454,20 @@ class Emulator:
     def delete_monitor(self, slug: str) -> None:
         with self._ds.lock:
             self._ds.delete_monitor(self._monitor(slug))
+
+    def delete_detector(self, detector_id: str) -> None:
+        """The detector leaves the list (and workflows' detectorIds); its detail answers 404."""
+        self._delete_alert("detector", str(detector_id), self.detectors)
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        """The workflow leaves the list (and detectors' workflowIds); its detail answers 404."""
+        self._delete_alert("workflow", str(workflow_id), self.workflows)
+
+    def _delete_alert(self, kind: str, alert_id: str, listed: Callable[[], list[dict[str, Any]]]) -> None:
+        with self._ds.lock:
+            if alert_id not in {a["id"] for a in listed()}:
+                raise KeyError(f"unknown {kind} {alert_id!r}")
+            self._ds.delete_alert(kind, alert_id)
 
     def add_checkin(self, monitor_slug: str, status: str = "ok", duration: int | None = None) -> dict[str, Any]:
         """A check-in finished now (ok | error | missed | timeout | in_progress); newest in the list."""

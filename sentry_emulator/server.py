@@ -135,7 +135,7 @@ class App:
             if fault is not None and (fault.kind in ("reset", "stall")):
                 self._drop(h, fault)
                 return
-            out = self._api(method, raw_path, query, matched, auth_header, fault)
+            out = self._api(method, raw_path, query, matched, auth_header, fault, split.query)
             if fault is not None:
                 out = self._mangle(out, fault, auth_header or "")
                 if fault.kind == "short_body":
@@ -147,7 +147,7 @@ class App:
                 record(status)
 
     def _api(self, method: str, raw_path: str, query: list[tuple[str, str]],
-             matched: Any, auth_header: str | None, fault: Fault | None) -> _Out:
+             matched: Any, auth_header: str | None, fault: Fault | None, query_string: str = "") -> _Out:
         if matched is None:
             return _json(404, {"detail": "The requested resource does not exist"})
         route, params = matched
@@ -183,12 +183,12 @@ class App:
                 valid = self.tokens.authenticate(auth_header, route.scope)
             except AuthError as err:
                 return _json(err.status, {"detail": err.detail}, rl_headers)
-            req = Request(raw_path, query, params, valid, self.clock.now_us())
+            req = Request(raw_path, query, params, valid, self.clock.now_us(), query_string)
             try:
                 with self.api.ds.lock:
                     reply: Reply = route.handler(self.api, req)
             except ApiError as err:
-                return _json(err.status, {"detail": err.detail}, rl_headers)
+                return _json(err.status, err.body, {**rl_headers, **err.headers})
             except BadParam as err:
                 return _json(400, {"detail": str(err)}, rl_headers)
             headers = dict(rl_headers)
