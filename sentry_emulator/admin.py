@@ -97,7 +97,8 @@ class Admin:
             return 201, emu.add_project(data["slug"])
         if key == ("POST", "faults"):
             emu.inject_fault(data["kind"], path=data.get("path", ".*"), times=int(data.get("times", 1)),
-                             after=int(data.get("after", 0)), seconds=float(data.get("seconds", 30.0)))
+                             after=int(data.get("after", 0)), seconds=float(data.get("seconds", 30.0)),
+                             bytes_per_second=float(data.get("bytes_per_second", 20.0)))
             return 201, {"faults": emu.faults()}
         if key == ("DELETE", "faults"):
             emu.clear_faults()

@@ -489,10 +489,11 @@ class Emulator:
 
     # ------------------------------------------------------------ faults
     def inject_fault(self, kind: str, *, path: str = ".*", times: int = 1, after: int = 0,
-                     seconds: float = 30.0) -> None:
+                     seconds: float = 30.0, bytes_per_second: float = 20.0) -> None:
         """Apply `kind` to the next `times` requests whose path matches `path` (regex), after
-        letting `after` of them through. times=-1 means every matching request."""
-        self._faults.add(str(kind), path, times, after, seconds)
+        letting `after` of them through. times=-1 means every matching request. `seconds`: how
+        long a `stall` lasts; `bytes_per_second`: the rate of a `drip`."""
+        self._faults.add(str(kind), path, times, after, seconds, bytes_per_second)
 
     def clear_faults(self) -> None:
         self._faults.clear()
