@@ -190,11 +190,9 @@ class Api:
         issue = self.ds.issues.get(issue_id)
         if issue is None or not issue.merged_into:
             return None
-        for _ in range(len(self.ds.issues)):  # merge chains end; the bound guards a cycle
-            if issue is None or not issue.merged_into:
-                break
+        while issue is not None and issue.merged_into:  # no cycle: only live issues get merged
             issue = self.ds.issues.get(issue.merged_into)
-        return self.ds.issue(issue.id) if issue is not None else None
+        return None if issue is None else self.ds.issue(issue.id)
 
     def _range(self, req: Request, default_us: int | None) -> tuple[int | None, int | None]:
         """`start`/`end` (both or neither) or `statsPeriod`; else the last `default_us`."""

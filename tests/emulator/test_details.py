@@ -110,6 +110,13 @@ def test_merged_away_issue_answers_the_merged_into_issue(emulator) -> None:
     assert _get(emulator, f"{ORG}/issues/{source['id']}/").status_code == 404
 
 
+def test_merge_chains_are_followed(emulator) -> None:
+    first, second, third = (i["id"] for i in emulator.issues("frontend")[:3])
+    emulator.merge_issues(second, [first])
+    emulator.merge_issues(third, [second])
+    assert _get(emulator, f"{ORG}/issues/{first}/").json()["id"] == third
+
+
 # ---------------------------------------------------------------------------- renamed projects
 def _moved_body(new: str, url: str) -> dict:
     return {"slug": new, "detail": {"extra": {"url": url, "slug": new}}}
