@@ -48,12 +48,17 @@ class Admin:
                 emu.delete_release(version)
                 return 200, {"ok": True}
             return 201, emu.add_commit(version, data["message"], data.get("author"))
-        m = re.match(r"^(projects|teams|members|monitors)/([^/]+)/(delete|feedback|keys|checkins)$", tail)
+        m = re.match(r"^(projects|teams|members|monitors|detectors|workflows)/([^/]+)/"
+                     r"(delete|feedback|keys|checkins|rename)$", tail)
         if m and method == "POST":
             kind, name, action = m.group(1), unquote(m.group(2)), m.group(3)
             if action == "delete":
                 {"projects": emu.delete_project, "teams": emu.delete_team, "members": emu.remove_member,
-                 "monitors": emu.delete_monitor}[kind](name)
+                 "monitors": emu.delete_monitor, "detectors": emu.delete_detector,
+                 "workflows": emu.delete_workflow}[kind](name)
+                return 200, {"ok": True}
+            if (kind, action) == ("projects", "rename"):
+                emu.rename_project(name, str(data["slug"]), location=bool(data.get("location", True)))
                 return 200, {"ok": True}
             if (kind, action) == ("projects", "feedback"):
                 return 201, emu.add_feedback(name, **data)
@@ -92,7 +97,8 @@ class Admin:
             return 201, emu.add_project(data["slug"])
         if key == ("POST", "faults"):
             emu.inject_fault(data["kind"], path=data.get("path", ".*"), times=int(data.get("times", 1)),
-                             after=int(data.get("after", 0)), seconds=float(data.get("seconds", 30.0)))
+                             after=int(data.get("after", 0)), seconds=float(data.get("seconds", 30.0)),
+                             bytes_per_second=float(data.get("bytes_per_second", 20.0)))
             return 201, {"faults": emu.faults()}
         if key == ("DELETE", "faults"):
             emu.clear_faults()

@@ -10,8 +10,9 @@ from urllib.parse import unquote
 
 from .auth import FORBIDDEN, ScopeRule, Token
 from .dataset import Dataset
+from .details import live_detectors, live_workflows, member_detail, team_detail
 from .models import Issue, Project, Release
-from .pagination import Page, keyed_page, offset_page, parse_cursor, parse_page_size
+from .pagination import Page, keyed_page, numbered_page, offset_page, parse_cursor, parse_page_size
 from .search import SORTS, parse_issue_query
 from .shapes import Shapes
 from .timeutil import US, BadParam, iso_s, parse_iso, parse_period
@@ -24,9 +25,13 @@ DAY_US = 86400 * US
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
+    """An error answer: `{"detail": detail}`, or `body` and extra `headers` when given."""
+
+    def __init__(self, status: int, detail: str, body: Any = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
+        self.body = {"detail": detail} if body is None else body
+        self.headers = dict(headers or {})
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Request:
     params: dict[str, str]
     token: Token
     now_us: int
+    query_string: str = ""  # as received, for URLs that keep it (a renamed project's redirect)
 
     def get(self, name: str) -> str | None:
         for k, v in self.query:
@@ -74,6 +80,9 @@ PROJECT = ("project:admin", "project:read", "project:write")
 EVENT = ("event:admin", "event:read", "event:write")
 RELEASES = ("org:ci", "project:admin", "project:read", "project:releases", "project:write")
 MEMBER = ("member:admin", "member:read", "member:write")
+TEAM = ("team:admin", "team:read", "team:write")
+ORG_ISSUES = "/api/0/organizations/{org}/issues/"
+PROJECT_ISSUES = "/api/0/projects/{org}/{project}/issues/"
 
 
 def route(template: str, scope: str | None, sentry: tuple[str, ...] = ()
@@ -105,8 +114,9 @@ def _bool(raw: str | None) -> bool:
 class Api:
     """Endpoint handlers. They run under the dataset lock and raise ApiError / BadParam."""
 
-    def __init__(self, ds: Dataset, shapes: Shapes) -> None:
+    def __init__(self, ds: Dataset, shapes: Shapes, offset_paging: bool = False) -> None:
         self.ds, self.shapes = ds, shapes
+        self.offset_paging = offset_paging  # issues paged like releases (by offset), not keyed
 
     # ------------------------------------------------------------ shared checks
     def _org(self, req: Request) -> None:
@@ -115,11 +125,31 @@ class Api:
 
     def _project(self, req: Request, slug: str | None = None) -> Project:
         self._org(req)
-        project = self.ds.project(slug or req.params["project"])
+        key = slug or req.params["project"]
+        project = self.ds.project(key)
         if project is None:
+            self._raise_if_renamed(req, key)
             raise ApiError(404, NOT_FOUND)
         self._require_visible(req, project)
         return project
+
+    def _raise_if_renamed(self, req: Request, old_slug: str) -> None:
+        """Sentry's ProjectMoved for a slug a project was renamed from: 302 whose Location is the
+        request's path and query with the new slug, body `{"slug", "detail": {"extra": {"url",
+        "slug"}}}`; with `location=False` renames, Sentry 9's answer: no Location, body
+        `{"detail": {"slug"}}`. A token that cannot see the project learns nothing (403)."""
+        moved = self.ds.redirected_project(old_slug)
+        if moved is None:
+            return
+        project, location = moved
+        self._require_visible(req, project)
+        org = req.params["org"]
+        full = req.path + (f"?{req.query_string}" if req.query_string else "")
+        url = full.replace(f"projects/{org}/{old_slug}/", f"projects/{org}/{project.slug}/", 1)
+        if not location:
+            raise ApiError(302, "", body={"detail": {"slug": project.slug}})
+        raise ApiError(302, "", body={"slug": project.slug, "detail": {"extra": {"url": url, "slug": project.slug}}},
+                       headers={"Location": url})
 
     def _require_visible(self, req: Request, project: Project) -> None:
         """403 for a project outside a project-restricted token."""
@@ -147,12 +177,22 @@ class Api:
 
     def _issue(self, req: Request) -> Issue:
         self._org(req)
-        issue = self.ds.issue(req.params["issue_id"])
+        issue = self.ds.issue(req.params["issue_id"]) or self._merged_into(req.params["issue_id"])
         if issue is None:
             raise ApiError(404, NOT_FOUND)
         project = self.ds.projects[issue.project]
         self._require_visible(req, project)
         return issue
+
+    def _merged_into(self, issue_id: str) -> Issue | None:
+        """The live issue a merged-away id now belongs to. Sentry (GroupRedirect, read by
+        get_group_with_redirect) answers the merged-into issue's data, not a redirect."""
+        issue = self.ds.issues.get(issue_id)
+        if issue is None or not issue.merged_into:
+            return None
+        while issue is not None and issue.merged_into:  # no cycle: only live issues get merged
+            issue = self.ds.issues.get(issue.merged_into)
+        return None if issue is None else self.ds.issue(issue.id)
 
     def _range(self, req: Request, default_us: int | None) -> tuple[int | None, int | None]:
         """`start`/`end` (both or neither) or `statsPeriod`; else the last `default_us`."""
@@ -275,7 +315,11 @@ class Api:
 
     def _issues_reply(self, req: Request, issues: list[Issue], key: Callable, render: Callable) -> Reply:
         limit = parse_page_size(req.get("limit"), "limit")
-        page = keyed_page(issues, key, limit, parse_cursor(req.get("cursor")))
+        cursor = parse_cursor(req.get("cursor"))
+        if self.offset_paging:
+            page = numbered_page(len(issues), lambda o, n: issues[o:o + n], limit, cursor)
+        else:
+            page = keyed_page(issues, key, limit, cursor)
         page.items = [render(i, req.now_us) for i in page.items]
         reply = Reply(page.items, page)
         reply.headers["X-Hits"] = str(min(len(issues), 1000))
@@ -329,12 +373,10 @@ class Api:
                  and (not envs or envs.intersection(d.environment for d in r.deploys))]
         items.sort(key=lambda r: (r.date_created_us, r.id), reverse=True)
         limit = parse_page_size(req.get("per_page"))
-        page = keyed_page(items, lambda r: r.date_created_us // 1000, limit, parse_cursor(req.get("cursor")))
-        page.items = [self.shapes.release(r) for r in page.items]
-        reply = Reply(page.items, page)
-        reply.headers["X-Hits"] = str(len(items))
-        reply.headers["X-Max-Hits"] = str(len(items))
-        return reply
+        # Sentry pages releases with its OffsetPaginator and counts no hits (no X-Hits).
+        page = numbered_page(len(items), lambda o, n: [self.shapes.release(r) for r in items[o:o + n]],
+                             limit, parse_cursor(req.get("cursor")))
+        return Reply(page.items, page)
 
     @route("/api/0/organizations/{org}/releases/{version}/", "project:releases", RELEASES)
     def release_detail(self, req: Request) -> Reply:
@@ -427,9 +469,119 @@ class Api:
     def detectors(self, req: Request) -> Reply:
         self._org(req)
         ids = {p.id for p in self.ds.projects if p.idx in self._project_filter(req)}
-        return self._offset_with_hits(req, [d for d in self.shapes.detectors() if d["projectId"] in ids])
+        return self._offset_with_hits(req, [d for d in live_detectors(self.ds, self.shapes) if d["projectId"] in ids])
 
     @route("/api/0/organizations/{org}/workflows/", "alerts:read", ("alerts:read", *ORG))
     def workflows(self, req: Request) -> Reply:
         self._org(req)
-        return self._offset_with_hits(req, self.shapes.workflows())
+        return self._offset_with_hits(req, live_workflows(self.ds, self.shapes))
+
+    # ------------------------------------------------------------ item details (confirm a deletion)
+    @route("/api/0/teams/{org}/{team_id_or_slug}/", "team:read", TEAM)
+    def team_detail(self, req: Request) -> Reply:
+        self._org(req)
+        team = self.ds.team(req.params["team_id_or_slug"])
+        if team is None:
+            raise ApiError(404, NOT_FOUND)
+        return Reply(team_detail(self.shapes, team, req.getall("expand"), req.getall("collapse")))
+
+    @route("/api/0/organizations/{org}/members/{member_id}/", "member:read", MEMBER)
+    def member_detail(self, req: Request) -> Reply:
+        self._org(req)
+        member = next((m for m in self.ds.members if m.id == req.params["member_id"]), None)
+        if member is None:
+            raise ApiError(404, NOT_FOUND)
+        admin = "member:admin" in req.token.scopes
+        return Reply(member_detail(self.shapes, member, self.ds.members, admin))
+
+    @route("/api/0/organizations/{org}/monitors/{monitor}/", "alerts:read", ("alerts:read", "alerts:write", *PROJECT))
+    def monitor_detail(self, req: Request) -> Reply:
+        self._org(req)
+        monitor = self.ds.monitor(req.params["monitor"])
+        if monitor is None:
+            raise ApiError(404, NOT_FOUND)
+        self._require_visible(req, self.ds.projects[monitor.project])
+        return Reply(self.shapes.monitor(monitor, req.now_us))
+
+    @route("/api/0/organizations/{org}/detectors/{detector_id}/", "alerts:read", ("alerts:read", *ORG))
+    def detector_detail(self, req: Request) -> Reply:
+        self._org(req)
+        wanted = req.params["detector_id"]
+        detector = next((d for d in live_detectors(self.ds, self.shapes) if d["id"] == wanted), None)
+        if detector is None:  # a non-numeric id too: Sentry's to_valid_int_id(raise_404=True)
+            raise ApiError(404, NOT_FOUND)
+        project = next(p for p in self.ds.projects if p.id == detector["projectId"])
+        self._require_visible(req, project)
+        return Reply(detector)
+
+    @route("/api/0/organizations/{org}/workflows/{workflow_id}/", "alerts:read", ("alerts:read", *ORG))
+    def workflow_detail(self, req: Request) -> Reply:
+        self._org(req)
+        wanted = req.params["workflow_id"]
+        workflow = next((w for w in live_workflows(self.ds, self.shapes) if w["id"] == wanted), None)
+        if workflow is None:
+            raise ApiError(404, NOT_FOUND)
+        return Reply(workflow)
+
+    # ------------------------------------------------------------ delete_after_page
+    def delete_listed(self, template: str, item: Any) -> str | None:
+        """Delete the record behind a list item (the `delete_after_page` fault) with the dataset
+        mutation of its list; its id (version for releases), or None when the list has no
+        deletion or the record is already gone. Runs under the dataset lock."""
+        if not isinstance(item, dict):
+            return None
+        key = str(item.get("version") if template.endswith("/releases/") else item.get("id"))
+        deleters: dict[str, Callable[[str], bool]] = {
+            ORG_ISSUES: self._delete_issue, PROJECT_ISSUES: self._delete_issue,
+            "/api/0/organizations/{org}/releases/": self._delete_release,
+            "/api/0/organizations/{org}/teams/": self._delete_team,
+            "/api/0/organizations/{org}/members/": self._delete_member,
+            "/api/0/organizations/{org}/monitors/": self._delete_monitor,
+            "/api/0/organizations/{org}/projects/": self._delete_project,
+            "/api/0/organizations/{org}/detectors/": lambda k: self._delete_alert("detector", k),
+            "/api/0/organizations/{org}/workflows/": lambda k: self._delete_alert("workflow", k),
+        }
+        deleter = deleters.get(template)
+        return key if deleter is not None and deleter(key) else None
+
+    def _delete_issue(self, key: str) -> bool:
+        issue = self.ds.issue(key)
+        if issue is not None:
+            self.ds.delete_issue(issue)
+        return issue is not None
+
+    def _delete_release(self, key: str) -> bool:
+        release = self.ds.release(key)
+        if release is not None:
+            self.ds.delete_release(release)
+        return release is not None
+
+    def _delete_team(self, key: str) -> bool:
+        team = self.ds.team(key)
+        if team is not None:
+            self.ds.delete_team(team)
+        return team is not None
+
+    def _delete_member(self, key: str) -> bool:
+        member = self.ds.member(key)
+        if member is not None:
+            self.ds.remove_member(member)
+        return member is not None
+
+    def _delete_monitor(self, key: str) -> bool:
+        monitor = self.ds.monitor(key)
+        if monitor is not None:
+            self.ds.delete_monitor(monitor)
+        return monitor is not None
+
+    def _delete_project(self, key: str) -> bool:
+        project = self.ds.project(key)
+        if project is not None:
+            self.ds.delete_project(project)
+        return project is not None
+
+    def _delete_alert(self, kind: str, key: str) -> bool:
+        if (kind, key) in self.ds.deleted_alerts:
+            return False
+        self.ds.delete_alert(kind, key)
+        return True

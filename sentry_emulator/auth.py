@@ -73,6 +73,14 @@ class TokenStore:
             token = self._tokens[value]
             self._tokens[value] = Token(token.value, token.scopes, token.projects, revoked=True)
 
+    def rename_project(self, old_slug: str, new_slug: str) -> None:
+        """Tokens restricted to a project by its old slug keep it under the new one."""
+        with self._lock:
+            for value, token in list(self._tokens.items()):
+                if token.projects is not None and old_slug in token.projects:
+                    self._tokens[value] = Token(token.value, token.scopes, (token.projects - {old_slug}) | {new_slug},
+                                                token.revoked)
+
     def lookup(self, authorization: str | None) -> Token | None:
         """The token named by an `Authorization: Bearer ...` header, valid or not."""
         if not authorization:

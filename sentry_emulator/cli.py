@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
@@ -11,40 +12,77 @@ from collections.abc import Sequence
 import orjson
 
 from .emulator import Emulator
+from .faults import FaultTable, parse_fault_spec
 from .ratelimit import RateLimits, RateLimitSetting
 
 __all__ = ["build_parser", "main"]
 
 
+def _one_line_help(prog: str) -> argparse.HelpFormatter:
+    # Wide enough that every option and its help fit on one line.
+    return argparse.HelpFormatter(prog, max_help_position=56, width=240)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sentry-emulator", description="Serve an emulated Sentry web API.")
-    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--organization", default="acme")
-    p.add_argument("--projects", type=int, default=3)
-    p.add_argument("--events-per-project", type=int, default=300)
-    p.add_argument("--issues-per-project", type=int, default=40)
-    p.add_argument("--releases", type=int, default=25)
-    p.add_argument("--days", type=float, default=30)
-    p.add_argument("--retention-days", type=float, default=90)
-    p.add_argument("--rate-limits", choices=["none", "sentry", "custom"], default="none")
+    p = argparse.ArgumentParser(prog="sentry-emulator", formatter_class=_one_line_help,
+                                description="Serve an emulated Sentry web API on loopback until SIGTERM/SIGINT; "
+                                            "prints one JSON line (base_url, token, organization, projects) when ready.")
+    p.add_argument("--port", type=int, default=0, help="TCP port to listen on; 0 picks a free one (default: 0)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the generated data: same seed, same ids and contents (default: 1)")
+    p.add_argument("--organization", default="acme", help="slug of the one organization (default: acme)")
+    p.add_argument("--projects", type=int, default=3, help="number of projects: backend, frontend, mobile, project-4, ... (default: 3)")
+    p.add_argument("--events-per-project", type=int, default=300, help="generated events per project (default: 300)")
+    p.add_argument("--issues-per-project", type=int, default=40,
+                   help="generated issues per project, at most the events per project (default: 40)")
+    p.add_argument("--releases", type=int, default=25, help="generated releases, org-wide (default: 25)")
+    p.add_argument("--days", type=float, default=30, help="days of history the generated events span, ending now (default: 30)")
+    p.add_argument("--retention-days", type=float, default=90, help="event retention in days: older events are gone (default: 90)")
+    p.add_argument("--rate-limits", choices=["none", "sentry", "custom"], default="none",
+                   help="none: no limits, no headers; sentry: 40/1 s, 25 concurrent, events 60/60 s, 1 concurrent; "
+                        "custom: the --limit ... --events-concurrent values (default: none)")
     defaults = RateLimits()
-    for flag, value in (("limit", defaults.limit), ("window", defaults.window),
-                        ("concurrent", defaults.concurrent), ("events-limit", defaults.events_limit),
-                        ("events-window", defaults.events_window), ("events-concurrent", defaults.events_concurrent)):
-        p.add_argument(f"--{flag}", type=int, default=value, help=f"custom rate limits (default {value})")
-    p.add_argument("--latency-ms", type=float, default=0.0)
-    p.add_argument("--jitter-ms", type=float, default=0.0)
-    p.add_argument("--tls", action="store_true", help="serve https with a throwaway CA (needs trustme)")
-    p.add_argument("--admin", action="store_true", help="enable the /_emulator/ admin paths")
-    p.add_argument("--token", default=None, help="use this value as the all-scopes token")
-    p.add_argument("--region-url", default=None, help="links.regionUrl of the organization (default: itself)")
-    p.add_argument("--scope-rules", choices=["strict", "sentry"], default="sentry")
-    p.add_argument("--teams", type=int, default=None)
-    p.add_argument("--members", type=int, default=None)
-    p.add_argument("--monitors", type=int, default=None)
+    for flag, value, meaning in (
+            ("limit", defaults.limit, "requests per window, per token and endpoint"),
+            ("window", defaults.window, "window length in seconds"),
+            ("concurrent", defaults.concurrent, "requests in flight per token and endpoint"),
+            ("events-limit", defaults.events_limit, "requests per window on the project events list"),
+            ("events-window", defaults.events_window, "window length in seconds on the project events list"),
+            ("events-concurrent", defaults.events_concurrent, "requests in flight on the project events list")):
+        p.add_argument(f"--{flag}", type=int, default=value,
+                       help=f"with --rate-limits custom: {meaning} (default: {value})")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="delay before every API answer, in milliseconds (default: 0)")
+    p.add_argument("--jitter-ms", type=float, default=0.0,
+                   help="extra uniform random delay of 0 to this many milliseconds per answer (default: 0)")
+    p.add_argument("--tls", action="store_true",
+                   help="serve https with a throwaway CA; the ready line gains ca_cert (needs trustme) (default: off)")
+    p.add_argument("--admin", action="store_true", help="enable the /_emulator/ admin paths (default: off)")
+    p.add_argument("--token", default=None, help="use this value as the all-scopes token (default: a generated sntryu_ token)")
+    p.add_argument("--region-url", default=None, help="links.regionUrl of the organization (default: the emulator's own URL)")
+    p.add_argument("--scope-rules", choices=["strict", "sentry"], default="sentry",
+                   help="sentry: any scope Sentry accepts per endpoint; strict: exactly one scope each (default: sentry)")
+    p.add_argument("--teams", type=int, default=None, help="number of teams (default: about one per two projects, at most 4)")
+    p.add_argument("--members", type=int, default=None, help="active members, plus one pending invite (default: 6)")
+    p.add_argument("--monitors", type=int, default=None, help="cron monitors (default: min(3, projects))")
+    p.add_argument("--offset-paging", action="store_true",
+                   help="page the issues lists by offset (LIMIT:PAGE:0 cursors) like releases, not keyed (default: off)")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND[:PATH_REGEX[:TIMES]]",
+                   help="inject a fault at start (repeatable): KIND an HTTP status (503) or a named kind of docs/emulator.md, "
+                        "PATH_REGEX default .*, TIMES default 1, -1 = forever (default: none)")
+    p.add_argument("--fault-seconds", type=float, default=30.0, help="how long a stall fault holds a request, in seconds (default: 30)")
+    p.add_argument("--fault-bytes-per-second", type=float, default=20.0,
+                   help="rate at which a drip fault writes the body, in bytes per second (default: 20)")
     return p
+
+
+def _faults(args: argparse.Namespace) -> list[tuple[str, str, int]]:
+    """The --fault specs parsed and checked (an unknown kind is a usage error, before serving)."""
+    table, parsed = FaultTable(), []
+    for spec in args.fault:
+        kind, path, times = parse_fault_spec(spec)
+        table.add(kind, path, times)  # raises ValueError on a bad kind or regex
+        parsed.append((kind, path, times))
+    return parsed
 
 
 def _rate_limits(args: argparse.Namespace) -> RateLimitSetting:
@@ -58,7 +96,12 @@ def _rate_limits(args: argparse.Namespace) -> RateLimitSetting:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        faults = _faults(args)
+    except (ValueError, re.error) as err:
+        parser.error(f"--fault: {err}")
     emu = Emulator(
         seed=args.seed, organization=args.organization, projects=args.projects,
         events_per_project=args.events_per_project, issues_per_project=args.issues_per_project,
@@ -66,8 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limits=_rate_limits(args), latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
         tls=args.tls, admin=args.admin, host=args.host, port=args.port, token=args.token,
         region_url=args.region_url, scope_rules=args.scope_rules, teams=args.teams, members=args.members,
-        monitors=args.monitors,
+        monitors=args.monitors, offset_paging=args.offset_paging,
     )
+    for kind, path, times in faults:
+        emu.inject_fault(kind, path=path, times=times, seconds=args.fault_seconds,
+                         bytes_per_second=args.fault_bytes_per_second)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

@@ -138,6 +138,10 @@ class Dataset:
         self.keys = [k for p in self.projects for k in self._gen_keys(p)]
         self.feedback = [f for p in self.projects for f in self._gen_feedback(p)]
         self.monitors = self._gen_monitors()
+        # Mutations of the hostile modes: old slug -> (project idx, answer with Location?), and
+        # deleted ("detector" | "workflow", id) pairs (both lists are computed from the projects).
+        self.project_redirects: dict[str, tuple[int, bool]] = {}
+        self.deleted_alerts: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ generation
     def _h(self, *parts: int | str) -> int:
@@ -665,6 +669,34 @@ class Dataset:
                 setattr(project, name, value)
             else:
                 project.extra[name] = value
+        self.version += 1
+
+    def rename_project(self, project: Project, new_slug: str, location: bool = True) -> None:
+        """A new slug, like Sentry's ProjectRedirect: the old one still names the project for
+        redirects; short ids take the new prefix (Sentry derives them from the slug)."""
+        if self.project(new_slug) is not None:
+            raise ValueError(f"project {new_slug} exists")
+        old_prefix, new_prefix = project.slug.upper() + "-", new_slug.upper() + "-"
+        for issue in self.issues.values():
+            if issue.project == project.idx and issue.short_id.startswith(old_prefix):
+                issue.short_id = new_prefix + issue.short_id[len(old_prefix):]
+        self.project_redirects.pop(new_slug, None)
+        self.project_redirects[project.slug] = (project.idx, location)
+        project.slug = new_slug
+        self.version += 1
+
+    def redirected_project(self, slug: str) -> tuple[Project, bool] | None:
+        """(live project, Location?) an old slug was renamed from; None when it names none."""
+        entry = self.project_redirects.get(slug)
+        if entry is None or self.projects[entry[0]].deleted:
+            return None
+        return self.projects[entry[0]], entry[1]
+
+    def delete_alert(self, kind: str, alert_id: str) -> None:
+        """Delete a detector or workflow (`kind`); they are computed, so this only hides them."""
+        if kind not in ("detector", "workflow"):
+            raise ValueError(f"unknown alert kind {kind!r}")
+        self.deleted_alerts.add((kind, alert_id))
         self.version += 1
 
     # ------------------------------------------------------------------ org-wide mutations

@@ -8,7 +8,7 @@ import ssl
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from .api import Api
 from .auth import ALL_READ_SCOPES, TokenStore
 from .clock import Clock
 from .dataset import Dataset, Sizes
+from .details import live_detectors, live_workflows
 from .faults import FaultTable
 from .models import Issue, Monitor, Project, Release
 from .pagination import parse_cursor
@@ -59,6 +60,7 @@ class Emulator:
         teams: int | None = None,
         members: int | None = None,
         monitors: int | None = None,
+        offset_paging: bool = False,
     ) -> None:
         self.clock = Clock(start_time)
         anchor = self.clock.now_us() // US * US
@@ -72,6 +74,7 @@ class Emulator:
         self._faults = FaultTable()
         self._log = RequestLog(request_log_size)
         self._latency = (latency_ms, jitter_ms)
+        self._offset_paging = offset_paging
         self._tls, self._admin, self._host, self._port = tls, admin, host, port
         self.ca_cert_path: str | None = None
         self.base_url = f"{'https' if tls else 'http'}://{host}:{port}"
@@ -87,7 +90,7 @@ class Emulator:
             return self
         context = self._tls_context() if self._tls else None
         self._app = App(
-            api=Api(self._ds, self._shapes), tokens=self._tokens, clock=self.clock, limiter=self._limiter,
+            api=Api(self._ds, self._shapes, self._offset_paging), tokens=self._tokens, clock=self.clock, limiter=self._limiter,
             faults=self._faults, log=self._log, latency=self._delay,
             admin=Admin(self) if self._admin else None, base_url=lambda: self.base_url,
         )
@@ -301,11 +304,11 @@ class Emulator:
 
     def detectors(self) -> list[dict[str, Any]]:
         with self._ds.lock:
-            return self._shapes.detectors()
+            return live_detectors(self._ds, self._shapes)
 
     def workflows(self) -> list[dict[str, Any]]:
         with self._ds.lock:
-            return self._shapes.workflows()
+            return live_workflows(self._ds, self._shapes)
 
     # ------------------------------------------------------------ mutations
     def add_events(self, project_slug: str, n: int, *, late_by_seconds: float = 0,
@@ -366,10 +369,31 @@ class Emulator:
         with self._ds.lock:
             return self._shapes.project_list_item(self._ds.add_project(slug, self.clock.now_us()))
 
-    def update_project(self, slug: str, **fields: Any) -> None:
-        """Set name, platform, slug, team, or any other body field of a project."""
+    def update_project(self, slug: str, /, **fields: Any) -> None:
+        """Set name, platform, team, or any other body field of a project; a new `slug` is a
+        rename_project() (the old slug answers Sentry's 302)."""
+        new_slug = fields.pop("slug", None)
         with self._ds.lock:
-            self._ds.update_project(self._project(slug), **fields)
+            project = self._project(slug)
+            if fields:
+                self._ds.update_project(project, **fields)
+            if new_slug is not None and new_slug != project.slug:
+                self._rename(project, str(new_slug), True)
+
+    def rename_project(self, old_slug: str, new_slug: str, *, location: bool = True) -> None:
+        """Change a project's slug, as Sentry does (a ProjectRedirect): the new slug serves it
+        everywhere (same id; issue short ids take the new prefix) and every project-scoped route
+        addressed by the old slug answers 302. `location=True` (Sentry now): `Location` = the
+        request's path and query with the new slug, body `{"slug": new, "detail": {"extra":
+        {"url": <Location>, "slug": new}}}`. `location=False` (Sentry 9, getsentry/sentry#15278):
+        no Location, body `{"detail": {"slug": new}}`. Ground truth takes the new slug only."""
+        with self._ds.lock:
+            self._rename(self._project(old_slug), new_slug, location)
+
+    def _rename(self, project: Project, new_slug: str, location: bool) -> None:
+        old = project.slug
+        self._ds.rename_project(project, new_slug, location)
+        self._tokens.rename_project(old, new_slug)
 
     def delete_project(self, slug: str) -> None:
         """The project leaves every list; its endpoints (and its issues, events, keys, feedback,
@@ -431,6 +455,20 @@ class Emulator:
         with self._ds.lock:
             self._ds.delete_monitor(self._monitor(slug))
 
+    def delete_detector(self, detector_id: str) -> None:
+        """The detector leaves the list (and workflows' detectorIds); its detail answers 404."""
+        self._delete_alert("detector", str(detector_id), self.detectors)
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        """The workflow leaves the list (and detectors' workflowIds); its detail answers 404."""
+        self._delete_alert("workflow", str(workflow_id), self.workflows)
+
+    def _delete_alert(self, kind: str, alert_id: str, listed: Callable[[], list[dict[str, Any]]]) -> None:
+        with self._ds.lock:
+            if alert_id not in {a["id"] for a in listed()}:
+                raise KeyError(f"unknown {kind} {alert_id!r}")
+            self._ds.delete_alert(kind, alert_id)
+
     def add_checkin(self, monitor_slug: str, status: str = "ok", duration: int | None = None) -> dict[str, Any]:
         """A check-in finished now (ok | error | missed | timeout | in_progress); newest in the list."""
         with self._ds.lock:
@@ -451,10 +489,11 @@ class Emulator:
 
     # ------------------------------------------------------------ faults
     def inject_fault(self, kind: str, *, path: str = ".*", times: int = 1, after: int = 0,
-                     seconds: float = 30.0) -> None:
+                     seconds: float = 30.0, bytes_per_second: float = 20.0) -> None:
         """Apply `kind` to the next `times` requests whose path matches `path` (regex), after
-        letting `after` of them through. times=-1 means every matching request."""
-        self._faults.add(str(kind), path, times, after, seconds)
+        letting `after` of them through. times=-1 means every matching request. `seconds`: how
+        long a `stall` lasts; `bytes_per_second`: the rate of a `drip`."""
+        self._faults.add(str(kind), path, times, after, seconds, bytes_per_second)
 
     def clear_faults(self) -> None:
         self._faults.clear()

@@ -11,22 +11,63 @@ Kinds that test the connector's handling of its secret and of other hosts:
 - ``echo_token_400`` / ``echo_token_500``: an error whose ``detail`` quotes the header value;
 - ``region_other_host``: a valid organization whose ``links.regionUrl`` and ``organizationUrl``
   point at 127.0.0.2 on the same port.
+
+Kinds where a server lies while answering 200 (the body mangling lives here as pure functions
+over the JSON bytes; `server.py` applies them and the wire kinds):
+
+- pagination: ``no_link``, ``garbled_link``, ``results_true_no_cursor``, ``endless_cursor``,
+  ``endless_empty``;
+- wire: ``drip`` (the body at ``bytes_per_second``), ``bad_gzip`` (``Content-Encoding: gzip`` on
+  plain JSON);
+- records: ``odd_record``, ``no_id``;
+- data moving under the client: ``delete_after_page``.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["FAULT_KINDS", "POST_KINDS", "PRE_KINDS", "Fault", "FaultTable"]
+import orjson
+
+__all__ = [
+    "ENDLESS_KINDS",
+    "FAULT_KINDS",
+    "GARBLED_LINK",
+    "ODD_BIGINT",
+    "ODD_HUGE_LEN",
+    "POST_KINDS",
+    "PRE_KINDS",
+    "Fault",
+    "FaultTable",
+    "fresh_serial",
+    "link_next_without_cursor",
+    "no_id",
+    "odd_record",
+    "parse_fault_spec",
+]
 
 # Faults answered instead of running the endpoint.
 PRE_KINDS = {"429", "reset", "stall", "html", "html_200", "redirect_other_host", "echo_token_400", "echo_token_500"}
-# Faults that mangle the real response of the endpoint.
+# Faults that mangle the real response of the endpoint (or its delivery).
 POST_KINDS = {"truncated_json", "invalid_json", "empty_200", "link_other_host", "short_body", "echo_token",
-              "echo_token_link", "region_other_host"}
+              "echo_token_link", "region_other_host",
+              "no_link", "garbled_link", "results_true_no_cursor", "endless_cursor", "endless_empty",
+              "drip", "bad_gzip", "odd_record", "no_id", "delete_after_page"}
+ENDLESS_KINDS = {"endless_cursor", "endless_empty"}
 FAULT_KINDS = PRE_KINDS | POST_KINDS | {"NNN (any HTTP status, e.g. 500, 502, 503, 504)"}
+
+# An unterminated URI reference with unquoted, space-separated parameters: RFC 8288 parsers
+# (and httpx's lenient one) find no usable `rel` in it.
+GARBLED_LINK = "<broken; rel=next results=true"
+ODD_BIGINT = 2**70  # beyond 64 bits: Python's json reads it exactly, orjson as a float
+ODD_HUGE_LEN = 1 << 20  # characters in the 1 MB string of odd_record
+_SURROGATE_TOKEN = "__sentry_emulator_lone_surrogate__"
+_BIGINT_TOKEN = "__sentry_emulator_bigint__"
+_serials = itertools.count(1)
 
 
 @dataclass
@@ -36,6 +77,10 @@ class Fault:
     times: int  # remaining applications; <0 means forever
     after: int  # matching requests still to let through first
     seconds: float = 30.0  # stall duration
+    bytes_per_second: float = 20.0  # drip rate
+    # endless_cursor: the page first served, per request path (the same page forever after).
+    pages: dict[str, bytes] = field(default_factory=dict, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def status(self) -> int | None:
@@ -47,10 +92,13 @@ class FaultTable:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
 
-    def add(self, kind: str, path: str = ".*", times: int = 1, after: int = 0, seconds: float = 30.0) -> Fault:
+    def add(self, kind: str, path: str = ".*", times: int = 1, after: int = 0, seconds: float = 30.0,
+            bytes_per_second: float = 20.0) -> Fault:
         if not (kind in PRE_KINDS or kind in POST_KINDS or (kind.isdigit() and len(kind) == 3)):
             raise ValueError(f"unknown fault kind {kind!r}")
-        fault = Fault(kind, re.compile(path), times, after, seconds)
+        if bytes_per_second <= 0:
+            raise ValueError("bytes_per_second must be positive")
+        fault = Fault(kind, re.compile(path), times, after, seconds, bytes_per_second)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -77,5 +125,93 @@ class FaultTable:
 
     def pending(self) -> list[dict[str, object]]:
         with self._lock:
-            return [{"kind": f.kind, "path": f.path.pattern, "times": f.times, "after": f.after}
-                    for f in self._faults]
+            return [{"kind": f.kind, "path": f.path.pattern, "times": f.times, "after": f.after,
+                     "seconds": f.seconds, "bytes_per_second": f.bytes_per_second} for f in self._faults]
+
+
+def parse_fault_spec(spec: str) -> tuple[str, str, int]:
+    """`KIND[:PATH_REGEX[:TIMES]]` -> (kind, path, times). The path may hold colons: TIMES is the
+    last field only when there are three or more and it is an integer."""
+    kind, _, rest = spec.partition(":")
+    path, times = rest or ".*", 1
+    head, sep, tail = rest.rpartition(":")
+    if sep and re.fullmatch(r"-?\d+", tail):
+        path, times = head or ".*", int(tail)
+    if not kind:
+        raise ValueError(f"fault spec without a kind: {spec!r}")
+    return kind, path, times
+
+
+def fresh_serial() -> int:
+    """A number never handed out before in this process (endless cursors never repeat)."""
+    return next(_serials)
+
+
+def link_next_without_cursor(link: str) -> str:
+    """The `Link` value with its `next` part stripped of every cursor (URL param and attribute)
+    and forced to `results="true"`; other parts untouched."""
+    parts = re.split(r",\s*(?=<)", link)
+    out = []
+    for part in parts:
+        if 'rel="next"' in part:
+            part = re.sub(r"[?&]cursor=[^&>]*", "", part)
+            part = part.replace("?>", ">")
+            part = re.sub(r'; cursor="[^"]*"', "", part)
+            part = part.replace('results="false"', 'results="true"')
+        out.append(part)
+    return ", ".join(out)
+
+
+def _first_record(body: Any) -> dict[str, Any] | None:
+    if isinstance(body, list):
+        return next((x for x in body if isinstance(x, dict)), None)
+    return body if isinstance(body, dict) else None
+
+
+def _case_twin(record: dict[str, Any]) -> str:
+    """`Title` when the record has `title`; else the first key whose capitalised form is new."""
+    if "title" in record and "Title" not in record:
+        return "Title"
+    for key in record:
+        twin = key[:1].upper() + key[1:]
+        if twin != key and twin not in record:
+            return twin
+    return "ID" if "ID" not in record else "Id"
+
+
+def odd_record(body: bytes) -> bytes:
+    """The JSON body with its first record (or the object) given five odd fields: `""` (empty
+    key), a case twin of an existing key, `oddSurrogate` (a string with the JSON escape `\\ud800`,
+    a lone surrogate), `oddHuge` (1 MB string) and `oddNested.bigint` (2**70). Unchanged when
+    the body is not JSON or holds no object."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    record = _first_record(data)
+    if record is None:
+        return body
+    twin = _case_twin(record)
+    record[""] = "odd: empty key"
+    record[twin] = f"odd: case twin of {twin.lower()!r}"
+    record["oddSurrogate"] = _SURROGATE_TOKEN
+    record["oddHuge"] = "x" * ODD_HUGE_LEN
+    record["oddNested"] = {"bigint": _BIGINT_TOKEN}
+    # orjson refuses to write either value, so they are spliced into the text it wrote.
+    text = orjson.dumps(data)
+    text = text.replace(f'"{_SURROGATE_TOKEN}"'.encode(), b'"lone \\ud800 surrogate"', 1)
+    return text.replace(f'"{_BIGINT_TOKEN}"'.encode(), str(ODD_BIGINT).encode(), 1)
+
+
+def no_id(body: bytes) -> bytes:
+    """The first record loses its `id` key and the second gets `"id": null` (an object: no `id`)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    records = [x for x in data if isinstance(x, dict)] if isinstance(data, list) else [data]
+    if records and isinstance(records[0], dict):
+        records[0].pop("id", None)
+    if len(records) > 1:
+        records[1]["id"] = None
+    return orjson.dumps(data)

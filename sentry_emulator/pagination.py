@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 
 from .timeutil import BadParam
 
-__all__ = ["Cursor", "Page", "keyed_page", "link_header", "offset_page", "parse_cursor", "parse_page_size"]
+__all__ = ["Cursor", "Page", "keyed_page", "link_header", "numbered_page", "offset_page", "parse_cursor",
+           "parse_page_size"]
 
 T = TypeVar("T")
 MAX_PER_PAGE = 100
@@ -73,6 +74,24 @@ def offset_page(total: int, fetch: Callable[[int, int], list], limit: int, curso
     items = fetch(offset, limit) if offset < total else []
     return Page(items, Cursor(0, offset + limit, False), offset + limit < total,
                 Cursor(0, max(0, offset - limit), True), offset > 0)
+
+
+def numbered_page(total: int, fetch: Callable[[int, int], list], limit: int, cursor: Cursor | None) -> Page:
+    """Sentry's OffsetPaginator (the releases list): cursor `LIMIT:PAGE:IS_PREV`, rows from
+    PAGE * LIMIT of the cursor, `is_prev` ignored.
+
+    Nothing anchors a page to the items already returned: deleting one of them between two
+    requests shifts the next page by one, so one item is never served.
+    """
+    size = cursor.value if cursor else 0
+    number = cursor.offset if cursor else 0
+    start = number * size
+    stop = start + (size or limit) + 1  # one more than a page: is there a next one?
+    window = fetch(start, stop - start) if start < total else []
+    if size != limit:  # the client changed per_page: Sentry keeps the last limit + 1 rows
+        window = window[-(limit + 1):]
+    return Page(window[:limit], Cursor(limit, number + 1, False), len(window) > limit,
+                Cursor(limit, number - 1, True), number > 0)
 
 
 def keyed_page(items: Sequence[T], key: Callable[[T], int], limit: int, cursor: Cursor | None,

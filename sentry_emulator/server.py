@@ -21,8 +21,17 @@ import orjson
 from .api import Api, ApiError, Reply, Request, match_route
 from .auth import AuthError, TokenStore
 from .clock import Clock
-from .faults import Fault, FaultTable
-from .pagination import link_header
+from .faults import (
+    ENDLESS_KINDS,
+    GARBLED_LINK,
+    Fault,
+    FaultTable,
+    fresh_serial,
+    link_next_without_cursor,
+    no_id,
+    odd_record,
+)
+from .pagination import MAX_PER_PAGE, Cursor, Page, link_header
 from .ratelimit import RateLimiter
 from .timeutil import BadParam
 
@@ -31,6 +40,11 @@ if TYPE_CHECKING:
 
 __all__ = ["App", "EmulatorHTTPServer", "RequestLog", "RequestRecord"]
 
+# A drip writes a chunk about this often (seconds); stop() is noticed between chunks.
+_DRIP_TICK = 0.05
+# Endless cursors start here: an offset (or page) past any list's end, so once the fault is
+# over, following one answers an empty last page whichever paginator the list uses.
+_ENDLESS_BASE = 1_000_000
 _HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
              b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 
@@ -48,6 +62,7 @@ class RequestRecord:
     duration_ms: float
     fault: str | None
     received_at: float = 0.0  # wall clock (epoch seconds) when the request line was read
+    deleted: str | None = None  # delete_after_page: id (release: version) of the record it deleted
 
 
 class RequestLog:
@@ -76,6 +91,7 @@ class _Out:
     body: bytes
     headers: dict[str, str]
     content_type: str = "application/json"
+    deleted: str | None = None  # set by the delete_after_page fault
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> _Out:
@@ -108,6 +124,7 @@ class App:
             self._send(h, self._admin(method, raw_path, payload))
             return
         route_name, fault_name, status, logged = raw_path, None, 0, False
+        deleted: str | None = None
 
         def record(answered: int) -> None:
             # Logged before the answer is written: a client that has its answer finds its
@@ -119,7 +136,7 @@ class App:
                 host=h.headers.get("Host", ""), authorization_present=bool(auth_header),
                 token_valid=token is not None and not token.revoked,
                 duration_ms=(time.perf_counter() - started) * 1000, fault=fault_name,
-                received_at=received_at))
+                received_at=received_at, deleted=deleted))
 
         try:
             matched = match_route(raw_path)
@@ -135,19 +152,17 @@ class App:
             if fault is not None and (fault.kind in ("reset", "stall")):
                 self._drop(h, fault)
                 return
-            out = self._api(method, raw_path, query, matched, auth_header, fault)
+            out = self._api(method, raw_path, query, matched, auth_header, fault, split.query)
+            deleted = out.deleted
             if fault is not None:
-                out = self._mangle(out, fault, auth_header or "")
-                if fault.kind == "short_body":
-                    status = self._send(h, out, short=True, log=record)
-                    return
-            status = self._send(h, out, log=record)
+                out = self._mangle(out, fault, auth_header or "", raw_path, query)
+            status = self._send(h, out, fault=fault, log=record)
         finally:
             if not logged:
                 record(status)
 
     def _api(self, method: str, raw_path: str, query: list[tuple[str, str]],
-             matched: Any, auth_header: str | None, fault: Fault | None) -> _Out:
+             matched: Any, auth_header: str | None, fault: Fault | None, query_string: str = "") -> _Out:
         if matched is None:
             return _json(404, {"detail": "The requested resource does not exist"})
         route, params = matched
@@ -168,9 +183,7 @@ class App:
             if fault is not None and fault.kind in ("html", "html_200"):
                 return _Out(502 if fault.kind == "html" else 200, _HTML_502, {}, "text/html")
             if fault is not None and fault.kind == "redirect_other_host":
-                base = self.base_url()
-                other = base.replace(base.split("://", 1)[1].split(":")[0], "127.0.0.2", 1)
-                location = other + raw_path + ("?" + urlencode(query) if query else "")
+                location = self._other_host() + raw_path + ("?" + urlencode(query) if query else "")
                 return _Out(302, b"", {"Location": location}, "text/html")
             if fault is not None and fault.kind in ("echo_token_400", "echo_token_500"):
                 status = int(fault.kind[-3:])
@@ -183,19 +196,26 @@ class App:
                 valid = self.tokens.authenticate(auth_header, route.scope)
             except AuthError as err:
                 return _json(err.status, {"detail": err.detail}, rl_headers)
-            req = Request(raw_path, query, params, valid, self.clock.now_us())
+            req = Request(raw_path, query, params, valid, self.clock.now_us(), query_string)
+            deleted = None
             try:
                 with self.api.ds.lock:
                     reply: Reply = route.handler(self.api, req)
+                    if fault is not None and fault.kind == "delete_after_page" and reply.status == 200 \
+                            and isinstance(reply.body, list) and reply.body:
+                        # The page is built; the deletion lands before the client's next request.
+                        deleted = self.api.delete_listed(route.template, reply.body[0])
             except ApiError as err:
-                return _json(err.status, {"detail": err.detail}, rl_headers)
+                return _json(err.status, err.body, {**rl_headers, **err.headers})
             except BadParam as err:
                 return _json(400, {"detail": str(err)}, rl_headers)
             headers = dict(rl_headers)
             headers.update(reply.headers)
             if reply.page is not None:
                 headers["Link"] = link_header(self.base_url(), raw_path, query, reply.page)
-            return _json(reply.status, reply.body, headers)
+            out = _json(reply.status, reply.body, headers)
+            out.deleted = deleted
+            return out
         finally:
             delay = self.latency()
             if delay > 0:  # inside the concurrent slot, like a slow Sentry
@@ -216,7 +236,8 @@ class App:
                 "X-Sentry-Rate-Limit-Reset": str(reset), "X-Sentry-Rate-Limit-ConcurrentLimit": str(conc),
                 "X-Sentry-Rate-Limit-ConcurrentRemaining": str(conc - 1)}
 
-    def _mangle(self, out: _Out, fault: Fault, auth: str = "") -> _Out:
+    def _mangle(self, out: _Out, fault: Fault, auth: str, raw_path: str, query: list[tuple[str, str]]) -> _Out:
+        """Apply a POST kind to the real answer (wire kinds `drip`, `short_body` act in `_send`)."""
         kind = fault.kind
         if kind == "truncated_json":
             out.body = out.body[: max(1, len(out.body) // 2)]
@@ -226,26 +247,69 @@ class App:
             out.status, out.body = 200, b""
         elif kind == "link_other_host" and "Link" in out.headers:
             base = self.base_url()
-            host = base.split("://", 1)[1].split(":")[0]
-            out.headers["Link"] = out.headers["Link"].replace(base, base.replace(host, "127.0.0.2", 1))
+            out.headers["Link"] = out.headers["Link"].replace(base, self._other_host())
         elif kind == "echo_token" and out.status == 200:
-            body = orjson.loads(out.body)
-            item = next((i for i in body if isinstance(i, dict)), None) if isinstance(body, list) else body
-            if isinstance(item, dict):
-                item["title"] = f"{item.get('title') or ''} [echo: {auth}]"
-                link = item.get("permalink") if isinstance(item.get("permalink"), str) else self.base_url() + "/"
-                item["permalink"] = f"{link}?auth={auth}"
-                out.body = orjson.dumps(body)
+            out.body = self._echo_token(out.body, auth)
         elif kind == "region_other_host" and out.status == 200:
-            body = orjson.loads(out.body)
-            if isinstance(body, dict) and isinstance(body.get("links"), dict):
-                base = self.base_url()
-                other = base.replace(base.split("://", 1)[1].split(":")[0], "127.0.0.2", 1)
-                body["links"] = {k: v.replace(base, other) if isinstance(v, str) else v for k, v in body["links"].items()}
-                out.body = orjson.dumps(body)
+            out.body = self._region_other_host(out.body)
         elif kind == "echo_token_link" and "Link" in out.headers:
             out.headers["Link"] = out.headers["Link"].replace("&cursor=", f"&auth={quote(auth)}&cursor=")
+        else:
+            self._mangle_hostile(out, fault, raw_path, query)
         return out
+
+    def _mangle_hostile(self, out: _Out, fault: Fault, raw_path: str, query: list[tuple[str, str]]) -> None:
+        """The lies of a 200: pagination headers, encodings, odd records."""
+        kind = fault.kind
+        if kind == "no_link":
+            out.headers.pop("Link", None)
+        elif kind == "garbled_link" and "Link" in out.headers:
+            out.headers["Link"] = GARBLED_LINK
+        elif kind == "results_true_no_cursor" and "Link" in out.headers:
+            out.headers["Link"] = link_next_without_cursor(out.headers["Link"])
+        elif kind in ENDLESS_KINDS and out.status == 200:
+            self._endless(out, fault, raw_path, query)
+        elif kind == "bad_gzip":
+            out.headers["Content-Encoding"] = "gzip"  # the body stays plain JSON
+        elif kind == "odd_record" and out.status == 200:
+            out.body = odd_record(out.body)
+        elif kind == "no_id" and out.status == 200:
+            out.body = no_id(out.body)
+
+    def _endless(self, out: _Out, fault: Fault, raw_path: str, query: list[tuple[str, str]]) -> None:
+        """endless_cursor: the first page this fault served for the path, again; endless_empty:
+        `[]`. Either way `next` says results="true" with a cursor never handed out before."""
+        if fault.kind == "endless_cursor":
+            with fault.lock:
+                out.body = fault.pages.setdefault(raw_path, out.body)
+        else:
+            out.body = b"[]"
+        nxt = Cursor(MAX_PER_PAGE, _ENDLESS_BASE + fresh_serial(), False)
+        page = Page([], nxt, True, Cursor(0, 0, True), False)
+        out.headers["Link"] = link_header(self.base_url(), raw_path, query, page)
+
+    def _other_host(self) -> str:
+        """The base URL with 127.0.0.2 for the host (same scheme and port)."""
+        base = self.base_url()
+        return base.replace(base.split("://", 1)[1].split(":")[0], "127.0.0.2", 1)
+
+    def _echo_token(self, body_bytes: bytes, auth: str) -> bytes:
+        body = orjson.loads(body_bytes)
+        item = next((i for i in body if isinstance(i, dict)), None) if isinstance(body, list) else body
+        if not isinstance(item, dict):
+            return body_bytes
+        item["title"] = f"{item.get('title') or ''} [echo: {auth}]"
+        link = item.get("permalink") if isinstance(item.get("permalink"), str) else self.base_url() + "/"
+        item["permalink"] = f"{link}?auth={auth}"
+        return orjson.dumps(body)
+
+    def _region_other_host(self, body_bytes: bytes) -> bytes:
+        body = orjson.loads(body_bytes)
+        if not (isinstance(body, dict) and isinstance(body.get("links"), dict)):
+            return body_bytes
+        base, other = self.base_url(), self._other_host()
+        body["links"] = {k: v.replace(base, other) if isinstance(v, str) else v for k, v in body["links"].items()}
+        return orjson.dumps(body)
 
     def _admin(self, method: str, path: str, payload: bytes) -> _Out:
         if self.admin is None:
@@ -258,9 +322,12 @@ class App:
         return _json(status, body)
 
     # ------------------------------------------------------------ wire
-    def _send(self, h: Handler, out: _Out, short: bool = False, log: Callable[[int], None] | None = None) -> int:
+    def _send(self, h: Handler, out: _Out, fault: Fault | None = None, log: Callable[[int], None] | None = None) -> int:
+        """Write the answer; `short_body` sends half the body then closes, `drip` writes the body
+        at the fault's bytes_per_second (headers at once, Content-Length true)."""
         if log is not None:
             log(out.status)
+        short = fault is not None and fault.kind == "short_body"
         h.send_response(out.status)
         h.send_header("Content-Type", out.content_type)
         h.send_header("Content-Length", str(len(out.body)))
@@ -270,12 +337,27 @@ class App:
             h.send_header("Connection", "close")
         h.end_headers()
         if h.command != "HEAD":
-            h.wfile.write(out.body[: len(out.body) // 2] if short else out.body)
+            if fault is not None and fault.kind == "drip":
+                self._drip(h, out.body, fault.bytes_per_second)
+            else:
+                h.wfile.write(out.body[: len(out.body) // 2] if short else out.body)
         if short:
             h.close_connection = True
             h.wfile.flush()
             _hard_close(h.connection)
         return out.status
+
+    def _drip(self, h: Handler, body: bytes, rate: float) -> None:
+        """Write `body` at about `rate` bytes per second. Only this connection's thread waits;
+        stop() cuts the body off (the connection is closed mid-body)."""
+        chunk = max(1, int(rate * _DRIP_TICK))
+        pause = chunk / rate
+        for start in range(0, len(body), chunk):
+            if start and self.stopping.wait(pause):
+                h.close_connection = True
+                _hard_close(h.connection)
+                return
+            h.wfile.write(body[start:start + chunk])
 
     def _drop(self, h: Handler, fault: Fault) -> None:
         if fault.kind == "stall":

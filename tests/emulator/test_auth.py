@@ -72,6 +72,12 @@ def test_project_restricted_token(emulator) -> None:
     "/api/0/organizations/acme/releases/nope@1.0/",
     "/api/0/organizations/acme/releases/nope@1.0/deploys/",
     "/api/0/organizations/acme/monitors/nope/checkins/",
+    "/api/0/organizations/acme/monitors/nope/",
+    "/api/0/teams/acme/nope/",
+    "/api/0/teams/nope/platform/",
+    "/api/0/organizations/acme/members/999999/",
+    "/api/0/organizations/acme/detectors/1/",
+    "/api/0/organizations/acme/workflows/999/",
     "/api/0/not-an-endpoint/",
 ])
 def test_unknown_resources_are_404(emulator, path: str) -> None:

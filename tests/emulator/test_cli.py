@@ -70,3 +70,40 @@ def test_cli_tls_reports_ca_cert() -> None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
     assert proc.returncode == 0
+
+
+def test_cli_help_describes_every_option_on_one_line() -> None:
+    from sentry_emulator.cli import build_parser
+
+    out = subprocess.run([sys.executable, "-m", "sentry_emulator", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    lines = out.splitlines()
+    for action in build_parser()._actions:
+        if action.dest == "help":
+            continue
+        flag = action.option_strings[0]
+        [line] = [x for x in lines if x.strip().startswith(flag + " ")]
+        assert "(default: " in line, line  # meaning and default on the option's own line
+        assert action.help and len(action.help) > 20, flag
+
+
+def test_cli_faults_and_offset_paging() -> None:
+    proc, ready = _run([sys.executable, "-m", "sentry_emulator", "--port", "0", "--offset-paging",
+                        "--fault", "no_link:projects/$:2", "--fault", "503:/events/"])
+    try:
+        with httpx.Client(base_url=ready["base_url"], headers={"Authorization": f"Bearer {ready['token']}"}) as c:
+            projects = "/api/0/organizations/acme/projects/"
+            assert ["Link" in c.get(projects).headers for _ in range(3)] == [False, False, True]
+            assert [c.get("/api/0/projects/acme/backend/events/").status_code for _ in range(2)] == [503, 200]
+            r = c.get("/api/0/organizations/acme/issues/", params={"query": "", "limit": 5})
+            assert 'cursor="5:1:0"' in r.headers["Link"]  # offset paging: LIMIT:PAGE:IS_PREV
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
+
+
+def test_cli_refuses_an_unknown_fault_kind() -> None:
+    proc = subprocess.run([sys.executable, "-m", "sentry_emulator", "--fault", "explode"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "unknown fault kind 'explode'" in proc.stderr and proc.stdout == ""

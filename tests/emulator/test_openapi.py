@@ -52,7 +52,9 @@ def _url(emu: Emulator, template: str) -> tuple[str, dict[str, Any]]:
     issue = emu.issues()[0]["id"]
     release = emu.releases()[0]["version"]
     values = {"{org}": emu.organization, "{project}": emu.project_slugs[0], "{issue_id}": issue,
-              "{version}": release, "{monitor}": emu.monitors()[0]["slug"]}
+              "{version}": release, "{monitor}": emu.monitors()[0]["slug"],
+              "{team_id_or_slug}": emu.teams()[0]["slug"], "{member_id}": emu.members()[0]["id"],
+              "{detector_id}": emu.detectors()[0]["id"], "{workflow_id}": emu.workflows()[0]["id"]}
     url = template
     for k, v in values.items():
         url = url.replace(k, v)

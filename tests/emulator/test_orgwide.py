@@ -316,12 +316,20 @@ SCOPED = [
     ("/api/0/projects/acme/backend/user-feedback/", "event:read", ["project:read"]),
     ("{org}/stats_v2/?field=sum(quantity)&groupBy=outcome&statsPeriod=1d", "org:read",
      ["org:read", "org:write", "org:admin"]),
+    ("/api/0/teams/acme/{team}/", "team:read", ["team:read", "team:write", "team:admin"]),
+    ("{org}/members/{member}/", "member:read", ["member:read", "member:write", "member:admin"]),
+    ("{org}/monitors/{monitor}/", "alerts:read",
+     ["alerts:read", "alerts:write", "project:read", "project:write", "project:admin"]),
+    ("{org}/detectors/{detector}/", "alerts:read", ["alerts:read", "org:read", "org:write", "org:admin"]),
+    ("{org}/workflows/{workflow}/", "alerts:read", ["alerts:read", "org:read", "org:write", "org:admin"]),
 ]
 
 
 def _scoped_path(emu: Emulator, template: str) -> str:
     return (template.replace("{org}", ORG).replace("{monitor}", emu.monitors()[0]["slug"])
-            .replace("{version}", _q(emu.releases()[0]["version"])).replace("{issue}", emu.issues()[0]["id"]))
+            .replace("{version}", _q(emu.releases()[0]["version"])).replace("{issue}", emu.issues()[0]["id"])
+            .replace("{team}", emu.teams()[0]["slug"]).replace("{member}", emu.members()[0]["id"])
+            .replace("{detector}", emu.detectors()[0]["id"]).replace("{workflow}", emu.workflows()[0]["id"]))
 
 
 @pytest.mark.parametrize("template,scope,accepted", SCOPED, ids=[t for t, _, _ in SCOPED])

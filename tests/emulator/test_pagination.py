@@ -70,14 +70,27 @@ def test_walking_issues_survives_inserts_and_deletes_between_pages(make_emulator
     assert len(seen) == len(set(seen))
 
 
-def test_releases_walk_and_hits(make_emulator) -> None:
+def test_releases_walk_like_sentrys_offset_paginator(make_emulator) -> None:
+    """Sentry lists releases with its OffsetPaginator: cursors LIMIT:PAGE:IS_PREV, no X-Hits."""
     emu = make_emulator(releases=30)
     with client(emu) as c:
         pages = list(walk(c, "/api/0/organizations/acme/releases/", {"per_page": 8}))
     versions = [r["version"] for p in pages for r in p.json()]
     assert versions == [r["version"] for r in emu.releases()]
-    assert pages[0].headers["X-Hits"] == "30"
-    assert links(pages[0])["next"][2].split(":")[0] != "0"  # keyed on dateCreated
+    assert [links(p)["next"][2] for p in pages] == ["8:1:0", "8:2:0", "8:3:0", "8:4:0"]
+    assert links(pages[0])["previous"][1:] == (False, "8:-1:1")
+    assert links(pages[1])["previous"][1:] == (True, "8:0:1")
+    assert "X-Hits" not in pages[0].headers
+
+
+def test_releases_cursor_of_another_page_size(make_emulator) -> None:
+    """A cursor made with per_page 5 read with per_page 3: rows 10..15 fetched, the last 4 kept."""
+    emu = make_emulator(releases=30)
+    every = [r["version"] for r in emu.releases()]
+    with client(emu) as c:
+        r = c.get("/api/0/organizations/acme/releases/", params={"per_page": 3, "cursor": "5:2:0"})
+    assert [x["version"] for x in r.json()] == every[12:15]
+    assert links(r)["next"][1:] == (True, "3:3:0")
 
 
 def test_per_page_over_100_is_400(emulator) -> None:
@@ -111,3 +124,31 @@ def test_missing_trailing_slash_redirects(emulator) -> None:
         r = c.get("/api/0/organizations/acme/projects", params={"per_page": 1})
     assert r.status_code == 301
     assert r.headers["Location"] == "/api/0/organizations/acme/projects/?per_page=1"
+
+
+def test_release_deleted_between_pages_shifts_the_next_page(make_emulator) -> None:
+    emu = make_emulator(releases=20)
+    before = [r["version"] for r in emu.releases(status="open")]
+    seen: list[str] = []
+    with client(emu) as c:
+        for n, page in enumerate(walk(c, "/api/0/organizations/acme/releases/", {"per_page": 5})):
+            seen += [r["version"] for r in page.json()]
+            if n == 0:
+                emu.delete_release(seen[0])
+    assert seen == before[:5] + before[6:]  # before[5] still exists and was never served
+
+
+@pytest.mark.parametrize("path", ["/api/0/organizations/acme/issues/", "/api/0/projects/acme/backend/issues/"])
+def test_offset_paging_issues(make_emulator, path: str) -> None:
+    emu = make_emulator(offset_paging=True)
+    project = None if "backend" not in path else "backend"
+    before = [i["id"] for i in emu.issues(project)]
+    seen: list[str] = []
+    with client(emu) as c:
+        for n, page in enumerate(walk(c, path, {"query": "", "limit": 4})):
+            seen += [i["id"] for i in page.json()]
+            if links(page)["next"][1]:
+                assert links(page)["next"][2] == f"4:{n + 1}:0"
+            if n == 0:
+                emu.delete_issue(seen[0])
+    assert seen == before[:4] + before[5:]
