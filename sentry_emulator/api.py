@@ -134,10 +134,11 @@ class Api:
         return project
 
     def _raise_if_renamed(self, req: Request, old_slug: str) -> None:
-        """Sentry's ProjectMoved for a slug a project was renamed from: 302 whose Location is the
-        request's path and query with the new slug, body `{"slug", "detail": {"extra": {"url",
-        "slug"}}}`; with `location=False` renames, Sentry 9's answer: no Location, body
-        `{"detail": {"slug"}}`. A token that cannot see the project learns nothing (403)."""
+        """Sentry's ProjectMoved (src/sentry/api/exceptions.py) for a slug a project was renamed
+        from: 302 whose Location is the request's path and query with the new slug, body
+        `{"detail": {"code": "resource-moved", "message", "extra": {"url", "slug"}}}`; with
+        `location=False` renames, the same body and no Location (as some Sentry versions answer).
+        A token that cannot see the project learns nothing (403)."""
         moved = self.ds.redirected_project(old_slug)
         if moved is None:
             return
@@ -146,10 +147,9 @@ class Api:
         org = req.params["org"]
         full = req.path + (f"?{req.query_string}" if req.query_string else "")
         url = full.replace(f"projects/{org}/{old_slug}/", f"projects/{org}/{project.slug}/", 1)
-        if not location:
-            raise ApiError(302, "", body={"detail": {"slug": project.slug}})
-        raise ApiError(302, "", body={"slug": project.slug, "detail": {"extra": {"url": url, "slug": project.slug}}},
-                       headers={"Location": url})
+        body = {"detail": {"code": "resource-moved", "message": "Resource has been moved",
+                           "extra": {"url": url, "slug": project.slug}}}
+        raise ApiError(302, "", body=body, headers={"Location": url} if location else None)
 
     def _require_visible(self, req: Request, project: Project) -> None:
         """403 for a project outside a project-restricted token."""

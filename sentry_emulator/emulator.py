@@ -384,9 +384,10 @@ class Emulator:
         """Change a project's slug, as Sentry does (a ProjectRedirect): the new slug serves it
         everywhere (same id; issue short ids take the new prefix) and every project-scoped route
         addressed by the old slug answers 302. `location=True` (Sentry now): `Location` = the
-        request's path and query with the new slug, body `{"slug": new, "detail": {"extra":
-        {"url": <Location>, "slug": new}}}`. `location=False` (Sentry 9, getsentry/sentry#15278):
-        no Location, body `{"detail": {"slug": new}}`. Ground truth takes the new slug only."""
+        request's path and query with the new slug, body `{"detail": {"code": "resource-moved",
+        "message": "Resource has been moved", "extra": {"url": <Location>, "slug": new}}}` (Sentry's
+        ProjectMoved). `location=False`: the same body with no Location (as some Sentry versions
+        answered, getsentry/sentry#15278). Ground truth takes the new slug only."""
         with self._ds.lock:
             self._rename(self._project(old_slug), new_slug, location)
 

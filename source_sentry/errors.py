@@ -80,7 +80,7 @@ class HTTPStatusError(SentrySourceError):
     def moved_to(self) -> str | None:
         """The new slug of a renamed project (Sentry's ``resource-moved`` answer), if this is one."""
         slug = self.extra.get("slug")
-        return str(slug) if self.code == "resource-moved" and slug else None
+        return str(slug) if 300 <= self.status < 400 and slug else None
 
 
 def status_error(
@@ -119,7 +119,7 @@ def status_error(
             f"'{organization}' and the project slugs in the config."
         )
     if 300 <= status < 400:
-        new_slug = str(extra.get("slug")) if code == "resource-moved" and extra.get("slug") else None
+        new_slug = str(extra.get("slug")) if extra.get("slug") else None
         if new_slug and project:
             return error(
                 f"Project '{project}' was renamed to '{new_slug}' in Sentry (HTTP {status}, resource-moved). "
@@ -134,7 +134,8 @@ def status_error(
 
 
 def _sentry_detail(body: Any) -> tuple[str, str | None, dict[str, Any]]:
-    """Sentry's ``detail``: a string, or ``{"code", "message", "extra"}``; a bare string body."""
+    """Sentry's ``detail``: a string, or ``{"code", "message", "extra"}``; a bare string body.
+    A renamed project's new slug is in ``extra`` (older servers: in ``detail`` or the body)."""
     if isinstance(body, str):
         return redact(body), None, {}
     if not isinstance(body, dict):
@@ -142,14 +143,13 @@ def _sentry_detail(body: Any) -> tuple[str, str | None, dict[str, Any]]:
     detail = body.get("detail")
     if isinstance(detail, dict):
         code = detail.get("code")
-        extra = detail.get("extra")
+        extra = dict(detail["extra"]) if isinstance(detail.get("extra"), dict) else {}
+        slug = extra.get("slug") or detail.get("slug") or body.get("slug")
+        if slug:
+            extra["slug"] = slug
         message = detail.get("message")
-        return (
-            redact(str(message)) if message is not None else "",
-            str(code) if code is not None else None,
-            extra if isinstance(extra, dict) else {},
-        )
-    return (redact(str(detail)) if detail is not None else ""), None, {}
+        return redact(str(message)) if message is not None else "", str(code) if code is not None else None, extra
+    return (redact(str(detail)) if detail is not None else ""), None, ({"slug": body["slug"]} if body.get("slug") else {})
 
 
 def _host_of(url: str) -> str:
