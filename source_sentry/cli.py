@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check that the config can connect and read")
     p.add_argument("--config", required=True, help="path to the config JSON file")
+    p.add_argument(
+        "--catalog",
+        help="a configured catalog: check the scopes its streams need (default: events, issues, projects, releases)",
+    )
     p.set_defaults(handler=_check)
 
     p = sub.add_parser("discover", help="print the catalog of streams and their schemas")
@@ -99,14 +103,18 @@ def _spec(args: argparse.Namespace, emit: protocol.Emit) -> int:
 
 
 def _check(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    from .catalog import select_streams
     from .read import check_connection
 
     try:
         config = load_config_file(args.config)
+        streams = None
+        if args.catalog:
+            streams = [s.stream.name for s in select_streams(_load_json(args.catalog, "catalog"), [])]
     except ConfigError as exc:
         emit(protocol.connection_status(False, redact(exc.message)))
         return 0
-    ok, message = asyncio.run(check_connection(config))
+    ok, message = asyncio.run(check_connection(config, streams))
     emit(protocol.connection_status(ok, redact(message)))
     return 0
 

@@ -288,7 +288,10 @@ class _SnapshotReader(_StreamReader):
                 else:
                     kept[key] = entry  # forbidden or otherwise unknown: not a confirmed deletion
                 return
-            partition = stream.partition_of(body) if stream.partition_of and isinstance(body, dict) else entry.partition
+            if not isinstance(body, dict) or str(body.get(stream.primary_key)) != key:
+                gone.append(key)  # another record answers for it: merged into it (Sentry's GroupRedirect)
+                return
+            partition = stream.partition_of(body) if stream.partition_of else entry.partition
             if partition != entry.partition:
                 entry = Entry(entry.digest, entry.day, partition, entry.locator)
             if in_scope(entry):

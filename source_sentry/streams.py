@@ -260,8 +260,8 @@ STREAMS: tuple[StreamDef, ...] = (
         volatile_fields=("stats", "lifetime", "filtered"),
         tombstones=True,
         retention_bound=True,
-        # A merged-away issue's own route redirects to the issue it was merged into.
-        detail=Detail("organizations/{organization}/issues/{issue_id}/", gone=(404, 301, 302)),
+        # A merged-away issue's own route answers the issue it was merged into (another id).
+        detail=Detail("organizations/{organization}/issues/{issue_id}/"),
         partition_of=_project_of_issue,
         expires=True,
         extra_fields=_DELETED_FIELD,
