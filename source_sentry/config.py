@@ -33,14 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from source_sentry.errors import ConfigError, register_secret
-from source_sentry.spec import (
-    DEFAULT_FULL_SCAN_HOURS,
-    DEFAULT_HOSTNAME,
-    DEFAULT_LOOKBACK_WINDOW_MINUTES,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_REQUEST_TIMEOUT_SECONDS,
-    DEFAULT_RETENTION_DAYS,
-)
+from source_sentry.spec import DEFAULT_FULL_SCAN_HOURS, DEFAULT_HOSTNAME, SPEC
 
 __all__ = ["Config", "is_saas_host", "load_config_file", "parse_config"]
 
@@ -138,16 +131,22 @@ class _Reader:
         value = value.strip()
         return value or None
 
-    def boolean(self, name: str, default: bool) -> bool:
+    def boolean(self, name: str) -> bool:
         value = self.raw.get(name)
         if value is None:
-            return default
+            return bool(SPEC["connectionSpecification"]["properties"][name]["default"])
         if isinstance(value, bool):
             return value
         # UIs and env-templated configs sometimes send booleans as text.
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
         raise self.fail(f"{name} must be true or false, got {self.show(value)}.")
+
+    def option(self, name: str) -> float:
+        """A numeric option, with the default and bounds the spec declares for it (one
+        definition: what the form allows is what the config accepts)."""
+        prop = SPEC["connectionSpecification"]["properties"][name]
+        return self.number(name, prop["default"], prop["minimum"], prop["maximum"], integer=prop["type"] == "integer")
 
     def number(self, name: str, default: float, low: float, high: float, integer: bool) -> float:
         value = self.raw.get(name)
@@ -479,12 +478,10 @@ def parse_config(raw: object) -> Config:
         )
     organization = _slug(reader, "organization", organization_text)
     projects = _projects(reader)
-    allow_http = reader.boolean("allow_http", False)
+    allow_http = reader.boolean("allow_http")
     base_url, host = _parse_hostname(reader, allow_http)
     region, base_url, host = _region(reader, base_url, host)
-    lookback = reader.number(
-        "lookback_window_minutes", DEFAULT_LOOKBACK_WINDOW_MINUTES, 0, 1440, integer=True
-    )
+    lookback = reader.option("lookback_window_minutes")
     return Config(
         auth_token=token,
         organization=organization,
@@ -494,17 +491,11 @@ def parse_config(raw: object) -> Config:
         verify=_ca_bundle(reader),
         start_date=_start_date(reader),
         lookback_window=timedelta(minutes=lookback),
-        retention_days=int(
-            reader.number("retention_days", DEFAULT_RETENTION_DAYS, 1, 365, integer=True)
-        ),
-        request_timeout=reader.number(
-            "request_timeout_seconds", DEFAULT_REQUEST_TIMEOUT_SECONDS, 1, 600, integer=False
-        ),
-        max_retries=int(reader.number("max_retries", DEFAULT_MAX_RETRIES, 0, 20, integer=True)),
+        retention_days=int(reader.option("retention_days")),
+        request_timeout=reader.option("request_timeout_seconds"),
+        max_retries=int(reader.option("max_retries")),
         region=region,
-        full_scan=timedelta(
-            hours=reader.number("full_scan_hours", DEFAULT_FULL_SCAN_HOURS, 0, 720, integer=False)
-        ),
+        full_scan=timedelta(hours=reader.option("full_scan_hours")),
     )
 
 
