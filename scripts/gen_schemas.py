@@ -6,8 +6,10 @@ Usage::
     python scripts/gen_schemas.py [OPENAPI_JSON] [--out DIR]
 
 ``OPENAPI_JSON`` defaults to ``../shared/sentry-api/openapi-derefed.json`` relative to the repo
-root, ``DIR`` to ``source_sentry/schemas``. One ``<stream>.json`` is written per stream in
-:data:`STREAMS`; the files are committed so the connector never needs the OpenAPI file at run time.
+root, ``DIR`` to ``source_sentry/schemas``. One ``<stream>.json`` is written per stream of the
+connector's stream table (``source_sentry.streams.STREAMS``: its route, its ``schema_routes``, or
+its ``row_schema``); the files are committed so the connector never needs the OpenAPI file at run
+time. A new stream needs no change here.
 
 Contract of every generated schema (Airbyte's acceptance tests hold us to most of it):
 
@@ -24,13 +26,13 @@ Contract of every generated schema (Airbyte's acceptance tests hold us to most o
 * ``required``, ``enum`` and other validation keywords are dropped (Sentry adds enum values and
   omits fields); only ``format: date-time`` is kept; short descriptions are kept.
 
-``events`` merges the list item (listProjectEvents) with the full event detail (getProjectEvent)
-because the connector lists events with ``full=true``, which adds ``entries``, ``contexts``,
+``events`` merges the list item (listProjectEvents) with the full event detail (getProjectEvent,
+its ``schema_routes``) because the connector lists events with ``full=true``, which adds ``entries``, ``contexts``,
 ``dateReceived``, ``sdk`` and more to every item.
 
 ``usage_stats`` is not an OpenAPI item: listOrganizationStatsV2 answers with one object of
 ``intervals`` and ``groups`` (``by``, ``totals``, ``series``). The connector flattens it into one
-row per group x interval, described by :data:`USAGE_STATS_ROW`: ``id`` (a synthetic key built by
+row per group x interval, described by its ``row_schema`` (``USAGE_STATS_ROW``): ``id`` (a synthetic key built by
 the connector from the interval and the group-by values), ``interval`` (start of the interval,
 date-time), ``category``, ``outcome``, ``reason`` (the group-by values), ``project`` (project id),
 ``quantity`` (``sum(quantity)``) and ``times_seen`` (``sum(times_seen)``) for that interval.
@@ -47,14 +49,16 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from source_sentry.streams import STREAMS as STREAM_TABLE  # noqa: E402
+from source_sentry.streams import StreamDef  # noqa: E402
+
 DEFAULT_OPENAPI = REPO_ROOT.parent / "shared" / "sentry-api" / "openapi-derefed.json"
 DEFAULT_OUT = REPO_ROOT / "source_sentry" / "schemas"
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 MAX_DESCRIPTION = 200  # longer OpenAPI descriptions are API prose, not field documentation
-
-_ORG = "/api/0/organizations/{organization_id_or_slug}"
-_PROJECT = "/api/0/projects/{organization_id_or_slug}/{project_id_or_slug}"
 
 # Sentry type -> Airbyte type (the data type map of Airbyte's Sentry connector docs).
 TYPE_MAP = {
@@ -69,10 +73,9 @@ TYPE_MAP = {
 
 @dataclass(frozen=True)
 class Operation:
-    """One GET operation whose 200 body describes a stream's records."""
+    """One GET operation whose 200 body describes a stream's records (the item of an array)."""
 
     path: str
-    is_list: bool  # the 200 body is an array: its item schema is the record schema
 
 
 @dataclass(frozen=True)
@@ -84,51 +87,34 @@ class StreamSource:
     derived: dict[str, Any] | None = None  # hand-written row schema for non-list responses
 
 
-USAGE_STATS_ROW: dict[str, Any] = {
-    "id": {
-        "type": ["string", "null"],
-        "description": "Synthetic key: interval and group-by values.",
-    },
-    "interval": {"type": ["string", "null"], "format": "date-time"},
-    "category": {"type": ["string", "null"]},
-    "outcome": {"type": ["string", "null"]},
-    "reason": {"type": ["string", "null"]},
-    "project": {"type": ["number", "null"], "description": "Project id."},
-    "quantity": {"type": ["number", "null"], "description": "sum(quantity) in the interval."},
-    "times_seen": {"type": ["number", "null"], "description": "sum(times_seen) in the interval."},
+# Our route placeholders -> the OpenAPI file's.
+_PLACEHOLDERS = {
+    "{organization}": "{organization_id_or_slug}",
+    "{project}": "{project_id_or_slug}",
+    "{monitor}": "{monitor_id_or_slug}",
 }
 
-STREAMS: tuple[StreamSource, ...] = (
-    StreamSource(
-        "events",
-        (
-            Operation(f"{_PROJECT}/events/", True),  # listProjectEvents
-            Operation(f"{_PROJECT}/events/{{event_id}}/", False),  # getProjectEvent
-        ),
-    ),
-    StreamSource("issues", (Operation(f"{_ORG}/issues/", True),)),  # listOrganizationIssues
-    StreamSource("projects", (Operation(f"{_ORG}/projects/", True),)),  # listOrganizationProjects
-    StreamSource("releases", (Operation(f"{_ORG}/releases/", True),)),  # listOrganizationReleases
-    StreamSource("project_detail", (Operation(f"{_PROJECT}/", False),)),  # getProject
-    StreamSource("teams", (Operation(f"{_ORG}/teams/", True),)),  # listOrganizationTeams
-    StreamSource("members", (Operation(f"{_ORG}/members/", True),)),  # listOrganizationMembers
-    StreamSource("environments", (Operation(f"{_ORG}/environments/", True),)),
-    StreamSource("release_deploys", (Operation(f"{_ORG}/releases/{{version}}/deploys/", True),)),
-    StreamSource("release_commits", (Operation(f"{_ORG}/releases/{{version}}/commits/", True),)),
-    StreamSource("issue_events", (Operation(f"{_ORG}/issues/{{issue_id}}/events/", True),)),
-    StreamSource("project_keys", (Operation(f"{_PROJECT}/keys/", True),)),  # listProjectKeys
-    # operationId is prose here ("List a Project's User Feedback"), so operations go by path.
-    StreamSource("user_feedback", (Operation(f"{_PROJECT}/user-feedback/", True),)),
-    StreamSource("monitors", (Operation(f"{_ORG}/monitors/", True),)),
-    StreamSource(
-        "monitor_checkins", (Operation(f"{_ORG}/monitors/{{monitor_id_or_slug}}/checkins/", True),)
-    ),
-    StreamSource("detectors", (Operation(f"{_ORG}/detectors/", True),)),
-    StreamSource("workflows", (Operation(f"{_ORG}/workflows/", True),)),
-    StreamSource(
-        "usage_stats", (Operation(f"{_ORG}/stats_v2/", False),), derived=USAGE_STATS_ROW
-    ),  # listOrganizationStatsV2, flattened
-)
+
+def openapi_path(route: str) -> str:
+    """The OpenAPI path of one of our route templates."""
+    path = "/api/0/" + route
+    for ours, theirs in _PLACEHOLDERS.items():
+        path = path.replace(ours, theirs)
+    return path
+
+
+def source_of(stream: StreamDef) -> StreamSource:
+    """What one stream's schema is built from, read off the stream table."""
+    routes = (stream.route, *stream.schema_routes)
+    return StreamSource(
+        stream.name,
+        tuple(Operation(openapi_path(r)) for r in routes),
+        dict(stream.row_schema) if stream.row_schema is not None else None,
+    )
+
+
+# One schema per stream of the table (the table is the only list of streams).
+STREAMS: tuple[StreamSource, ...] = tuple(source_of(s) for s in STREAM_TABLE)
 
 
 class SchemaGenError(Exception):
@@ -232,9 +218,9 @@ def _response_schema(openapi: dict[str, Any], op: Operation) -> dict[str, Any]:
         schema = get["responses"]["200"]["content"]["application/json"]["schema"]
     except KeyError as exc:
         raise SchemaGenError(f"GET {op.path}: no 200 application/json response schema") from exc
-    if op.is_list:
-        if schema.get("type") != "array" or not isinstance(schema.get("items"), dict):
-            raise SchemaGenError(f"GET {op.path}: expected an array response")
+    if schema.get("type") == "array":
+        if not isinstance(schema.get("items"), dict):
+            raise SchemaGenError(f"GET {op.path}: an array response without an item schema")
         schema = schema["items"]
     if not isinstance(schema, dict):
         raise SchemaGenError(f"GET {op.path}: the response schema is not an object")
