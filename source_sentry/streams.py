@@ -143,6 +143,8 @@ class StreamDef:
     # with full=true carry the event detail's fields), or a row schema of the connector's own.
     schema_routes: tuple[str, ...] = ()
     row_schema: Mapping[str, Any] | None = None
+    # A fact for the docs' stream tables that the fields above do not tell.
+    note: str = ""
 
     @property
     def endpoint(self) -> Route:
@@ -264,6 +266,7 @@ STREAMS: tuple[StreamDef, ...] = (
         detail=Detail("organizations/{organization}/issues/{issue_id}/"),
         partition_of=_project_of_issue,
         expires=True,
+        note="every status (Sentry's default query is `is:unresolved`)",
         extra_fields=_DELETED_FIELD,
     ),
     StreamDef(
@@ -311,6 +314,7 @@ STREAMS: tuple[StreamDef, ...] = (
         cursor_field="dateCreated",
         # lastActive/lastLogin of the embedded user move whenever someone uses Sentry.
         volatile_fields=("user",),
+        note="pending invites included",
         tombstones=True,
         detail=Detail("organizations/{organization}/members/{member_id}/"),
         extra_fields=_DELETED_FIELD,
@@ -381,6 +385,7 @@ STREAMS: tuple[StreamDef, ...] = (
         cursor_field="dateCreated",
         per_project=True,
         transform=_without_dsn_secrets,
+        note="DSN secrets (`secret`, `dsn.secret`) are dropped (set to null)",
     ),
     StreamDef(
         name="user_feedback",
