@@ -99,7 +99,7 @@ def is_unresolved(exc: BaseException) -> bool:
         if isinstance(cause, socket.gaierror):
             return True
         cause = cause.__cause__ or cause.__context__
-    return "Name or service not known" in str(exc) or "nodename nor servname" in str(exc)
+    return False
 
 
 def _raise_if_tls(exc: BaseException, host: str) -> None:
