@@ -13,7 +13,8 @@ from emu_helpers import client
 from sentry_emulator import Emulator
 from sentry_emulator.api import ROUTES
 
-SCHEMA_FILE = Path("/work/shared/sentry-api/openapi-derefed.json")
+# Trimmed from Sentry's openapi-derefed.json (provenance: tests/data/sentry-api/SOURCE.md).
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "data" / "sentry-api" / "openapi-200.json"
 _PARAM_NAMES = {"{org}": "{organization_id_or_slug}", "{project}": "{project_id_or_slug}",
                 "{monitor}": "{monitor_id_or_slug}"}
 
