@@ -95,7 +95,7 @@ def test_a_reader_that_stops_early_leaves_the_others_their_pages(make_emulator) 
             assert client.budget.endpoint(RELEASES).in_flight == 0
             return first, whole, client
 
-    first, whole, _client = asyncio.run(run())
+    first, whole, _ = asyncio.run(run())
     assert first == whole[:100] and len(whole) > 300
     # The page the early reader had read ahead is the other's next page: never asked twice.
     assert _release_requests(emu) == (len(whole) + 99) // 100
