@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from .auth import FORBIDDEN, ScopeRule, Token
 from .dataset import Dataset
 from .models import Issue, Project, Release
-from .pagination import Page, keyed_page, offset_page, parse_cursor, parse_page_size
+from .pagination import FULL_PAGE_SIZE, Page, clamp_page_size, keyed_page, offset_page, parse_cursor, parse_page_size
 from .search import SORTS, parse_issue_query
 from .shapes import Shapes
 from .timeutil import US, BadParam, iso_s, parse_iso, parse_period
@@ -105,8 +105,9 @@ def _bool(raw: str | None) -> bool:
 class Api:
     """Endpoint handlers. They run under the dataset lock and raise ApiError / BadParam."""
 
-    def __init__(self, ds: Dataset, shapes: Shapes) -> None:
+    def __init__(self, ds: Dataset, shapes: Shapes, full_page_size: int | None = FULL_PAGE_SIZE) -> None:
         self.ds, self.shapes = ds, shapes
+        self.full_page_size = full_page_size  # most events per page with full=true; None/0: per_page
 
     # ------------------------------------------------------------ shared checks
     def _org(self, req: Request) -> None:
@@ -235,7 +236,9 @@ class Api:
     def _events_reply(self, req: Request, view_fn: Callable[[int | None, int | None], Any]) -> Reply:
         start, end = self._range(req, None)
         full = _bool(req.get("full"))
-        limit = parse_page_size(req.get("per_page"))
+        limit = parse_page_size(req.get("per_page"))  # 400 above 100 either way
+        if full:
+            limit = clamp_page_size(limit, self.full_page_size)
         cursor = parse_cursor(req.get("cursor"))
         view = view_fn(start, end)
         page = offset_page(len(view), lambda o, n: [self.shapes.event(r, full) for r in view.page(o, n)],

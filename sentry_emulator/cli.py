@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import orjson
 
 from .emulator import Emulator
+from .pagination import FULL_PAGE_SIZE
 from .ratelimit import RateLimits, RateLimitSetting
 
 __all__ = ["build_parser", "main"]
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teams", type=int, default=None)
     p.add_argument("--members", type=int, default=None)
     p.add_argument("--monitors", type=int, default=None)
+    p.add_argument("--full-page-size", type=int, default=FULL_PAGE_SIZE,
+                   help=f"most events per page with full=true, as Sentry since 2026-09 (default {FULL_PAGE_SIZE}; 0: per_page)")
     return p
 
 
@@ -66,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limits=_rate_limits(args), latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
         tls=args.tls, admin=args.admin, host=args.host, port=args.port, token=args.token,
         region_url=args.region_url, scope_rules=args.scope_rules, teams=args.teams, members=args.members,
-        monitors=args.monitors,
+        monitors=args.monitors, full_page_size=args.full_page_size or None,
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

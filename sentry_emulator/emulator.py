@@ -19,7 +19,7 @@ from .clock import Clock
 from .dataset import Dataset, Sizes
 from .faults import FaultTable
 from .models import Issue, Monitor, Project, Release
-from .pagination import parse_cursor
+from .pagination import FULL_PAGE_SIZE, parse_cursor
 from .ratelimit import RateLimiter, RateLimitSetting, resolve
 from .server import App, EmulatorHTTPServer, RequestLog, RequestRecord
 from .shapes import Shapes
@@ -59,6 +59,7 @@ class Emulator:
         teams: int | None = None,
         members: int | None = None,
         monitors: int | None = None,
+        full_page_size: int | None = FULL_PAGE_SIZE,
     ) -> None:
         self.clock = Clock(start_time)
         anchor = self.clock.now_us() // US * US
@@ -72,6 +73,7 @@ class Emulator:
         self._faults = FaultTable()
         self._log = RequestLog(request_log_size)
         self._latency = (latency_ms, jitter_ms)
+        self.full_page_size = full_page_size
         self._tls, self._admin, self._host, self._port = tls, admin, host, port
         self.ca_cert_path: str | None = None
         self.base_url = f"{'https' if tls else 'http'}://{host}:{port}"
@@ -87,7 +89,7 @@ class Emulator:
             return self
         context = self._tls_context() if self._tls else None
         self._app = App(
-            api=Api(self._ds, self._shapes), tokens=self._tokens, clock=self.clock, limiter=self._limiter,
+            api=Api(self._ds, self._shapes, self.full_page_size), tokens=self._tokens, clock=self.clock, limiter=self._limiter,
             faults=self._faults, log=self._log, latency=self._delay,
             admin=Admin(self) if self._admin else None, base_url=lambda: self.base_url,
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from connector_helpers import Connector
 
+from sentry_emulator.pagination import FULL_PAGE_SIZE as PAGE
 from source_sentry.client import parse_link_header
 
 
@@ -63,14 +64,14 @@ def test_a_stalled_response_times_out_and_is_retried(make_emulator, tmp_path: Pa
 
 def test_exhausted_retries_fail_with_a_transient_error_after_checkpointing(make_emulator, tmp_path: Path) -> None:
     # sentry.io's limits: one time window, its pages in order.
-    emu = make_emulator(projects=1, events_per_project=350, rate_limits="sentry")
+    emu = make_emulator(projects=1, events_per_project=3 * PAGE + PAGE // 2, rate_limits="sentry")  # 4 pages
     emu.inject_fault("503", path=".*/events/", times=100, after=2)
     run = Connector(tmp_path, emu, max_retries=2).read(["events"])
     assert run.returncode == 1
     [error] = run.errors()
     assert error["failure_type"] == "transient_error"
     assert "503" in error["message"] and "events" in error["message"]
-    assert len(run.records("events")) == 200
+    assert len(run.records("events")) == 2 * PAGE  # the two pages before the fault
     assert run.states("events")[-1]["stream"]["stream_state"]["projects"]  # what it had is checkpointed
 
 
