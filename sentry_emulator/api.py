@@ -84,7 +84,13 @@ def route(template: str, scope: str | None, sentry: tuple[str, ...] = ()
     pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
 
     def register(fn: Callable[[Api, Request], Reply]) -> Callable[[Api, Request], Reply]:
-        ROUTES.append(Route(template, rule, fn, re.compile(pattern)))
+        def settled(api: Api, req: Request) -> Reply:
+            # Every answer shows what was received by its `now` (late and live events), never
+            # what the last request that happened to settle left: the same time, the same body.
+            api.ds.settle(req.now_us)
+            return fn(api, req)
+
+        ROUTES.append(Route(template, rule, settled, re.compile(pattern)))
         return fn
 
     return register

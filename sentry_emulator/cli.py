@@ -7,12 +7,14 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timezone
 
 import orjson
 
 from .emulator import Emulator
 from .pagination import FULL_PAGE_SIZE
 from .ratelimit import RateLimits, RateLimitSetting
+from .timeutil import US, BadParam, parse_iso
 
 __all__ = ["build_parser", "main"]
 
@@ -45,9 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teams", type=int, default=None)
     p.add_argument("--members", type=int, default=None)
     p.add_argument("--monitors", type=int, default=None)
+    p.add_argument("--start-time", type=_start_time, default=None, metavar="ISO",
+                   help="pin the data anchor and the clock's start (default: history ends at 00:00 UTC today, "
+                        "clock = wall clock)")
+    p.add_argument("--live-events-per-hour", type=float, default=0.0,
+                   help="per project: generated events that keep arriving after the anchor (default 0)")
     p.add_argument("--full-page-size", type=int, default=FULL_PAGE_SIZE,
                    help=f"most events per page with full=true, as Sentry since 2026-09 (default {FULL_PAGE_SIZE}; 0: per_page)")
     return p
+
+
+def _start_time(text: str) -> datetime:
+    """An ISO-8601 datetime (naive = UTC) as a tz-aware datetime."""
+    try:
+        us = parse_iso(text)
+    except BadParam as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return datetime.fromtimestamp(us / US, tz=timezone.utc)
 
 
 def _rate_limits(args: argparse.Namespace) -> RateLimitSetting:
@@ -69,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limits=_rate_limits(args), latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
         tls=args.tls, admin=args.admin, host=args.host, port=args.port, token=args.token,
         region_url=args.region_url, scope_rules=args.scope_rules, teams=args.teams, members=args.members,
-        monitors=args.monitors, full_page_size=args.full_page_size or None,
+        monitors=args.monitors, full_page_size=args.full_page_size or None, start_time=args.start_time,
+        live_events_per_hour=args.live_events_per_hour,
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

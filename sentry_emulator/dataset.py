@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import catalog as cat
-from .events import GeneratedEvents, IssueAgg, VisibleRange
+from .events import MAX_DELAY_US, GeneratedEvents, IssueAgg, VisibleRange
 from .models import (
     AddedCheckin,
     Commit,
@@ -105,6 +105,7 @@ class Sizes:
     teams: int | None = None  # None: about one per two projects (at most 4)
     members: int | None = None  # active members; None: 6 (plus one pending invite either way)
     monitors: int | None = None  # None: min(3, projects)
+    live_per_hour: float = 0.0  # per project: generated events arriving after the anchor (0: none)
 
 
 class Dataset:
@@ -382,8 +383,11 @@ class Dataset:
 
     # ------------------------------------------------------------------ visibility
     def settle(self, now_us: int) -> None:
-        """Apply generated events whose dateReceived has come (late arrivals become visible)."""
+        """Apply generated events whose dateReceived has come (late arrivals become visible), and
+        the live events received by now."""
         for project in self.projects:
+            if self.sizes.live_per_hour > 0 and project.events.n_issues and not project.deleted:
+                self._settle_live(project, now_us)
             moved = 0
             while moved < len(project.pending) and project.pending[moved][0] <= now_us:
                 i = project.pending[moved][1]
@@ -394,6 +398,44 @@ class Dataset:
             if moved:
                 del project.pending[:moved]
                 self.version += 1
+
+    # ------------------------------------------------------------------ live events
+    def live_event(self, project: Project, j: int) -> tuple[int, int, int]:
+        """(dateCreated, dateReceived, hash) of live event j of a project: a pure function of
+        (seed, project, j), spread evenly after the anchor at `live_per_hour`."""
+        h = self._h("live", project.idx, j)
+        step = 3600 * US / self.sizes.live_per_hour
+        t = self.anchor_us + int((j + unit(h)) * step)
+        h2 = mix(h ^ 0x5BD1E995)
+        late = h2 % 64 < 2  # about 3% arrive 5 s to 10 min late, as in the generated span
+        delay = 5 * US + h2 % (MAX_DELAY_US - 5 * US) if late else 50_000 + h2 % 1_950_000
+        return t, t + delay, h
+
+    def _settle_live(self, project: Project, now_us: int) -> None:
+        """Receive the project's live events with dateReceived <= now, whenever this runs: the
+        set received by a given time does not depend on when requests came."""
+        while True:
+            t, recv, _ = self.live_event(project, project.live_next)
+            if t > now_us:
+                break
+            heapq.heappush(project.live_late, (recv, project.live_next))
+            project.live_next += 1
+        while project.live_late and project.live_late[0][0] <= now_us:
+            _, j = heapq.heappop(project.live_late)
+            self._receive_live(project, j)
+
+    def _receive_live(self, project: Project, j: int) -> None:
+        t, recv, h = self.live_event(project, j)
+        gen = project.events
+        owner = project.base_owner[gen.live_issue(unit(mix(h ^ 3)))]
+        if owner is None:  # its issue was deleted: the event goes with it, like generated ones
+            return
+        user = (h >> 40) % gen.users
+        # Negative sequence numbers: live events never collide with add_events() ones.
+        e = ExplicitEvent(-1 - j, hex32(h), project.idx, owner.id, t, recv, h, user)
+        insort(project.explicit, e, key=lambda x: (x.t_us, x.seq))
+        owner.agg.add(t, user)  # statuses stay as generated (no regression), as in the span
+        self.version += 1
 
     def _removed(self, project: Project) -> list[int]:
         """Sorted generated indices hidden now: not yet received, or of a deleted issue."""

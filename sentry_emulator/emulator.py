@@ -15,7 +15,7 @@ from typing import Any
 from .admin import Admin
 from .api import Api
 from .auth import ALL_READ_SCOPES, TokenStore
-from .clock import Clock
+from .clock import Clock, data_anchor_us
 from .dataset import Dataset, Sizes
 from .faults import FaultTable
 from .models import Issue, Monitor, Project, Release
@@ -60,11 +60,13 @@ class Emulator:
         members: int | None = None,
         monitors: int | None = None,
         full_page_size: int | None = FULL_PAGE_SIZE,
+        live_events_per_hour: float = 0.0,
     ) -> None:
+        # The clock runs from the real start (or from start_time); the history is anchored apart.
         self.clock = Clock(start_time)
-        anchor = self.clock.now_us() // US * US
+        anchor = data_anchor_us(start_time, self.clock.time())
         sizes = Sizes(projects, events_per_project, issues_per_project, releases, days, retention_days,
-                      teams=teams, members=members, monitors=monitors)
+                      teams=teams, members=members, monitors=monitors, live_per_hour=live_events_per_hour)
         self._ds = Dataset(seed=seed, organization=organization, sizes=sizes, anchor_us=anchor)
         self._tokens = TokenStore(seed, scope_rules)
         self.token = self._tokens.create(value=token)
@@ -223,6 +225,7 @@ class Emulator:
 
     def issue(self, issue_id: str) -> dict[str, Any]:
         with self._ds.lock:
+            self._ds.settle(self.clock.now_us())  # its counts: events received by now
             return self._shapes.issue_detail(self._issue(issue_id), self.clock.now_us())
 
     def issue_events(self, issue_id: str) -> list[dict[str, Any]]:
@@ -281,6 +284,7 @@ class Emulator:
     def feedback(self, project_slug: str) -> list[dict[str, Any]]:
         with self._ds.lock:
             idx = self._project(project_slug).idx
+            self._ds.settle(self.clock.now_us())  # the embedded issues' counts
             items = sorted((f for f in self._ds.feedback if f.project == idx),
                            key=lambda f: f.date_created_us, reverse=True)
             return [self._shapes.feedback(f) for f in items]

@@ -112,6 +112,11 @@ class GeneratedEvents:
         near = (i * self.n_issues) // self.n
         return near if i < self.stops[near] else 0
 
+    def live_issue(self, u: float) -> int:
+        """The base issue of a live event (after the generated span) drawn with `u` in [0, 1):
+        the same power law as the span's events, among issues still occurring at its end."""
+        return self._active(int(self.n_issues * u**2.5), self.n - 1)
+
     def first_at_or_after(self, t_us: int) -> int:
         """Smallest i with time_us(i) >= t_us (N when none)."""
         return bisect_left(range(self.n), t_us, key=self.time_us)

@@ -210,3 +210,5 @@ class Project:
     extra: dict[str, Any] = field(default_factory=dict)  # update_project() fields
     removed_cache: tuple[int, list[int]] | None = None
     deleted: bool = False
+    live_next: int = 0  # live events (after the anchor) below this number were looked at
+    live_late: list[tuple[int, int]] = field(default_factory=list)  # heap of (dateReceived, j) not yet received

@@ -20,7 +20,7 @@ from .models import (
     Release,
     Team,
 )
-from .rand import hex32, mix, pick, uuid4_like
+from .rand import hex32, hkey, mix, pick, uuid4_like
 from .timeutil import US, iso_ms, iso_s, iso_us
 
 __all__ = ["Shapes"]
@@ -402,7 +402,8 @@ class Shapes:
 
     def _repository(self, r: Release) -> dict[str, Any]:
         name = f"acme/{r.package or 'app'}"
-        return {"id": str(1 + (mix(hash(name) & 0xFFFF) % 100)), "name": name,
+        # hkey, not hash(): str hashes change with every process (PYTHONHASHSEED).
+        return {"id": str(1 + hkey(name) % 100), "name": name,
                 "url": f"https://github.com/{name}", "provider": {"id": "integrations:github", "name": "GitHub"},
                 "status": "active", "integrationId": "2933", "externalSlug": name,
                 "externalId": str(mix(len(name)) % 10**8), "dateCreated": iso_us(self.ds.org_created_us)}

@@ -27,7 +27,7 @@ def test_same_seed_same_data_and_pinned_start_same_bytes() -> None:
     assert _snapshot(a) != _snapshot(c)
     assert a.events("frontend")[:20] == b.events("frontend")[:20]
     assert a.token == b.token
-    d = Emulator(seed=7)  # unpinned: same ids, times relative to now
+    d = Emulator(seed=7)  # unpinned: same ids, times anchored at 00:00 UTC today
     assert _snapshot(d)[0] == _snapshot(a)[0]
 
 
