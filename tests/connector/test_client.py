@@ -17,6 +17,8 @@ from source_sentry.client import SentryClient
 from source_sentry.config import parse_config
 
 EVENTS = "projects/{organization}/{project}/events/"
+# Datasets of 2 issues below: both exceptions, so every generated event is an error event the
+# project list serves (issue-platform issues' events are not), and page sizes are exact.
 
 
 def _events_requests(emu: Any) -> list[Any]:
@@ -48,7 +50,7 @@ async def _first_page_then(emu: Any, check: Any, **pages_kw: Any) -> list[int]:
 
 
 def test_the_next_page_is_requested_while_the_caller_holds_this_one(make_emulator) -> None:
-    emu = make_emulator(projects=1, events_per_project=2 * PAGE + PAGE // 2)  # 3 pages of full events
+    emu = make_emulator(projects=1, events_per_project=2 * PAGE + PAGE // 2, issues_per_project=2)  # 3 pages
 
     def check() -> None:
         # The caller has not asked for page 2, yet its request is on its way.
@@ -60,7 +62,7 @@ def test_the_next_page_is_requested_while_the_caller_holds_this_one(make_emulato
 
 
 def test_without_read_ahead_the_next_page_waits_for_the_caller(make_emulator) -> None:
-    emu = make_emulator(projects=1, events_per_project=2 * PAGE + PAGE // 2)
+    emu = make_emulator(projects=1, events_per_project=2 * PAGE + PAGE // 2, issues_per_project=2)
 
     def check() -> None:
         assert _wait_for_requests(emu, 2, 0.5) == 1
@@ -71,7 +73,7 @@ def test_without_read_ahead_the_next_page_waits_for_the_caller(make_emulator) ->
 
 
 def test_stopping_early_cancels_the_page_read_ahead_and_frees_the_budget(make_emulator) -> None:
-    emu = make_emulator(projects=1, events_per_project=2 * PAGE + PAGE // 2, latency_ms=300)
+    emu = make_emulator(projects=1, events_per_project=2 * PAGE + PAGE // 2, issues_per_project=2, latency_ms=300)
 
     async def first_page_only() -> int:
         config = parse_config(config_for(emu))
@@ -90,7 +92,7 @@ def test_stopping_early_cancels_the_page_read_ahead_and_frees_the_budget(make_em
 
 
 def test_an_unreadable_page_is_read_again_and_its_cursor_comes_from_the_new_answer(make_emulator) -> None:
-    emu = make_emulator(projects=1, events_per_project=3 * PAGE + PAGE // 2)
+    emu = make_emulator(projects=1, events_per_project=3 * PAGE + PAGE // 2, issues_per_project=2)
     emu.inject_fault("truncated_json", path=".*/events/", times=1, after=1)
     sizes = asyncio.run(_first_page_then(emu, lambda: None))
     assert sizes == [PAGE, PAGE, PAGE, PAGE // 2]

@@ -40,7 +40,8 @@ def test_full_refresh_reads_every_record_of_every_stream(make_emulator, tmp_path
 
 def test_events_checkpoint_after_every_page(make_emulator, tmp_path: Path) -> None:
     # sentry.io's limits: one concurrent request on project events, so one time window.
-    emu = make_emulator(projects=1, events_per_project=4 * PAGE + PAGE // 2, rate_limits="sentry")
+    # 2 issues, both exceptions: every generated event is an error event the list serves.
+    emu = make_emulator(projects=1, events_per_project=4 * PAGE + PAGE // 2, issues_per_project=2, rate_limits="sentry")
     run = Connector(tmp_path, emu, project=emu.project_slugs[0]).read(["events"])
     assert run.returncode == 0
     counts = [s["sourceStats"]["recordCount"] for s in run.states("events")]
@@ -53,7 +54,8 @@ def test_events_checkpoint_after_every_page(make_emulator, tmp_path: Path) -> No
 
 
 def test_resuming_from_an_intermediate_checkpoint_reads_the_rest(make_emulator, tmp_path: Path) -> None:
-    emu = make_emulator(projects=1, events_per_project=4 * PAGE + PAGE // 2, rate_limits="sentry")  # one window
+    emu = make_emulator(projects=1, events_per_project=4 * PAGE + PAGE // 2, issues_per_project=2,
+                        rate_limits="sentry")  # one window
     conn = Connector(tmp_path, emu, project=emu.project_slugs[0])
     first = conn.read(["events"])
     states = first.states("events")
