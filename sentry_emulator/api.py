@@ -278,7 +278,7 @@ class Api:
                   and (not envs or any(e in i.envs for e in envs))
                   # An issue is in a date range when it has events in it.
                   and (lo is None or (i.agg.last_us or 0) >= lo)
-                  and (hi is None or (i.agg.first_us or 0) < hi)]
+                  and (hi is None or (i.first_seen_us or 0) < hi)]
         issues.sort(key=lambda i: (key(i), int(i.id)), reverse=True)
         return issues, key
 
@@ -339,7 +339,7 @@ class Api:
         items.sort(key=lambda r: (r.date_created_us, r.id), reverse=True)
         limit = parse_page_size(req.get("per_page"))
         page = keyed_page(items, lambda r: r.date_created_us // 1000, limit, parse_cursor(req.get("cursor")))
-        page.items = [self.shapes.release(r) for r in page.items]
+        page.items = [self.shapes.release(r, req.now_us) for r in page.items]
         reply = Reply(page.items, page)
         reply.headers["X-Hits"] = str(len(items))
         reply.headers["X-Max-Hits"] = str(len(items))
@@ -347,7 +347,7 @@ class Api:
 
     @route("/api/0/organizations/{org}/releases/{version}/", "project:releases", RELEASES)
     def release_detail(self, req: Request) -> Reply:
-        return Reply(self.shapes.release(self._release(req)))
+        return Reply(self.shapes.release(self._release(req), req.now_us))
 
     @route("/api/0/organizations/{org}/releases/{version}/deploys/", "project:releases", RELEASES)
     def release_deploys(self, req: Request) -> Reply:

@@ -249,7 +249,9 @@ class Emulator:
             items = [r for r in self._ds.releases
                      if (status is None or r.status == status) and live.intersection(r.projects)]
             items.sort(key=lambda r: (r.date_created_us, r.id), reverse=True)
-            return [self._shapes.release(r) for r in items]
+            now = self.clock.now_us()
+            self._ds.settle(now)  # firstEvent/lastEvent: the events received by now
+            return [self._shapes.release(r, now) for r in items]
 
     def deploys(self, version: str) -> list[dict[str, Any]]:
         with self._ds.lock:
