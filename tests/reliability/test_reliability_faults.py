@@ -30,7 +30,7 @@ from reliability_helpers import (
 )
 
 # Paths (regex searched in the request path) and how many requests each sees in one read of
-# the dataset below (at least: a fault must fire): 3 projects x 25 event pages of 10 full events
+# the dataset below (at least: a fault must fire): 3 projects x ~22 event pages of 10 full events
 # (the first 9 suffice; more when a window splits: on a server without rate-limit headers a
 # backfill spreads over parallel windows), 2 issue pages, open+archived release pages,
 # one project list (one request, shared by discovery and the projects stream), 3 project details.
