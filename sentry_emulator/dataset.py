@@ -292,14 +292,14 @@ class Dataset:
             status_changed_us=None if status == "unresolved" else (agg.last_us or self.anchor_us),
             kind=kind, detail=detail, hist_count=hist_count, hist_users=hist_users, hist_first_us=hist_first,
         )
-        self._apply_kind(issue, module, function)
+        self._apply_kind(issue)
         if u_assign < 0.18:
             issue.assigned_to = self._assignee(h)
         self.issues[issue.id] = issue
         return issue
 
     @staticmethod
-    def _apply_kind(issue: Issue, module: str, function: str) -> None:
+    def _apply_kind(issue: Issue) -> None:
         """Title, culprit, level and logger as Sentry shows them for the issue's kind."""
         d = issue.detail
         if issue.kind == "default":
