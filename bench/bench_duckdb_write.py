@@ -2,7 +2,8 @@
 
 Not a test. Run: ``.venv/bin/python bench/bench_duckdb_write.py [--records 100000]``.
 Each scenario writes into a fresh DuckDB file in a temp directory; a STATE follows every
-``--page`` records (Sentry's pages hold 100 events), so each page is one transaction.
+``--page`` records, so each page is one transaction: 10 is a page of events (Sentry's full=true
+lists hold 10 since 2026-09), 100 a page of the other lists.
 """
 
 from __future__ import annotations
@@ -116,8 +117,10 @@ def main() -> None:
     args = parser.parse_args()
     records = make_records(args.records)
     scenarios = [
+        (("incremental", "append_dedup"), 10),
         (("incremental", "append_dedup"), 100),
         (("incremental", "append_dedup"), 1000),
+        (("incremental", "append"), 10),
         (("incremental", "append"), 100),
         (("full_refresh", "overwrite"), 1000),
         (("full_refresh", "overwrite"), 20_000),

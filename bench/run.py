@@ -47,6 +47,9 @@ PEER_PACKAGE = "airbyte-source-sentry==0.6.11"
 OURS_VENV = BENCH / ".ours-venv"
 PY = sys.executable  # the project's venv python: runs the emulator
 EVENTS_ROUTE = "/api/0/projects/{org}/{project}/events/"
+# Events per page of a full=true list: Sentry's cap since 2026-08/09 (getsentry/sentry #122718,
+# #123694), the emulator's default. Scenario sizes are set in event pages times this.
+FULL_PAGE = 10
 
 # Sentry's live limits as the emulator's "sentry" preset sets them.
 SENTRY_LIMITS = {"default": (40, 1, 25), EVENTS_ROUTE: (60, 60, 1)}
@@ -237,6 +240,7 @@ class Emu:
         rate_limits: str = "none",
         latency_ms: float = 0.0,
         days: float = 30,
+        full_page_size: int = FULL_PAGE,
         extra: list[str] | None = None,
     ) -> None:
         self.args = [
@@ -262,6 +266,8 @@ class Emu:
             rate_limits,
             "--latency-ms",
             str(latency_ms),
+            "--full-page-size",
+            str(full_page_size),
         ]
         if tls:
             self.args.append("--tls")
@@ -273,6 +279,7 @@ class Emu:
             "releases": releases,
             "rate_limits": rate_limits,
             "latency_ms": latency_ms,
+            "full_page_size": full_page_size,
             "tls": tls,
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -814,19 +821,19 @@ def scen_full_sync(
     latency = 30.0
     if self_hosted:
         # No rate-limit headers: the connector may read a backfill in parallel time windows.
-        sizes = {"events": 20000, "issues": 500, "releases": 50}
+        sizes = {"events": 200 * FULL_PAGE, "issues": 500, "releases": 50}  # 200 event pages
     elif windows:
         sizes = {
-            "events": 15000,
+            "events": 150 * FULL_PAGE,
             "issues": 2000,
             "releases": 300,
         }  # 150 event pages: three 60-s windows
     elif opts.quick:
-        sizes = {"events": 2000, "issues": 500, "releases": 100}
+        sizes = {"events": 20 * FULL_PAGE, "issues": 500, "releases": 100}  # 20 event pages
     else:
-        sizes = {"events": 5000, "issues": 2000, "releases": 300}
+        sizes = {"events": 50 * FULL_PAGE, "issues": 2000, "releases": 300}  # 50 event pages
     limits = "none" if self_hosted else "sentry"
-    kw = dict(projects=1, rate_limits=limits, latency_ms=latency, **sizes)
+    kw = dict(projects=1, rate_limits=limits, latency_ms=latency, full_page_size=FULL_PAGE, **sizes)
     out: dict[str, Any] = {"emulator": kw}
     timeout = 900 if windows else 600
     with tempfile.TemporaryDirectory() as tmp:
@@ -851,12 +858,12 @@ def scen_full_sync(
 def scen_org(conns: list[Connector], opts: argparse.Namespace) -> dict[str, Any]:
     latency = 30.0
     n_projects = 10
-    sizes = (
-        {"events": 300, "issues": 50, "releases": 50}
+    sizes = (  # event pages per project: 3 (quick) or 10, 30 or 100 in all
+        {"events": 3 * FULL_PAGE, "issues": 50, "releases": 50}
         if opts.quick
-        else {"events": 1000, "issues": 200, "releases": 100}
+        else {"events": 10 * FULL_PAGE, "issues": 200, "releases": 100}
     )
-    kw = dict(projects=n_projects, rate_limits="sentry", latency_ms=latency, **sizes)
+    kw = dict(projects=n_projects, rate_limits="sentry", latency_ms=latency, full_page_size=FULL_PAGE, **sizes)
     out: dict[str, Any] = {"emulator": kw}
     with tempfile.TemporaryDirectory() as tmp:
         for c in conns:
@@ -905,8 +912,8 @@ def scen_org(conns: list[Connector], opts: argparse.Namespace) -> dict[str, Any]
 
 
 def scen_cpu(conns: list[Connector], opts: argparse.Namespace) -> dict[str, Any]:
-    sizes = {"events": 10000, "issues": 1000, "releases": 100}
-    kw = dict(projects=1, rate_limits="none", latency_ms=0, **sizes)
+    sizes = {"events": 10000, "issues": 1000, "releases": 100}  # per record: 1,000 event pages
+    kw = dict(projects=1, rate_limits="none", latency_ms=0, full_page_size=FULL_PAGE, **sizes)
     reps = {"ours": 2 if opts.quick else 5, "peer": 1 if opts.quick else 3}
     out: dict[str, Any] = {
         "emulator": kw,
@@ -963,6 +970,7 @@ def scen_memory(conns: list[Connector], opts: argparse.Namespace) -> dict[str, A
                 "events": n,
                 "issues": min(1000, max(10, n // 10)),
                 "releases": 10,
+                "full_page_size": FULL_PAGE,
             }
             with Emu(tls=True, **kw) as emu:
                 log(
@@ -1004,7 +1012,7 @@ def scen_incremental(
         if opts.quick
         else {"events": 5000, "issues": 2000, "releases": 300}
     )
-    kw = dict(projects=1, rate_limits="none", latency_ms=0, **sizes)
+    kw = dict(projects=1, rate_limits="none", latency_ms=0, full_page_size=FULL_PAGE, **sizes)
     out: dict[str, Any] = {"emulator": kw}
     with tempfile.TemporaryDirectory() as tmp:
         for label, c, streams in [
@@ -1266,13 +1274,16 @@ def render_table(results: dict[str, Any]) -> str:
 
     for key, label in (
         ("full_sync", "full sync, 1 project"),
-        ("full_sync_windows", "full sync, 1 project, 150 event pages"),
-        ("self_hosted", "full sync, 1 project, 200 event pages, no rate-limit headers (self-hosted)"),
+        ("full_sync_windows", "full sync, 1 project, {pages} event pages"),
+        ("self_hosted", "full sync, 1 project, {pages} event pages, no rate-limit headers (self-hosted)"),
     ):
         if key in s and "ours" in s[key]:
             e = s[key]["emulator"]
             limits = "sentry limits, " if e["rate_limits"] == "sentry" else ""
-            label += f" ({e['events']} events, {e['issues']} issues, {e['releases']} releases; {limits}30 ms)"
+            per_page = e.get("full_page_size", 100)  # results measured before the 10-event cap: 100
+            label = label.format(pages=-(-e["events"] // per_page))
+            label += (f" ({e['events']} events, {per_page} per page, {e['issues']} issues, {e['releases']} releases; "
+                      f"{limits}30 ms)")
             add(
                 f"{label}: wall (s)",
                 g(key, "ours", "wall_s"),
@@ -1299,7 +1310,8 @@ def render_table(results: dict[str, Any]) -> str:
     if "org" in s and "ours" in s["org"]:
         e = s["org"]["emulator"]
         add(
-            f"org of {e['projects']} projects ({e['events']} events, {e['issues']} issues each, {e['releases']} releases): "
+            f"org of {e['projects']} projects ({e['events']} events, {e['issues']} issues each, "
+            f"{e.get('full_page_size', 100)} events per page, {e['releases']} releases): "
             "wall (s), ours 1 sync, peer 1 sync per project back to back (first start to last end)",
             g("org", "ours", "elapsed_s") or g("org", "ours", "wall_s"),
             g("org", "peer", "elapsed_s") or g("org", "peer", "wall_s"),

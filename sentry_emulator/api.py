@@ -12,7 +12,7 @@ from .auth import FORBIDDEN, ScopeRule, Token
 from .dataset import Dataset
 from .details import live_detectors, live_workflows, member_detail, team_detail
 from .models import Issue, Project, Release
-from .pagination import Page, keyed_page, numbered_page, offset_page, parse_cursor, parse_page_size
+from .pagination import FULL_PAGE_SIZE, Page, clamp_page_size, keyed_page, numbered_page, offset_page, parse_cursor, parse_page_size
 from .search import SORTS, parse_issue_query
 from .shapes import Shapes
 from .timeutil import US, BadParam, iso_s, parse_iso, parse_period
@@ -93,7 +93,13 @@ def route(template: str, scope: str | None, sentry: tuple[str, ...] = ()
     pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
 
     def register(fn: Callable[[Api, Request], Reply]) -> Callable[[Api, Request], Reply]:
-        ROUTES.append(Route(template, rule, fn, re.compile(pattern)))
+        def settled(api: Api, req: Request) -> Reply:
+            # Every answer shows what was received by its `now` (late and live events), never
+            # what the last request that happened to settle left: the same time, the same body.
+            api.ds.settle(req.now_us)
+            return fn(api, req)
+
+        ROUTES.append(Route(template, rule, settled, re.compile(pattern)))
         return fn
 
     return register
@@ -114,9 +120,11 @@ def _bool(raw: str | None) -> bool:
 class Api:
     """Endpoint handlers. They run under the dataset lock and raise ApiError / BadParam."""
 
-    def __init__(self, ds: Dataset, shapes: Shapes, offset_paging: bool = False) -> None:
+    def __init__(self, ds: Dataset, shapes: Shapes, offset_paging: bool = False,
+                 full_page_size: int | None = FULL_PAGE_SIZE) -> None:
         self.ds, self.shapes = ds, shapes
         self.offset_paging = offset_paging  # issues paged like releases (by offset), not keyed
+        self.full_page_size = full_page_size  # most events per page with full=true; None/0: per_page
 
     # ------------------------------------------------------------ shared checks
     def _org(self, req: Request) -> None:
@@ -275,7 +283,9 @@ class Api:
     def _events_reply(self, req: Request, view_fn: Callable[[int | None, int | None], Any]) -> Reply:
         start, end = self._range(req, None)
         full = _bool(req.get("full"))
-        limit = parse_page_size(req.get("per_page"))
+        limit = parse_page_size(req.get("per_page"))  # 400 above 100 either way
+        if full:
+            limit = clamp_page_size(limit, self.full_page_size)
         cursor = parse_cursor(req.get("cursor"))
         view = view_fn(start, end)
         page = offset_page(len(view), lambda o, n: [self.shapes.event(r, full) for r in view.page(o, n)],
@@ -309,7 +319,7 @@ class Api:
                   and (not envs or any(e in i.envs for e in envs))
                   # An issue is in a date range when it has events in it.
                   and (lo is None or (i.agg.last_us or 0) >= lo)
-                  and (hi is None or (i.agg.first_us or 0) < hi)]
+                  and (hi is None or (i.first_seen_us or 0) < hi)]
         issues.sort(key=lambda i: (key(i), int(i.id)), reverse=True)
         return issues, key
 
@@ -374,13 +384,13 @@ class Api:
         items.sort(key=lambda r: (r.date_created_us, r.id), reverse=True)
         limit = parse_page_size(req.get("per_page"))
         # Sentry pages releases with its OffsetPaginator and counts no hits (no X-Hits).
-        page = numbered_page(len(items), lambda o, n: [self.shapes.release(r) for r in items[o:o + n]],
+        page = numbered_page(len(items), lambda o, n: [self.shapes.release(r, req.now_us) for r in items[o:o + n]],
                              limit, parse_cursor(req.get("cursor")))
         return Reply(page.items, page)
 
     @route("/api/0/organizations/{org}/releases/{version}/", "project:releases", RELEASES)
     def release_detail(self, req: Request) -> Reply:
-        return Reply(self.shapes.release(self._release(req)))
+        return Reply(self.shapes.release(self._release(req), req.now_us))
 
     @route("/api/0/organizations/{org}/releases/{version}/deploys/", "project:releases", RELEASES)
     def release_deploys(self, req: Request) -> Reply:

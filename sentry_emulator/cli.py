@@ -8,12 +8,15 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timezone
 
 import orjson
 
 from .emulator import Emulator
 from .faults import FaultTable, parse_fault_spec
+from .pagination import FULL_PAGE_SIZE
 from .ratelimit import RateLimits, RateLimitSetting
+from .timeutil import US, BadParam, parse_iso
 
 __all__ = ["build_parser", "main"]
 
@@ -36,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--issues-per-project", type=int, default=40,
                    help="generated issues per project, at most the events per project (default: 40)")
     p.add_argument("--releases", type=int, default=25, help="generated releases, org-wide (default: 25)")
-    p.add_argument("--days", type=float, default=30, help="days of history the generated events span, ending now (default: 30)")
+    p.add_argument("--days", type=float, default=30,
+                   help="days of history the generated events span, ending at the anchor (see --start-time) "
+                        "(default: 30)")
     p.add_argument("--retention-days", type=float, default=90, help="event retention in days: older events are gone (default: 90)")
     p.add_argument("--rate-limits", choices=["none", "sentry", "custom"], default="none",
                    help="none: no limits, no headers; sentry: 40/1 s, 25 concurrent, events 60/60 s, 1 concurrent; "
@@ -72,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-seconds", type=float, default=30.0, help="how long a stall fault holds a request, in seconds (default: 30)")
     p.add_argument("--fault-bytes-per-second", type=float, default=20.0,
                    help="rate at which a drip fault writes the body, in bytes per second (default: 20)")
+    p.add_argument("--start-time", type=_start_time, default=None, metavar="ISO",
+                   help="pin the data anchor and the clock's start (default: history ends at 00:00 UTC today, "
+                        "clock = wall clock)")
+    p.add_argument("--live-events-per-hour", type=float, default=0.0,
+                   help="per project: generated events that keep arriving after the anchor, per hour (default: 0)")
+    p.add_argument("--full-page-size", type=int, default=FULL_PAGE_SIZE,
+                   help=f"most events per page with full=true, as Sentry since 2026-09 0: as per_page asks (default: {FULL_PAGE_SIZE})")
     return p
 
 
@@ -83,6 +95,15 @@ def _faults(args: argparse.Namespace) -> list[tuple[str, str, int]]:
         table.add(kind, path, times)  # raises ValueError on a bad kind or regex
         parsed.append((kind, path, times))
     return parsed
+
+
+def _start_time(text: str) -> datetime:
+    """An ISO-8601 datetime (naive = UTC) as a tz-aware datetime."""
+    try:
+        us = parse_iso(text)
+    except BadParam as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return datetime.fromtimestamp(us / US, tz=timezone.utc)
 
 
 def _rate_limits(args: argparse.Namespace) -> RateLimitSetting:
@@ -109,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limits=_rate_limits(args), latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
         tls=args.tls, admin=args.admin, host=args.host, port=args.port, token=args.token,
         region_url=args.region_url, scope_rules=args.scope_rules, teams=args.teams, members=args.members,
-        monitors=args.monitors, offset_paging=args.offset_paging,
+        monitors=args.monitors, offset_paging=args.offset_paging, full_page_size=args.full_page_size or None,
+        start_time=args.start_time, live_events_per_hour=args.live_events_per_hour,
     )
     for kind, path, times in faults:
         emu.inject_fault(kind, path=path, times=times, seconds=args.fault_seconds,

@@ -1,4 +1,4 @@
-"""Emulator time: real UTC time plus an offset that tests can move forward."""
+"""Emulator time (real UTC time plus an offset that tests can move forward) and the data anchor."""
 
 from __future__ import annotations
 
@@ -6,7 +6,20 @@ import threading
 import time
 from datetime import datetime, timezone
 
-__all__ = ["Clock"]
+__all__ = ["DAY_S", "Clock", "data_anchor_us"]
+
+DAY_S = 86400
+
+
+def data_anchor_us(start: datetime | None, now_s: float) -> int:
+    """Where the generated history ends, in whole seconds (epoch microseconds).
+
+    `start` when pinned; otherwise 00:00 UTC of the day of `now_s`, so every start on one UTC
+    day generates the same records (same timestamps, not only the same ids), and the next day
+    moves the whole history forward by a day.
+    """
+    seconds = int(start.timestamp()) if start is not None else int(now_s // DAY_S) * DAY_S
+    return seconds * 1_000_000
 
 
 class Clock:

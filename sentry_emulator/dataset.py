@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import catalog as cat
-from .events import GeneratedEvents, IssueAgg, VisibleRange
+from .events import MAX_DELAY_US, GeneratedEvents, IssueAgg, VisibleRange
 from .models import (
     AddedCheckin,
     Commit,
@@ -33,7 +33,7 @@ from .models import (
     Team,
 )
 from .rand import hex32, hkey, mix, pick, unit, uuid4_like
-from .timeutil import US
+from .timeutil import US, whole_s
 
 __all__ = ["ISSUE_STATUSES", "Dataset", "EventView"]
 
@@ -105,6 +105,7 @@ class Sizes:
     teams: int | None = None  # None: about one per two projects (at most 4)
     members: int | None = None  # active members; None: 6 (plus one pending invite either way)
     monitors: int | None = None  # None: min(3, projects)
+    live_per_hour: float = 0.0  # per project: generated events arriving after the anchor (0: none)
 
 
 class Dataset:
@@ -123,10 +124,13 @@ class Dataset:
         self.version = 0  # bumped by every mutation (invalidates caches)
         self._counter = 0  # ids and choices of mutations, deterministic from the seed
         self._seqs: dict[str, int] = {}  # next id per kind for records added later (never reused)
-        self._next_release_id = 1
+        # Ids in sentry.io's ranges today: releases 9-10 digits, issues 10, projects 16 (below).
+        # Sentry-wide sequences: other organizations' records leave gaps between ours.
+        self._next_release_id = 300_000_000 + self._h("release-ids") % 2_700_000_000
         self._next_deploy_id = 1000
         self.issues: dict[str, Issue] = {}
-        self._next_issue_id = 6_000_000_001 + (seed % 1000) * 100_000
+        self._next_issue_id = 4_000_000_000 + self._h("issue-ids") % 3_000_000_000
+        self._project_id_base = 4_504_000_000_000_000 + (self._h("project-ids") % 10**9) * 10_000
         self.teams = self._gen_teams()
         self.members = self._gen_members()
         self.environments = [Environment(str(i + 1), n, h) for i, (n, h) in enumerate(cat.ENVIRONMENTS)]
@@ -193,7 +197,7 @@ class Dataset:
         per_issue, aggs, pending = gen.group(self.anchor_us) if n_ev else ([], [], [])
         created = created_us if created_us is not None else self.anchor_us - self.span_us - (30 + 7 * p) * DAY_US
         project = Project(
-            idx=p, id=str(4_500_001 + p), slug=slug, name=slug.replace("-", " ").title(),
+            idx=p, id=self._project_id(p), slug=slug, name=slug.replace("-", " ").title(),
             platform=platform, date_created_us=created,
             team=self.teams[p % len(self.teams)].slug if self.teams else None,
             events=gen, per_issue=per_issue, base_owner=[], pending=pending,
@@ -203,19 +207,68 @@ class Dataset:
             project.base_owner.append(self._gen_issue(project, k, agg))
         return project
 
+    def _project_id(self, p: int) -> str:
+        """16 digits, like sentry.io's project ids today (4504212345678912); rising with p."""
+        return str(self._project_id_base + (p + 1) * 97 + self._h("project-id", p) % 97)
+
     def _new_issue_id(self) -> str:
         issue_id = str(self._next_issue_id)
-        self._next_issue_id += 1
+        self._next_issue_id += 1 + self._h("issue-gap", issue_id) % 40
         return issue_id
 
-    def _gen_issue(self, project: Project, k: int, agg: IssueAgg) -> Issue:
+    def _issue_kind(self, project: Project, k: int, h: int) -> tuple[str, dict[str, Any]]:
+        """The kind of generated issue k and its own values: about 78% exceptions, then messages,
+        CSP reports (browser projects), performance, cron (projects with monitors), feedback and
+        uptime issues. The two busiest issues stay exceptions."""
+        u, hv = unit(mix(h ^ 5)), mix(h ^ 6)
+        if k < 2 or u >= 0.22:
+            return "error", {}
+        if u < 0.07:
+            message, logger, level = pick(hv, cat.MESSAGES[project.platform])
+            return "default", {"message": message, "logger": logger, "level": level}
+        if u < 0.10:
+            if project.platform != "javascript":
+                return "error", {}
+            directive, host = pick(hv, cat.CSP_VIOLATIONS)
+            return "csp", {"directive": directive, "host": host}
+        if u < 0.15:
+            issue_type, type_id, title, description, op = pick(hv, cat.PERFORMANCE_PROBLEMS)
+            return "performance", {"issue_type": issue_type, "type_id": type_id, "title": title,
+                                   "description": description, "op": op,
+                                   "transaction": pick(hv >> 8, cat.TRANSACTIONS)}
+        if u < 0.18:
+            monitors = [(slug, name) for slug, name, _, p in self._monitor_specs() if p == project.idx]
+            if not monitors:
+                return "error", {}
+            slug, name = pick(hv, monitors)
+            return "cron", {"monitor": slug, "name": name}
+        if u < 0.20:
+            name, email, _ = pick(hv >> 8, cat.PEOPLE)
+            return "feedback", {"comment": pick(hv, cat.FEEDBACK_COMMENTS), "name": name, "email": email}
+        url, reason = pick(hv, cat.UPTIME_CHECKS)
+        return "uptime", {"url": url, "reason": reason}
+
+    def _history(self, h: int, first_us: int | None) -> tuple[int, int, int | None]:
+        """(count, users, first) of an issue's occurrences before the generated history: about
+        15% of issues are older and were noisy once, from tens to millions of events."""
+        u = unit(mix(h ^ 7))
+        if first_us is None or u >= 0.15:
+            return 0, 0, None
+        count = int(10 ** (1 + 6 * unit(mix(h ^ 8))))
+        first = first_us - (30 + int(unit(mix(h ^ 9)) * 300)) * DAY_US - (mix(h ^ 10) % DAY_US)
+        return count, int(count ** 0.6), first
+
+    def _gen_issue(self, project: Project, k: int, agg: IssueAgg, kind: str | None = None) -> Issue:
         h = self._h("issue", project.idx, k)
         exc_type, value, filename, function, module = pick(h, cat.ERRORS[project.platform])
         variant = (h >> 8) % 4
         if k >= len(cat.ERRORS[project.platform]):
             function = f"{function}_{variant}" if variant else function
+        kind, detail = (kind, {}) if kind is not None else self._issue_kind(project, k, h)
+        hist_count, hist_users, hist_first = self._history(h, agg.first_us)  # none for added issues
         u_status, u_sub, u_assign = unit(mix(h ^ 1)), unit(mix(h ^ 2)), unit(mix(h ^ 3))
         first = agg.first_us if agg.first_us is not None else self.anchor_us
+        first = min(first, hist_first) if hist_first is not None else first
         if u_status < 0.66:
             status = "unresolved"
             if first > self.anchor_us - 7 * DAY_US:
@@ -241,11 +294,32 @@ class Dataset:
             is_bookmarked=(h >> 32) % 17 == 0, has_seen=(h >> 36) % 2 == 0,
             num_comments=(h >> 40) % 4 if (h >> 44) % 3 == 0 else 0, agg=agg, sources=[k],
             status_changed_us=None if status == "unresolved" else (agg.last_us or self.anchor_us),
+            kind=kind, detail=detail, hist_count=hist_count, hist_users=hist_users, hist_first_us=hist_first,
         )
+        self._apply_kind(issue)
         if u_assign < 0.18:
             issue.assigned_to = self._assignee(h)
         self.issues[issue.id] = issue
         return issue
+
+    @staticmethod
+    def _apply_kind(issue: Issue) -> None:
+        """Title, culprit, level and logger as Sentry shows them for the issue's kind."""
+        d = issue.detail
+        if issue.kind == "default":
+            issue.title, issue.level, issue.logger = d["message"], d["level"], d["logger"]
+        elif issue.kind == "csp":
+            blocked = d["directive"].split("-")[0]
+            issue.title, issue.culprit, issue.logger = f"Blocked '{blocked}' from '{d['host']}'", d["directive"], "csp"
+            issue.level = "error"
+        elif issue.kind == "performance":
+            issue.title, issue.culprit, issue.level = d["title"], d["transaction"], "info"
+        elif issue.kind == "cron":
+            issue.title, issue.culprit, issue.level = f"Cron failure: {d['name']}", "", "error"
+        elif issue.kind == "feedback":
+            issue.title, issue.culprit, issue.level = "User Feedback", "user", "info"
+        elif issue.kind == "uptime":
+            issue.title, issue.culprit, issue.level = f"Downtime detected for {d['url']}", "", "error"
 
     def _assignee(self, h: int) -> dict[str, Any]:
         if (h >> 48) % 4 == 0:
@@ -271,12 +345,14 @@ class Dataset:
     def _make_release(self, h: int, version: str, package: str | None, created: int,
                       projects: list[int], deploys: bool = True) -> Release:
         released = created + (5 + h % 55) * 60 * US if unit(mix(h ^ 7)) < 0.8 else None
+        if released is not None and (h >> 20) % 2:
+            released = whole_s(released)  # finalized by a client that sent whole seconds
         release = Release(
             id=self._next_release_id, version=version, package=package, date_created_us=created,
             date_released_us=released, projects=projects, ref="main",
             url=f"https://github.com/acme/{package or 'app'}/releases/tag/{version.split('@')[-1]}",
         )
-        self._next_release_id += 1
+        self._next_release_id += 1 + self._h("release-gap", version) % 5000
         for c in range(1 + h % 5):
             ch = mix(h ^ (100 + c))
             name, email, _ = pick(ch >> 8, cat.PEOPLE)
@@ -293,8 +369,10 @@ class Dataset:
 
     def _deploy(self, release: Release, env: str, finished_us: int) -> Deploy:
         self._next_deploy_id += 1
-        return Deploy(str(self._next_deploy_id - 1), env, finished_us - 90 * US, finished_us,
-                      f"{release.version} to {env}", None)
+        deploy_id = str(self._next_deploy_id - 1)
+        if self._h("deploy", deploy_id) % 2:
+            finished_us = whole_s(finished_us)  # reported by a CI job with whole-second times
+        return Deploy(deploy_id, env, finished_us - 90 * US, finished_us, f"{release.version} to {env}", None)
 
     def _gen_keys(self, project: Project) -> list[ProjectKey]:
         out = []
@@ -319,18 +397,22 @@ class Dataset:
                                 "It broke when I clicked save.", created))
         return out
 
-    def _gen_monitors(self) -> list[Monitor]:
-        out: list[Monitor] = []
-        if not self.projects:
-            return out
-        n = min(3, len(self.projects)) if self.sizes.monitors is None else self.sizes.monitors
+    def _monitor_specs(self) -> list[tuple[str, str, int, int]]:
+        """(slug, name, interval minutes, project index) of the generated monitors."""
+        n_projects = self.sizes.projects
+        if not n_projects:
+            return []
+        n = min(3, n_projects) if self.sizes.monitors is None else self.sizes.monitors
         specs = [cat.MONITORS[j] if j < len(cat.MONITORS)
                  else (f"job-{j + 1}", f"Job {j + 1}", cat.MONITORS[j % len(cat.MONITORS)][2]) for j in range(n)]
-        for j, (slug, name, minutes) in enumerate(specs):
+        return [(slug, name, minutes, j % n_projects) for j, (slug, name, minutes) in enumerate(specs)]
+
+    def _gen_monitors(self) -> list[Monitor]:
+        out: list[Monitor] = []
+        for j, (slug, name, minutes, p) in enumerate(self._monitor_specs()):
             step = minutes * 60 * US
             first = ((self.anchor_us - self.span_us) // step + 1) * step
-            out.append(Monitor(uuid4_like(self._h("monitor", j)), slug, name, j % max(1, len(self.projects)),
-                               minutes, first, first - DAY_US))
+            out.append(Monitor(uuid4_like(self._h("monitor", j)), slug, name, p, minutes, first, first - DAY_US))
         return out
 
     # ------------------------------------------------------------------ lookups
@@ -384,10 +466,32 @@ class Dataset:
                 best = r
         return best
 
+    def release_events(self, release: Release, now_us: int) -> tuple[int, int] | None:
+        """dateCreated of the first and the last visible error event carrying `release` (the
+        latest release of its project created at or before the event), over its projects."""
+        first: int | None = None
+        last: int | None = None
+        for p in release.projects:
+            project = self.projects[p]
+            if project.deleted or self.release_for(p, release.date_created_us) is not release:
+                continue
+            later = [r.date_created_us for r in self.releases
+                     if p in r.projects and r.date_created_us > release.date_created_us]
+            lo = max(release.date_created_us, now_us - self.retention_us)
+            view = self._project_view(project, lo, min(later, default=now_us + 1), now_us)
+            if len(view):
+                newest, oldest = view.page(0, 1)[0].t_us, view.page(len(view) - 1, 1)[0].t_us
+                first = oldest if first is None else min(first, oldest)
+                last = newest if last is None else max(last, newest)
+        return None if first is None or last is None else (first, last)
+
     # ------------------------------------------------------------------ visibility
     def settle(self, now_us: int) -> None:
-        """Apply generated events whose dateReceived has come (late arrivals become visible)."""
+        """Apply generated events whose dateReceived has come (late arrivals become visible), and
+        the live events received by now."""
         for project in self.projects:
+            if self.sizes.live_per_hour > 0 and project.events.n_issues and not project.deleted:
+                self._settle_live(project, now_us)
             moved = 0
             while moved < len(project.pending) and project.pending[moved][0] <= now_us:
                 i = project.pending[moved][1]
@@ -399,12 +503,51 @@ class Dataset:
                 del project.pending[:moved]
                 self.version += 1
 
+    # ------------------------------------------------------------------ live events
+    def live_event(self, project: Project, j: int) -> tuple[int, int, int]:
+        """(dateCreated, dateReceived, hash) of live event j of a project: a pure function of
+        (seed, project, j), spread evenly after the anchor at `live_per_hour`."""
+        h = self._h("live", project.idx, j)
+        step = 3600 * US / self.sizes.live_per_hour
+        t = self.anchor_us + int((j + unit(h)) * step)
+        h2 = mix(h ^ 0x5BD1E995)
+        late = h2 % 64 < 2  # about 3% arrive 5 s to 10 min late, as in the generated span
+        delay = 5 * US + h2 % (MAX_DELAY_US - 5 * US) if late else 50_000 + h2 % 1_950_000
+        return t, t + delay, h
+
+    def _settle_live(self, project: Project, now_us: int) -> None:
+        """Receive the project's live events with dateReceived <= now, whenever this runs: the
+        set received by a given time does not depend on when requests came."""
+        while True:
+            t, recv, _ = self.live_event(project, project.live_next)
+            if t > now_us:
+                break
+            heapq.heappush(project.live_late, (recv, project.live_next))
+            project.live_next += 1
+        while project.live_late and project.live_late[0][0] <= now_us:
+            _, j = heapq.heappop(project.live_late)
+            self._receive_live(project, j)
+
+    def _receive_live(self, project: Project, j: int) -> None:
+        t, recv, h = self.live_event(project, j)
+        gen = project.events
+        owner = project.base_owner[gen.live_issue(unit(mix(h ^ 3)))]
+        if owner is None:  # its issue was deleted: the event goes with it, like generated ones
+            return
+        user = (h >> 40) % gen.users
+        # Negative sequence numbers: live events never collide with add_events() ones.
+        e = ExplicitEvent(-1 - j, hex32(h), project.idx, owner.id, t, recv, h, user)
+        insort(project.explicit, e, key=lambda x: (x.t_us, x.seq))
+        owner.agg.add(t, user)  # statuses stay as generated (no regression), as in the span
+        self.version += 1
+
     def _removed(self, project: Project) -> list[int]:
-        """Sorted generated indices hidden now: not yet received, or of a deleted issue."""
+        """Sorted generated indices the project events list hides now: not yet received, of a
+        deleted issue, or of an issue-platform issue (performance, cron, ...: not error events)."""
         if project.removed_cache and project.removed_cache[0] == self.version:
             return project.removed_cache[1]
         hidden: Iterable[int] = [i for _, i in project.pending]
-        deleted = [project.per_issue[k] for k, o in enumerate(project.base_owner) if o is None]
+        deleted = [project.per_issue[k] for k, o in enumerate(project.base_owner) if o is None or not o.is_error]
         removed = sorted(set(hidden).union(*deleted)) if deleted else sorted(hidden)
         project.removed_cache = (self.version, removed)
         return removed
@@ -418,12 +561,13 @@ class Dataset:
 
     def _stored(self, events: Iterable[ExplicitEvent], lo_us: int, hi_us: int, now_us: int,
                 issue: Issue | None = None) -> list[tuple[ExplicitEvent, EventRef]]:
+        """Stored events received by now in [lo, hi): of `issue`, or else the error events."""
         out = []
         for e in events:
-            owner = self._resolve(e.base_issue)
-            if owner is None or e.recv_us > now_us or not lo_us <= e.t_us < hi_us:
+            if e.recv_us > now_us or not lo_us <= e.t_us < hi_us:
                 continue
-            if issue is not None and owner is not issue:
+            owner = self._resolve(e.base_issue)
+            if owner is None or (owner is not issue if issue is not None else not owner.is_error):
                 continue
             out.append((e, EventRef(e.event_id, e.project, owner, e.t_us, e.recv_us, e.h, e.user)))
         out.sort(key=lambda pair: (pair[0].t_us, pair[0].seq), reverse=True)
@@ -436,9 +580,14 @@ class Dataset:
         return lo, hi
 
     def event_view(self, project: Project, start_us: int | None, end_us: int | None, now_us: int) -> EventView:
-        """Events of a project visible now with dateCreated in [start, end), newest first."""
+        """Error events of a project visible now with dateCreated in [start, end) (whole seconds,
+        as snuba compares them), newest first."""
         self.settle(now_us)
         lo, hi = self._bounds(start_us, end_us, now_us)
+        return self._project_view(project, lo, hi, now_us)
+
+    def _project_view(self, project: Project, lo: int, hi: int, now_us: int) -> EventView:
+        """Error events of a project received by now with lo <= dateCreated < hi, newest first."""
         gen = project.events
         rng = VisibleRange(range(gen.n), gen.first_at_or_after(lo), gen.first_at_or_after(hi),
                            self._removed(project)) if gen.n else None
@@ -554,8 +703,9 @@ class Dataset:
         return ids
 
     def _pick_issue(self, project: Project, h: int, now_us: int) -> Issue:
+        # add_events() adds error events (what the project events list serves).
         live = [i for i in self.issues.values()
-                if i.project == project.idx and not i.deleted and not i.merged_into]
+                if i.project == project.idx and not i.deleted and not i.merged_into and i.is_error]
         if not live:
             return self.issues[self.add_issue(project, now_us, events=0)]
         live.sort(key=lambda i: int(i.id))
@@ -563,7 +713,7 @@ class Dataset:
 
     def add_issue(self, project: Project, now_us: int, *, events: int = 1, **fields: Any) -> str:
         k = len(project.base_owner)
-        issue = self._gen_issue(project, k, IssueAgg())
+        issue = self._gen_issue(project, k, IssueAgg(), kind="error")  # an exception, seen from now on
         issue.sources = []
         issue.status, issue.substatus, issue.in_inbox, issue.assigned_to = "unresolved", "new", True, None
         issue.status_changed_us = None
@@ -625,6 +775,10 @@ class Dataset:
             for k in src.sources:
                 project.base_owner[k] = target
             target.agg.absorb(src.agg)
+            target.hist_count += src.hist_count
+            target.hist_users += src.hist_users
+            if src.hist_first_us is not None:
+                target.hist_first_us = min(src.hist_first_us, target.hist_first_us or src.hist_first_us)
         target.sources.sort()
         self.version += 1
 

@@ -15,12 +15,12 @@ from typing import Any
 from .admin import Admin
 from .api import Api
 from .auth import ALL_READ_SCOPES, TokenStore
-from .clock import Clock
+from .clock import Clock, data_anchor_us
 from .dataset import Dataset, Sizes
 from .details import live_detectors, live_workflows
 from .faults import FaultTable
 from .models import Issue, Monitor, Project, Release
-from .pagination import parse_cursor
+from .pagination import FULL_PAGE_SIZE, parse_cursor
 from .ratelimit import RateLimiter, RateLimitSetting, resolve
 from .server import App, EmulatorHTTPServer, RequestLog, RequestRecord
 from .shapes import Shapes
@@ -61,11 +61,14 @@ class Emulator:
         members: int | None = None,
         monitors: int | None = None,
         offset_paging: bool = False,
+        full_page_size: int | None = FULL_PAGE_SIZE,
+        live_events_per_hour: float = 0.0,
     ) -> None:
+        # The clock runs from the real start (or from start_time); the history is anchored apart.
         self.clock = Clock(start_time)
-        anchor = self.clock.now_us() // US * US
+        anchor = data_anchor_us(start_time, self.clock.time())
         sizes = Sizes(projects, events_per_project, issues_per_project, releases, days, retention_days,
-                      teams=teams, members=members, monitors=monitors)
+                      teams=teams, members=members, monitors=monitors, live_per_hour=live_events_per_hour)
         self._ds = Dataset(seed=seed, organization=organization, sizes=sizes, anchor_us=anchor)
         self._tokens = TokenStore(seed, scope_rules)
         self.token = self._tokens.create(value=token)
@@ -75,6 +78,7 @@ class Emulator:
         self._log = RequestLog(request_log_size)
         self._latency = (latency_ms, jitter_ms)
         self._offset_paging = offset_paging
+        self.full_page_size = full_page_size
         self._tls, self._admin, self._host, self._port = tls, admin, host, port
         self.ca_cert_path: str | None = None
         self.base_url = f"{'https' if tls else 'http'}://{host}:{port}"
@@ -90,7 +94,8 @@ class Emulator:
             return self
         context = self._tls_context() if self._tls else None
         self._app = App(
-            api=Api(self._ds, self._shapes, self._offset_paging), tokens=self._tokens, clock=self.clock, limiter=self._limiter,
+            api=Api(self._ds, self._shapes, self._offset_paging, self.full_page_size),
+            tokens=self._tokens, clock=self.clock, limiter=self._limiter,
             faults=self._faults, log=self._log, latency=self._delay,
             admin=Admin(self) if self._admin else None, base_url=lambda: self.base_url,
         )
@@ -224,6 +229,7 @@ class Emulator:
 
     def issue(self, issue_id: str) -> dict[str, Any]:
         with self._ds.lock:
+            self._ds.settle(self.clock.now_us())  # its counts: events received by now
             return self._shapes.issue_detail(self._issue(issue_id), self.clock.now_us())
 
     def issue_events(self, issue_id: str) -> list[dict[str, Any]]:
@@ -247,7 +253,9 @@ class Emulator:
             items = [r for r in self._ds.releases
                      if (status is None or r.status == status) and live.intersection(r.projects)]
             items.sort(key=lambda r: (r.date_created_us, r.id), reverse=True)
-            return [self._shapes.release(r) for r in items]
+            now = self.clock.now_us()
+            self._ds.settle(now)  # firstEvent/lastEvent: the events received by now
+            return [self._shapes.release(r, now) for r in items]
 
     def deploys(self, version: str) -> list[dict[str, Any]]:
         with self._ds.lock:
@@ -282,6 +290,7 @@ class Emulator:
     def feedback(self, project_slug: str) -> list[dict[str, Any]]:
         with self._ds.lock:
             idx = self._project(project_slug).idx
+            self._ds.settle(self.clock.now_us())  # the embedded issues' counts
             items = sorted((f for f in self._ds.feedback if f.project == idx),
                            key=lambda f: f.date_created_us, reverse=True)
             return [self._shapes.feedback(f) for f in items]

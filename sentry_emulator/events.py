@@ -76,8 +76,16 @@ class GeneratedEvents:
         return x ^ (x >> 31)
 
     def time_us(self, i: int) -> int:
-        frac = (self.hash(i) & 0xFFFFF) / 1048576.0
-        return self.start_us + int((i + frac) * self.span_us / self.n)
+        h = self.hash(i)
+        t = self.start_us + int((i + (h & 0xFFFFF) / 1048576.0) * self.span_us / self.n)
+        if (h >> 61) == 0:
+            # About 1 in 8 events comes from an SDK that sends whole-second timestamps. Only when
+            # the whole second is still after every earlier event's time: dateCreated stays
+            # monotone in i, which the binary searches need.
+            whole = t - t % US
+            if whole > self.start_us + (i * self.span_us) // self.n:
+                return whole
+        return t
 
     def received_us(self, i: int) -> int:
         h = self.hash(i)
@@ -111,6 +119,11 @@ class GeneratedEvents:
             return k
         near = (i * self.n_issues) // self.n
         return near if i < self.stops[near] else 0
+
+    def live_issue(self, u: float) -> int:
+        """The base issue of a live event (after the generated span) drawn with `u` in [0, 1):
+        the same power law as the span's events, among issues still occurring at its end."""
+        return self._active(int(self.n_issues * u**2.5), self.n - 1)
 
     def first_at_or_after(self, t_us: int) -> int:
         """Smallest i with time_us(i) >= t_us (N when none)."""

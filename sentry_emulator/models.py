@@ -76,6 +76,36 @@ class Issue:
     deleted: bool = False
     merged_into: str | None = None
     first_release: str | None = None
+    # What kind of issue (see catalog.ISSUE_KINDS): error (exceptions), default (messages) and csp
+    # are error-category issues whose events the project events list serves; performance, cron,
+    # feedback and uptime are issue-platform issues whose events only their issue lists.
+    kind: str = "error"
+    detail: dict[str, Any] = field(default_factory=dict)  # the kind's own values (message, query, ...)
+    # Occurrences before the generated history (long expired): count, users, and the first one.
+    hist_count: int = 0
+    hist_users: int = 0
+    hist_first_us: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """Error category: its events are in the project events list (the errors dataset)."""
+        return self.kind in ("error", "default", "csp")
+
+    @property
+    def times_seen(self) -> int:
+        """`count`: every occurrence ever (Sentry's times_seen), expired ones included."""
+        return self.hist_count + self.agg.count
+
+    @property
+    def user_count(self) -> int:
+        return self.hist_users + len(self.agg.users)
+
+    @property
+    def first_seen_us(self) -> int | None:
+        """`firstSeen`: the first occurrence ever, before the generated history when it had one."""
+        if self.hist_first_us is None or self.agg.first_us is None:
+            return self.agg.first_us if self.hist_first_us is None else self.hist_first_us
+        return min(self.hist_first_us, self.agg.first_us)
 
 
 class ExplicitEvent(NamedTuple):
@@ -210,3 +240,5 @@ class Project:
     extra: dict[str, Any] = field(default_factory=dict)  # update_project() fields
     removed_cache: tuple[int, list[int]] | None = None
     deleted: bool = False
+    live_next: int = 0  # live events (after the anchor) below this number were looked at
+    live_late: list[tuple[int, int]] = field(default_factory=list)  # heap of (dateReceived, j) not yet received

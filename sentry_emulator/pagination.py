@@ -9,11 +9,24 @@ from urllib.parse import urlencode
 
 from .timeutil import BadParam
 
-__all__ = ["Cursor", "Page", "keyed_page", "link_header", "numbered_page", "offset_page", "parse_cursor",
-           "parse_page_size"]
+__all__ = [
+    "FULL_PAGE_SIZE",
+    "Cursor",
+    "Page",
+    "clamp_page_size",
+    "keyed_page",
+    "link_header",
+    "numbered_page",
+    "offset_page",
+    "parse_cursor",
+    "parse_page_size",
+]
 
 T = TypeVar("T")
 MAX_PER_PAGE = 100
+# Since Sentry's changes of 2026-08/09 (getsentry/sentry #122718: issue events; #123694: project
+# events and issue hashes) a list of full events holds at most 10 per page, whatever per_page asks.
+FULL_PAGE_SIZE = 10
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,12 @@ def parse_page_size(raw: str | None, name: str = "per_page") -> int:
     if size < 1:
         raise BadParam(f"Invalid {name} value.")
     return size
+
+
+def clamp_page_size(limit: int, cap: int | None) -> int:
+    """`limit` held to `cap` (None or 0: no cap). A valid per_page above the cap is not an error:
+    the page is just shorter, and its Link cursor continues from where it ends."""
+    return min(limit, cap) if cap else limit
 
 
 def offset_page(total: int, fetch: Callable[[int, int], list], limit: int, cursor: Cursor | None) -> Page:

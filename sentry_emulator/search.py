@@ -18,9 +18,9 @@ _SUBSTATUSES = {"new", "ongoing", "regressed", "escalating", "archived_until_esc
 # sort name -> the aggregate it orders by (descending)
 SORTS: dict[str, Callable[[Issue], int]] = {
     "date": lambda i: (i.agg.last_us or 0) // 1000,
-    "new": lambda i: (i.agg.first_us or 0) // 1000,
-    "freq": lambda i: i.agg.count,
-    "user": lambda i: len(i.agg.users),
+    "new": lambda i: (i.first_seen_us or 0) // 1000,
+    "freq": lambda i: i.times_seen,
+    "user": lambda i: i.user_count,
 }
 for _alias in ("trends", "inbox", "recommended", "priority"):
     SORTS[_alias] = SORTS["date"]
@@ -53,7 +53,7 @@ def _date(field: str, raw: str, now_us: int) -> Predicate:
         op = op or (">=" if value[0] == "-" else "<=")
     else:
         bound = parse_iso(value)
-    get = (lambda i: i.agg.last_us) if field == "lastSeen" else (lambda i: i.agg.first_us)
+    get = (lambda i: i.agg.last_us) if field == "lastSeen" else (lambda i: i.first_seen_us)
     compare = {">": lambda t: t > bound, ">=": lambda t: t >= bound, "<": lambda t: t < bound,
                "<=": lambda t: t <= bound, "=": lambda t: t == bound, None: lambda t: t == bound}[op]
     return lambda i: get(i) is not None and compare(get(i))
@@ -83,7 +83,7 @@ def _term(key: str, raw: str, now_us: int, slugs: dict[int, str]) -> Predicate:
     if key in ("lastSeen", "firstSeen"):
         return _date(key, raw, now_us)
     if key in ("timesSeen", "times_seen"):
-        return _number(lambda i: i.agg.count, raw)
+        return _number(lambda i: i.times_seen, raw)
     values = _values(raw)
     if key == "level":
         return lambda i: i.level in values

@@ -20,8 +20,8 @@ from .models import (
     Release,
     Team,
 )
-from .rand import hex32, mix, pick, uuid4_like
-from .timeutil import US, iso_ms, iso_s, iso_us
+from .rand import hex32, hkey, mix, pick, uuid4_like
+from .timeutil import US, iso_auto, iso_ms, iso_s, iso_us
 
 __all__ = ["Shapes"]
 
@@ -35,6 +35,19 @@ _HAS = ["hasFeedbacks", "hasFlags", "hasMinifiedStackTrace", "hasMonitors", "has
         "hasLogs", "hasTraceMetrics"]
 _SCOPE_ACCESS = ["org:read", "project:read", "team:read", "member:read", "event:read",
                  "project:releases", "alerts:read"]
+# Event type of each issue kind (the issue's `type` too): issue-platform occurrences are
+# transactions (performance) or generic events; feedback has its own.
+_EVENT_TYPE = {"error": "error", "default": "default", "csp": "csp", "performance": "transaction",
+               "cron": "generic", "uptime": "generic", "feedback": "feedback"}
+# issueCategory and issueType of the non-error kinds (errors, messages and CSP reports: "error").
+_CATEGORY = {"performance": "performance", "cron": "cron", "uptime": "uptime", "feedback": "feedback"}
+_ISSUE_TYPE = {"cron": "monitor_check_in_failure", "uptime": "uptime_domain_failure", "feedback": "feedback"}
+_INITIAL_PRIORITY = {"error": 75, "default": 50, "csp": 25, "performance": 50, "cron": 75, "uptime": 75, "feedback": 50}
+_PRIORITY = {"high": 75, "medium": 50, "low": 25}
+_CRON_SUBTITLE = "Your monitor has reached its failure threshold."
+_BACKEND = {"python", "node", "go", "java"}
+_BROWSER = {"javascript"}
+_WEB = {"python", "node", "javascript"}  # platforms whose events carry a request
 
 
 class Shapes:
@@ -172,14 +185,42 @@ class Shapes:
         return {"id": p.id, "name": p.name, "slug": p.slug, "platform": p.platform}
 
     # ------------------------------------------------------------ events
+    def _user(self, ref: EventRef) -> dict[str, Any]:
+        hu = mix(ref.project * 1_000_003 + ref.user)  # a user's location is stable
+        geo = None
+        if hu % 5 < 2:  # about 40% of users come with an IP location
+            code, city, region = pick(hu >> 8, cat.CITIES)
+            geo = {"country_code": code, "city": city, "region": region}
+        return {"id": str(1000 + ref.user), "email": f"user{ref.user}@example.org", "username": None,
+                "ip_address": f"10.0.{ref.user // 250}.{ref.user % 250 + 1}", "name": None,
+                "geo": geo, "data": None}
+
+    @staticmethod
+    def event_metadata(issue: Issue) -> dict[str, Any]:
+        """`metadata` of an issue's events (the issue adds `initial_priority`)."""
+        d = issue.detail
+        if issue.kind == "default":
+            return {"title": d["message"]}
+        if issue.kind == "csp":
+            return {"directive": d["directive"], "uri": d["host"], "message": issue.title}
+        if issue.kind == "performance":
+            return {"title": d["title"], "value": d["description"], "location": d["transaction"]}
+        if issue.kind == "cron":
+            return {"title": issue.title, "value": _CRON_SUBTITLE}
+        if issue.kind == "uptime":
+            return {"title": issue.title, "value": d["reason"]}
+        if issue.kind == "feedback":
+            return {"title": issue.title, "value": d["comment"], "contact_email": d["email"], "name": d["name"],
+                    "source": "new_feedback_envelope"}
+        return {"type": issue.exc_type, "value": issue.exc_value, "filename": issue.filename,
+                "function": issue.function, "in_app_frame_mix": "in-app-only"}
+
     def _event_common(self, ref: EventRef) -> tuple[dict[str, Any], dict[str, Any]]:
         ds, issue, h = self.ds, ref.issue, ref.h
         project = ds.projects[ref.project]
         env = "staging" if "staging" in issue.envs and (h >> 58) % 4 == 0 else "production"
         release = ds.release_for(ref.project, ref.t_us)
-        user = {"id": str(1000 + ref.user), "email": f"user{ref.user}@example.org", "username": None,
-                "ip_address": f"10.0.{ref.user // 250}.{ref.user % 250 + 1}", "name": None,
-                "geo": None, "data": None}
+        user = self._user(ref)
         tags = [
             {"key": "browser", "value": pick(h >> 3, cat.BROWSERS)},
             {"key": "environment", "value": env},
@@ -191,13 +232,19 @@ class Shapes:
         ]
         if release:
             tags.insert(5, {"key": "release", "value": release.version})
+        d = issue.detail
+        if issue.kind == "csp":
+            tags += [{"key": "blocked-uri", "value": d["host"]}, {"key": "effective-directive", "value": d["directive"]}]
+        elif issue.kind == "performance":
+            tags.append({"key": "transaction", "value": d["transaction"]})
+        message = {"default": d.get("message"), "csp": issue.title, "feedback": d.get("comment")}.get(issue.kind) or ""
+        location = {"error": issue.filename, "performance": d.get("transaction")}.get(issue.kind)
         body = {
-            "id": ref.event_id, "event.type": "error", "groupID": issue.id, "eventID": ref.event_id,
-            "projectID": project.id, "message": "", "title": issue.title,
-            "location": issue.filename, "culprit": issue.culprit, "user": user, "tags": tags,
-            "platform": project.platform, "crashFile": None,
-            "metadata": {"type": issue.exc_type, "value": issue.exc_value, "filename": issue.filename,
-                         "function": issue.function, "in_app_frame_mix": "in-app-only"},
+            "id": ref.event_id, "event.type": _EVENT_TYPE[issue.kind], "groupID": issue.id, "eventID": ref.event_id,
+            "projectID": project.id, "message": message, "title": issue.title,
+            "location": location, "culprit": issue.culprit, "user": user, "tags": tags,
+            "platform": "other" if issue.kind in ("cron", "uptime") else project.platform, "crashFile": None,
+            "metadata": self.event_metadata(issue),
         }
         return body, {"env": env, "release": release}
 
@@ -207,47 +254,147 @@ class Shapes:
             # Without full=true the list reads snuba, which keeps timestamps at second precision.
             body["dateCreated"] = iso_s(ref.t_us)
             return body
-        body["dateCreated"] = iso_us(ref.t_us)
+        # With full=true the timestamp as the SDK sent it: microseconds, or whole seconds.
+        body["dateCreated"] = iso_auto(ref.t_us)
         body.update(self._event_full(ref, body, extra))
         return body
 
-    def _event_full(self, ref: EventRef, body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-        issue, h, project = ref.issue, ref.h, self.ds.projects[ref.project]
-        sdk_name, sdk_version = cat.SDKS.get(project.platform, ("sentry.python", "2.19.2"))
-        release: Any = extra["release"]
+    def _request(self, ref: EventRef, method: str = "GET") -> dict[str, Any]:
+        issue, project = ref.issue, self.ds.projects[ref.project]
+        browser = project.platform in _BROWSER
+        path = issue.detail.get("transaction") or ("/checkout" if browser else "/api/orders/")
+        url = f"https://{'shop' if browser else 'api'}.acme.example{path}"
+        return {"type": "request", "data": {
+            "method": None if browser else method, "url": url, "query": [["page", str(1 + ref.h % 3)]],
+            "fragment": None, "data": None, "cookies": [], "inferredContentType": None, "env": None,
+            "apiTarget": None,
+            "headers": [["Accept", "application/json" if not browser else "text/html"],
+                        ["User-Agent", f"Mozilla/5.0 ({pick(ref.h >> 5, cat.OSES)}) {pick(ref.h >> 3, cat.BROWSERS)}"]]}}
+
+    def _entries(self, ref: EventRef) -> list[dict[str, Any]]:
+        """The event's interfaces, as its kind has them."""
+        issue, h = ref.issue, ref.h
+        web = self.ds.projects[ref.project].platform in _WEB
+        breadcrumbs = {"type": "breadcrumbs", "data": {"values": [
+            {"category": "http", "level": "info", "event_id": None, "type": "http",
+             "timestamp": iso_us(ref.t_us - 1_500_000), "message": None,
+             "data": {"url": "/api/items/", "method": "GET", "status_code": 200}}]}}
+        if issue.kind == "default":
+            message = issue.detail["message"]
+            entries = [{"type": "message", "data": {"formatted": message, "message": None, "params": None}}, breadcrumbs]
+            return [*entries, self._request(ref)] if web else entries
+        if issue.kind == "csp":
+            d = issue.detail
+            return [{"type": "csp", "data": {
+                "blocked_uri": f"https://{d['host']}/", "document_uri": "https://shop.acme.example/checkout",
+                "effective_directive": d["directive"], "violated_directive": f"{d['directive']} 'self'",
+                "original_policy": f"default-src 'self'; {d['directive']} 'self'; report-uri /csp-report/",
+                "disposition": "enforce", "referrer": "", "status_code": 200, "source_file": None,
+                "line_number": None, "column_number": None, "script_sample": None}},
+                self._request(ref)]
+        if issue.kind == "performance":
+            d = issue.detail
+            parent = hex32(mix(h ^ 12))[:16]
+            spans = [{"span_id": hex32(mix(h ^ (40 + j)))[:16], "parent_span_id": parent, "op": d["op"],
+                      "description": d["description"], "start_timestamp": (ref.t_us - 900_000 + 20_000 * j) / US,
+                      "timestamp": (ref.t_us - 885_000 + 20_000 * j) / US, "trace_id": hex32(mix(h ^ 11)),
+                      "same_process_as_parent": True, "status": "ok", "data": {}, "tags": None}
+                     for j in range(3 + h % 8)]
+            return [{"type": "spans", "data": spans}, self._request(ref)]
+        if issue.kind in ("cron", "uptime", "feedback"):
+            return []
         frame = {"function": issue.function, "module": issue.culprit.split(" in ")[0],
                  "filename": issue.filename, "absPath": f"/srv/app/{issue.filename}",
                  "lineNo": 10 + h % 300, "colNo": None, "inApp": True, "context": [], "vars": None,
                  "package": None, "platform": None, "instructionAddr": None, "symbolAddr": None,
                  "trust": None, "symbol": None, "errors": None}
+        entries = [
+            {"type": "exception", "data": {"values": [{
+                "type": issue.exc_type, "value": issue.exc_value, "module": None, "threadId": None,
+                "mechanism": {"type": "generic", "handled": issue.level != "fatal"},
+                "stacktrace": {"frames": [frame], "framesOmitted": None, "registers": None,
+                               "hasSystemFrames": False},
+                "rawStacktrace": None}], "excOmitted": None, "hasSystemFrames": False}},
+            breadcrumbs,
+        ]
+        return [*entries, self._request(ref, "POST")] if web and h % 3 else entries
+
+    def _contexts(self, ref: EventRef, body: dict[str, Any]) -> dict[str, Any]:
+        issue, h, platform = ref.issue, ref.h, self.ds.projects[ref.project].platform
+        contexts: dict[str, Any] = {
+            "browser": {"name": body["tags"][0]["value"].split(" ")[0], "type": "browser"},
+            "os": {"name": body["tags"][4]["value"], "type": "os"},
+            "trace": {"trace_id": hex32(mix(h ^ 11)), "span_id": hex32(mix(h ^ 12))[:16],
+                      "op": "http.server", "type": "trace"},
+        }
+        if platform in cat.RUNTIMES:
+            name, version = cat.RUNTIMES[platform]
+            contexts["runtime"] = {"name": name, "version": version, "type": "runtime"}
+        if platform in _BACKEND and (h >> 20) % 10 < 7:
+            contexts["cloud_resource"] = {"cloud.provider": "aws", "cloud.platform": "aws_ecs",
+                                          "cloud.region": ("eu-central-1", "us-east-1")[(h >> 24) % 2],
+                                          "type": "cloud_resource"}
+        if platform not in _BACKEND and (h >> 28) % 10 < 8:
+            locale, timezone = pick(mix(ref.project * 7919 + ref.user), cat.LOCALES)
+            contexts["culture"] = {"locale": locale, "timezone": timezone, "calendar": "gregorian",
+                                   "is_24_hour_format": locale != "en-US", "type": "culture"}
+        if issue.kind == "feedback":
+            d = issue.detail
+            contexts["feedback"] = {"message": d["comment"], "contact_email": d["email"], "name": d["name"],
+                                    "source": "new_feedback_envelope", "type": "feedback"}
+        elif issue.kind == "cron":
+            contexts["monitor"] = {"slug": issue.detail["monitor"], "type": "default"}
+        return contexts
+
+    def _occurrence(self, ref: EventRef) -> dict[str, Any] | None:
+        """The issue-platform occurrence behind a performance, cron, uptime or feedback event."""
+        issue, d, project = ref.issue, ref.issue.detail, self.ds.projects[ref.project]
+        if issue.is_error:
+            return None
+        if issue.kind == "performance":
+            type_id, subtitle = d["type_id"], d["description"]
+            offenders = [hex32(mix(ref.h ^ (40 + j)))[:16] for j in range(3 + ref.h % 8)]
+            evidence: dict[str, Any] = {"op": d["op"], "transactionName": d["transaction"],
+                                        "parentSpanIds": [hex32(mix(ref.h ^ 12))[:16]], "causeSpanIds": [],
+                                        "offenderSpanIds": offenders}
+            display = [{"name": "Offending Spans", "value": d["description"], "important": True},
+                       {"name": "Transaction Name", "value": d["transaction"], "important": False}]
+        elif issue.kind == "cron":
+            type_id, subtitle, evidence = 4001, _CRON_SUBTITLE, {}
+            display = [{"name": "Failure reason", "value": "A missed check-in was detected", "important": True},
+                       {"name": "Environment", "value": "production", "important": False}]
+        elif issue.kind == "uptime":
+            type_id, subtitle, evidence = 7001, "Your monitored domain is down", {}
+            display = [{"name": "Failure reason", "value": d["reason"], "important": True},
+                       {"name": "Duration", "value": "30s", "important": False}]
+        else:  # feedback
+            type_id, subtitle = 6001, d["comment"]
+            evidence = {"contact_email": d["email"], "message": d["comment"], "name": d["name"],
+                        "source": "new_feedback_envelope"}
+            display = [{"name": "contact_email", "value": d["email"], "important": False},
+                       {"name": "message", "value": d["comment"], "important": True}]
+        return {"id": hex32(mix(ref.h ^ 21)), "projectId": int(project.id), "eventId": ref.event_id,
+                "fingerprint": [hex32(int(issue.id) ^ 0x5EED)], "issueTitle": issue.title, "subtitle": subtitle,
+                "resourceId": None, "evidenceData": evidence, "evidenceDisplay": display, "type": type_id,
+                "detectionTime": ref.recv_us / US, "level": issue.level, "culprit": issue.culprit,
+                "priority": _PRIORITY[issue.priority], "assignee": None}
+
+    def _event_full(self, ref: EventRef, body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        issue, h, project = ref.issue, ref.h, self.ds.projects[ref.project]
+        sdk_name, sdk_version = cat.SDKS.get(project.platform, ("sentry.python", "2.19.2"))
+        release: Any = extra["release"]
         return {
-            "dateReceived": iso_us(ref.recv_us), "type": "error", "dist": None, "userReport": None,
+            # Relay stamps dateReceived itself: always a fraction (unless it fell on a whole second).
+            "dateReceived": iso_auto(ref.recv_us), "type": body["event.type"], "dist": None, "userReport": None,
             "size": 4000 + h % 60000, "errors": [], "packages": {},
             "sdk": {"name": sdk_name, "version": sdk_version},
             "release": None if release is None else self.release_in_event(release),
-            "entries": [
-                {"type": "exception", "data": {"values": [{
-                    "type": issue.exc_type, "value": issue.exc_value, "module": None, "threadId": None,
-                    "mechanism": {"type": "generic", "handled": issue.level != "fatal"},
-                    "stacktrace": {"frames": [frame], "framesOmitted": None, "registers": None,
-                                   "hasSystemFrames": False},
-                    "rawStacktrace": None}], "excOmitted": None, "hasSystemFrames": False}},
-                {"type": "breadcrumbs", "data": {"values": [
-                    {"category": "http", "level": "info", "event_id": None, "type": "http",
-                     "timestamp": iso_us(ref.t_us - 1_500_000), "message": None,
-                     "data": {"url": "/api/items/", "method": "GET", "status_code": 200}}]}},
-            ],
-            "contexts": {
-                "browser": {"name": body["tags"][0]["value"].split(" ")[0], "type": "browser"},
-                "os": {"name": body["tags"][4]["value"], "type": "os"},
-                "trace": {"trace_id": hex32(mix(h ^ 11)), "span_id": hex32(mix(h ^ 12))[:16],
-                          "op": "http.server", "type": "trace"},
-            },
+            "entries": self._entries(ref), "contexts": self._contexts(ref, body),
             "context": {}, "fingerprints": [hex32(int(issue.id))],
             "groupingConfig": {"enhancements": "eJybzDRxY25qbm", "id": "newstyle:2023-01-11"},
             "_meta": {"user": None, "context": None, "entries": {}, "contexts": None, "message": None,
                       "packages": None, "tags": {}, "sdk": None},
-            "previousEventID": None, "nextEventID": None, "occurrence": None,
+            "previousEventID": None, "nextEventID": None, "occurrence": self._occurrence(ref),
             "resolvedWith": [], "sdkUpdates": [], "environment": extra["env"],
         }
 
@@ -263,10 +410,12 @@ class Shapes:
         return {}
 
     def _counts(self, issue: Issue) -> dict[str, Any]:
-        agg = issue.agg
-        return {"count": str(agg.count), "userCount": len(agg.users),
-                "firstSeen": iso_us(agg.first_us) if agg.first_us is not None else None,
-                "lastSeen": iso_us(agg.last_us) if agg.last_us is not None else None}
+        # firstSeen/lastSeen are the first and last event's timestamps as sent: mostly with a
+        # fraction, whole seconds when that event's SDK sent whole seconds.
+        first, last = issue.first_seen_us, issue.agg.last_us
+        return {"count": str(issue.times_seen), "userCount": issue.user_count,
+                "firstSeen": iso_auto(first) if first is not None else None,
+                "lastSeen": iso_auto(last) if last is not None else None}
 
     def _issue_base(self, issue: Issue) -> dict[str, Any]:
         project = self.ds.projects[issue.project]
@@ -280,11 +429,10 @@ class Shapes:
             "substatus": issue.substatus, "isPublic": False, "platform": issue.platform,
             "priority": issue.priority, "priorityLockedAt": None, "seerFixabilityScore": None,
             "seerAutofixLastTriggered": None, "seerExplorerAutofixLastTriggered": None,
-            "project": self.project_ref(project), "type": "error", "issueType": "error",
-            "issueCategory": "error",
-            "metadata": {"type": issue.exc_type, "value": issue.exc_value, "filename": issue.filename,
-                         "function": issue.function, "in_app_frame_mix": "in-app-only",
-                         "initial_priority": 75},
+            "project": self.project_ref(project), "type": _EVENT_TYPE[issue.kind],
+            "issueType": issue.detail.get("issue_type") or _ISSUE_TYPE.get(issue.kind, "error"),
+            "issueCategory": _CATEGORY.get(issue.kind, "error"),
+            "metadata": {**self.event_metadata(issue), "initial_priority": _INITIAL_PRIORITY[issue.kind]},
             "numComments": issue.num_comments, "assignedTo": issue.assigned_to,
             "isBookmarked": issue.is_bookmarked, "isSubscribed": issue.assigned_to is not None,
             "subscriptionDetails": None, "hasSeen": issue.has_seen, "annotations": annotations,
@@ -300,7 +448,7 @@ class Shapes:
         if not issue.in_inbox or issue.agg.first_us is None:
             return None
         reason = {"new": 0, "regressed": 2, "escalating": 6}.get(issue.substatus or "", 0)
-        return {"reason": reason, "reason_details": None, "date_added": iso_us(issue.agg.first_us)}
+        return {"reason": reason, "reason_details": None, "date_added": iso_auto(issue.agg.first_us)}
 
     def issue(self, issue: Issue, now_us: int) -> dict[str, Any]:
         """Body of `GET organizations/{org}/issues/` items."""
@@ -343,7 +491,7 @@ class Shapes:
         body.update({
             "firstRelease": self.release_in_event(first) if first else None,
             "lastRelease": self.release_in_event(last) if last else None,
-            "tags": [{"key": "environment", "name": "Environment", "totalValues": issue.agg.count}],
+            "tags": [{"key": "environment", "name": "Environment", "totalValues": issue.times_seen}],
             "stats": self._stats(issue, now_us), "inbox": self._inbox(issue), "owners": None,
             "activity": [{"id": str(mix(int(issue.id)) % 10**9), "type": "first_seen", "data": {},
                           "dateCreated": body["firstSeen"], "user": None}],
@@ -359,7 +507,7 @@ class Shapes:
         return {
             "version": r.version, "shortVersion": r.version, "ref": r.ref, "url": r.url,
             "dateCreated": iso_us(r.date_created_us),
-            "dateReleased": iso_us(r.date_released_us) if r.date_released_us else None,
+            "dateReleased": iso_auto(r.date_released_us) if r.date_released_us else None,
             "commitCount": len(r.commits), "deployCount": len(r.deploys),
             "lastDeploy": self.deploy(last_deploy) if last_deploy else None, "data": dict(r.data),
         }
@@ -372,15 +520,20 @@ class Shapes:
                 "version": {"raw": raw, "major": nums[0], "minor": nums[1], "patch": nums[2],
                             "pre": None, "buildCode": None, "components": 3}}
 
-    def release(self, r: Release) -> dict[str, Any]:
+    def release(self, r: Release, now_us: int) -> dict[str, Any]:
+        """A release as the releases list serves it at `now_us` (firstEvent/lastEvent move)."""
         ds = self.ds
+        # From snuba (the release tag's first and last seen): second precision.
+        span = ds.release_events(r, now_us)
         last_deploy = max(r.deploys, key=lambda d: d.date_finished_us) if r.deploys else None
         last_commit = max(r.commits, key=lambda c: c.date_created_us) if r.commits else None
         authors = {c.author_email: c.author_name for c in r.commits}
         body = {
             "id": r.id, "version": r.version, "shortVersion": r.version, "status": r.status,
             "versionInfo": self._version_info(r), "ref": r.ref, "url": r.url,
-            "dateReleased": iso_us(r.date_released_us) if r.date_released_us else None,
+            # dateCreated: Sentry's own clock, with a fraction; dateReleased: often sent by a
+            # client (sentry-cli releases finalize), then whole seconds.
+            "dateReleased": iso_auto(r.date_released_us) if r.date_released_us else None,
             "dateCreated": iso_us(r.date_created_us), "data": dict(r.data), "newGroups": 0,
             "owner": r.owner, "commitCount": len(r.commits),
             "lastCommit": self.commit(r, last_commit, brief=True) if last_commit else None,
@@ -390,19 +543,21 @@ class Shapes:
                 "id": int(ds.projects[p].id), "slug": ds.projects[p].slug, "name": ds.projects[p].name,
                 "newGroups": 0, "platform": ds.projects[p].platform, "platforms": [ds.projects[p].platform],
                 "hasHealthData": False} for p in r.projects if not ds.projects[p].deleted],
-            "firstEvent": None, "lastEvent": None, "currentProjectMeta": {}, "userAgent": None,
+            "firstEvent": iso_s(span[0]) if span else None, "lastEvent": iso_s(span[1]) if span else None,
+            "currentProjectMeta": {}, "userAgent": None,
         }
         body.update(r.extra)
         return body
 
     def deploy(self, d: Deploy) -> dict[str, Any]:
         return {"id": d.id, "environment": d.environment,
-                "dateStarted": iso_us(d.date_started_us) if d.date_started_us else None,
-                "dateFinished": iso_us(d.date_finished_us), "name": d.name, "url": d.url}
+                "dateStarted": iso_auto(d.date_started_us) if d.date_started_us else None,
+                "dateFinished": iso_auto(d.date_finished_us), "name": d.name, "url": d.url}
 
     def _repository(self, r: Release) -> dict[str, Any]:
         name = f"acme/{r.package or 'app'}"
-        return {"id": str(1 + (mix(hash(name) & 0xFFFF) % 100)), "name": name,
+        # hkey, not hash(): str hashes change with every process (PYTHONHASHSEED).
+        return {"id": str(1 + hkey(name) % 100), "name": name,
                 "url": f"https://github.com/{name}", "provider": {"id": "integrations:github", "name": "GitHub"},
                 "status": "active", "integrationId": "2933", "externalSlug": name,
                 "externalId": str(mix(len(name)) % 10**8), "dateCreated": iso_us(self.ds.org_created_us)}
@@ -479,7 +634,8 @@ class Shapes:
             "environments": {"name": m.environment, "status": "ok", "isMuted": False,
                               "dateCreated": iso_us(m.date_created_us),
                               "lastCheckIn": iso_us(last_any),
-                              "nextCheckIn": iso_us(nxt), "nextCheckInLatest": iso_us(nxt + 300 * US),
+                              # On the schedule: whole minutes, sent without a fraction.
+                              "nextCheckIn": iso_auto(nxt), "nextCheckInLatest": iso_auto(nxt + 300 * US),
                              "activeIncident": None},
             "owner": self._owner_ref(),
             "alertRule": {"targets": [], "environment": m.environment},
@@ -514,7 +670,7 @@ class Shapes:
             "status": status, "duration": duration, "dateCreated": iso_us(finished),
             "dateAdded": iso_us(finished), "dateUpdated": iso_us(finished),
             "dateInProgress": None if status == "missed" else iso_us(started),
-            "dateClock": iso_us(expected), "expectedTime": iso_us(expected),
+            "dateClock": iso_auto(expected), "expectedTime": iso_auto(expected),  # whole minutes
             "monitorConfig": self._monitor_config(m), "groups": [],
         }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-__all__ = ["US", "BadParam", "iso_ms", "iso_s", "iso_us", "parse_iso", "parse_period"]
+__all__ = ["US", "BadParam", "iso_auto", "iso_ms", "iso_s", "iso_us", "parse_iso", "parse_period", "whole_s"]
 
 US = 1_000_000
 _PERIOD = re.compile(r"^(\d+)([smhdw]?)$")
@@ -28,6 +28,17 @@ def iso_us(us: int) -> str:
 def iso_ms(us: int) -> str:
     """`2018-11-06T21:19:58.536Z` (Django model dates: projects, orgs)."""
     return _dt(us).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def iso_auto(us: int) -> str:
+    """Whole seconds without a fraction, others with microseconds: `...12:00:00Z` beside
+    `...12:00:00.123456Z` (a datetime rendered by isoformat, as Django REST framework does)."""
+    return iso_s(us) if us % US == 0 else iso_us(us)
+
+
+def whole_s(us: int) -> int:
+    """`us` truncated to whole seconds (a timestamp a client sent without a fraction)."""
+    return us - us % US
 
 
 def iso_s(us: int) -> str:

@@ -12,10 +12,13 @@ from typing import Any
 import orjson
 from connector_helpers import config_for
 
+from sentry_emulator.pagination import FULL_PAGE_SIZE as PAGE
 from source_sentry.config import parse_config
 from source_sentry.http import Route, SentryClient
 
 EVENTS = Route("projects/{organization}/{project}/events/", "project:read")
+# Datasets of 2 issues below: both exceptions, so every generated event is an error event the
+# project list serves (issue-platform issues' events are not), and page sizes are exact.
 
 
 def _events_requests(emu: Any) -> list[Any]:
@@ -47,30 +50,30 @@ async def _first_page_then(emu: Any, check: Any, **pages_kw: Any) -> list[int]:
 
 
 def test_the_next_page_is_requested_while_the_caller_holds_this_one(make_emulator) -> None:
-    emu = make_emulator(projects=1, events_per_project=250)
+    emu = make_emulator(projects=1, events_per_project=2 * PAGE + PAGE // 2, issues_per_project=2)  # 3 pages
 
     def check() -> None:
         # The caller has not asked for page 2, yet its request is on its way.
         assert _wait_for_requests(emu, 2, 5.0) == 2
 
     sizes = asyncio.run(_first_page_then(emu, check))
-    assert sizes == [100, 100, 50]
+    assert sizes == [PAGE, PAGE, PAGE // 2]
     assert len(_events_requests(emu)) == 3  # read-ahead adds no request to a list read to its end
 
 
 def test_without_read_ahead_the_next_page_waits_for_the_caller(make_emulator) -> None:
-    emu = make_emulator(projects=1, events_per_project=250)
+    emu = make_emulator(projects=1, events_per_project=2 * PAGE + PAGE // 2, issues_per_project=2)
 
     def check() -> None:
         assert _wait_for_requests(emu, 2, 0.5) == 1
 
     sizes = asyncio.run(_first_page_then(emu, check, read_ahead=False))
-    assert sizes == [100, 100, 50]
+    assert sizes == [PAGE, PAGE, PAGE // 2]
     assert len(_events_requests(emu)) == 3
 
 
 def test_stopping_early_cancels_the_page_read_ahead_and_frees_the_budget(make_emulator) -> None:
-    emu = make_emulator(projects=1, events_per_project=250, latency_ms=300)
+    emu = make_emulator(projects=1, events_per_project=2 * PAGE + PAGE // 2, issues_per_project=2, latency_ms=300)
 
     async def first_page_only() -> int:
         config = parse_config(config_for(emu))
@@ -85,22 +88,23 @@ def test_stopping_early_cancels_the_page_read_ahead_and_frees_the_budget(make_em
             async with aclosing(client.pages(EVENTS, path, {"full": True})) as pages:
                 return sum([len(p.items) async for p in pages])
 
-    assert asyncio.run(first_page_only()) == 250
+    assert asyncio.run(first_page_only()) == 2 * PAGE + PAGE // 2
 
 
 def test_an_unreadable_page_is_read_again_and_its_cursor_comes_from_the_new_answer(make_emulator) -> None:
-    emu = make_emulator(projects=1, events_per_project=350)
+    emu = make_emulator(projects=1, events_per_project=3 * PAGE + PAGE // 2, issues_per_project=2)
     emu.inject_fault("truncated_json", path=".*/events/", times=1, after=1)
     sizes = asyncio.run(_first_page_then(emu, lambda: None))
-    assert sizes == [100, 100, 100, 50]
+    assert sizes == [PAGE, PAGE, PAGE, PAGE // 2]
     faulted = [r for r in _events_requests(emu) if r.fault]
     assert len(faulted) == 1
 
 
 def test_a_page_body_is_freed_with_its_page_not_left_to_the_cycle_collector(make_emulator) -> None:
     # httpx keeps each response in a reference cycle: a body cached on it lived until the
-    # cyclic collector ran, several pages of hundreds of kilobytes at once.
-    emu = make_emulator(projects=1, events_per_project=800)
+    # cyclic collector ran, several pages of hundreds of kilobytes at once. Pages of 100 full
+    # events (the emulator's 10-event cap lifted): bodies far above _BIG, so they are told apart.
+    emu = make_emulator(projects=1, events_per_project=800, full_page_size=None)
 
     async def big_blocks_while_reading() -> list[int]:
         config = parse_config(config_for(emu))

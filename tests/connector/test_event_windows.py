@@ -10,6 +10,7 @@ from typing import Any
 
 from connector_helpers import Connector
 
+from sentry_emulator.pagination import FULL_PAGE_SIZE as PAGE
 from source_sentry.timeutil import parse_time
 
 
@@ -42,7 +43,7 @@ def _ids(records: list[dict[str, Any]]) -> list[str]:
 
 def test_a_backfill_splits_into_parallel_windows_on_a_server_without_rate_limit_headers(make_emulator, tmp_path: Path) -> None:
     # Self-hosted Sentry sends no X-Sentry-Rate-Limit-* headers: 8 requests at a time.
-    emu = make_emulator(projects=1, events_per_project=6000, latency_ms=40)
+    emu = make_emulator(projects=1, events_per_project=60 * PAGE, latency_ms=40)  # 60 pages
     slug = emu.project_slugs[0]
     run = Connector(tmp_path, emu, project=slug).read(["events"])
     assert run.returncode == 0, run.errors()
@@ -64,7 +65,7 @@ def test_a_backfill_splits_into_parallel_windows_on_a_server_without_rate_limit_
     # Waste: each window may end with a short page. A split leaves each half a few pages, so
     # the page its window had read ahead for the wider range is never dropped.
     created = {end for _, end in spans}  # the first window's end, and one per split
-    assert len(_event_requests(emu)) <= 6000 // 100 + len(created)
+    assert len(_event_requests(emu)) <= 60 + len(created)
     # A window holds a page of events or more, or none at all (a split cannot see where in
     # the unread range the events are: the first split of a backfill often gets the empty
     # days before the project's first event).
@@ -72,30 +73,31 @@ def test_a_backfill_splits_into_parallel_windows_on_a_server_without_rate_limit_
     for end in created:
         start = max(s for s, e in spans if e == end)  # its range once it stopped splitting
         held = sum(parse_time(start) <= t < parse_time(end) for t in times)
-        assert held == 0 or held >= 100, (start, end, held)
+        assert held == 0 or held >= PAGE, (start, end, held)
     assert checkpoints[-1] == {"dateCreated": checkpoints[-1]["dateCreated"]}
 
 
 def test_a_backfill_of_one_page_is_one_request(make_emulator, tmp_path: Path) -> None:
-    emu = make_emulator(projects=1, events_per_project=80)
+    emu = make_emulator(projects=1, events_per_project=PAGE - 2, issues_per_project=2)  # all error events
     run = Connector(tmp_path, emu, project=emu.project_slugs[0]).read(["events"])
     assert run.returncode == 0, run.errors()
-    assert len(run.records("events")) == 80
+    assert len(run.records("events")) == PAGE - 2
     assert len(_event_requests(emu)) == 1
 
 
 def test_on_sentry_io_limits_a_backfill_is_one_window(make_emulator, tmp_path: Path) -> None:
     # sentry.io allows one concurrent request on project events: more windows would not help.
-    emu = make_emulator(projects=1, events_per_project=450, rate_limits="sentry")
+    emu = make_emulator(projects=1, events_per_project=4 * PAGE + PAGE // 2, issues_per_project=2,
+                        rate_limits="sentry")  # 5 pages, all error events
     run = Connector(tmp_path, emu, project=emu.project_slugs[0]).read(["events"])
     assert run.returncode == 0, run.errors()
-    assert len(run.records("events")) == 450
+    assert len(run.records("events")) == 4 * PAGE + PAGE // 2
     assert len({(r.query["start"][0], r.query["end"][0]) for r in _event_requests(emu)}) == 1
     assert len(_event_requests(emu)) == 5
 
 
 def test_a_read_stopped_with_windows_open_resumes_them_and_skips_the_finished_ones(make_emulator, tmp_path: Path) -> None:
-    emu = make_emulator(projects=1, events_per_project=3000, latency_ms=10)
+    emu = make_emulator(projects=1, events_per_project=30 * PAGE, latency_ms=10)  # 30 pages
     slug = emu.project_slugs[0]
     conn = Connector(tmp_path, emu, project=slug, lookback_window_minutes=0)
     first = conn.read(["events"])
@@ -132,7 +134,8 @@ def test_a_read_stopped_with_windows_open_resumes_them_and_skips_the_finished_on
 
 
 def test_a_state_of_an_earlier_version_with_one_window_resumes_it(make_emulator, tmp_path: Path) -> None:
-    emu = make_emulator(projects=1, events_per_project=450, rate_limits="sentry")
+    emu = make_emulator(projects=1, events_per_project=4 * PAGE + PAGE // 2, issues_per_project=2,
+                        rate_limits="sentry")  # 5 pages, all error events
     slug = emu.project_slugs[0]
     conn = Connector(tmp_path, emu, project=slug, lookback_window_minutes=0)
     first = conn.read(["events"])
@@ -142,7 +145,7 @@ def test_a_state_of_an_earlier_version_with_one_window_resumes_it(make_emulator,
                                         "stream_state": {"projects": {slug: {"window": window}}}}}
     resumed = conn.read(["events"], state=[old])
     assert resumed.returncode == 0, resumed.errors()
-    assert len(resumed.records("events")) == 450 - 200  # two pages were checkpointed
+    assert len(resumed.records("events")) == 2 * PAGE + PAGE // 2  # two pages were checkpointed
     assert not resumed.logs("WARN")
 
 
@@ -165,7 +168,7 @@ def _listed_again(emu: Any, slug: str, pstate: dict[str, Any] | None, times: dic
 def test_every_checkpoint_covers_every_event_sent_before_it(make_emulator, tmp_path: Path) -> None:
     # Four projects' windows finish and checkpoint in any order: whatever STATE a platform
     # resumes from, no event it had before that STATE is listed again.
-    emu = make_emulator(projects=4, events_per_project=1000, latency_ms=5)
+    emu = make_emulator(projects=4, events_per_project=10 * PAGE, latency_ms=5)  # 10 pages each
     run = Connector(tmp_path, emu, lookback_window_minutes=0).read(["events"])
     assert run.returncode == 0, run.errors()
     times = {slug: {e["id"]: parse_time(e["dateCreated"]) for e in emu.events(slug)} for slug in emu.project_slugs}

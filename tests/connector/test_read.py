@@ -7,6 +7,8 @@ from pathlib import Path
 
 from connector_helpers import Connector, config_for
 
+from sentry_emulator.pagination import FULL_PAGE_SIZE as PAGE
+
 ALL = ["events", "issues", "projects", "releases", "project_detail"]
 
 
@@ -38,31 +40,33 @@ def test_full_refresh_reads_every_record_of_every_stream(make_emulator, tmp_path
 
 def test_events_checkpoint_after_every_page(make_emulator, tmp_path: Path) -> None:
     # sentry.io's limits: one concurrent request on project events, so one time window.
-    emu = make_emulator(projects=1, events_per_project=450, rate_limits="sentry")
+    # 2 issues, both exceptions: every generated event is an error event the list serves.
+    emu = make_emulator(projects=1, events_per_project=4 * PAGE + PAGE // 2, issues_per_project=2, rate_limits="sentry")
     run = Connector(tmp_path, emu, project=emu.project_slugs[0]).read(["events"])
     assert run.returncode == 0
     counts = [s["sourceStats"]["recordCount"] for s in run.states("events")]
-    # 5 pages of 100: a state after each of the 4 with a next page, and one when the window is done.
-    assert counts[:4] == [100.0, 100.0, 100.0, 100.0]
-    assert sum(counts) == 450
+    # 5 pages of 10 full events: a state after each of the 4 with a next page, and one when the window is done.
+    assert counts[:4] == [float(PAGE)] * 4
+    assert sum(counts) == 4 * PAGE + PAGE // 2
     # Intermediate states hold the window's page cursor.
     [window] = run.states("events")[1]["stream"]["stream_state"]["projects"][emu.project_slugs[0]]["windows"]
     assert window["cursor"]
 
 
 def test_resuming_from_an_intermediate_checkpoint_reads_the_rest(make_emulator, tmp_path: Path) -> None:
-    emu = make_emulator(projects=1, events_per_project=450, rate_limits="sentry")  # one window
+    emu = make_emulator(projects=1, events_per_project=4 * PAGE + PAGE // 2, issues_per_project=2,
+                        rate_limits="sentry")  # one window
     conn = Connector(tmp_path, emu, project=emu.project_slugs[0])
     first = conn.read(["events"])
     states = first.states("events")
     middle = {k: v for k, v in states[1].items() if k != "sourceStats"}
     # Records after that checkpoint, as the platform would lose them in a failed attempt.
-    seen_before = 200
+    seen_before = 2 * PAGE  # two pages
     resumed = conn.read(["events"], state=[middle])
     assert resumed.returncode == 0
     ids_after = set(_ids(first.records("events")[seen_before:]))
     assert ids_after <= set(_ids(resumed.records("events")))
-    assert len(resumed.records("events")) >= 450 - seen_before
+    assert len(resumed.records("events")) >= 4 * PAGE + PAGE // 2 - seen_before
 
 
 def test_a_stream_the_token_cannot_read_fails_alone(make_emulator, tmp_path: Path) -> None:

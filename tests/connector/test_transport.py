@@ -11,6 +11,7 @@ import httpcore
 import pytest
 from connector_helpers import config_for
 
+from sentry_emulator.pagination import FULL_PAGE_SIZE as PAGE
 from source_sentry.config import parse_config
 from source_sentry.errors import TransientError
 from source_sentry.http import Route, SentryClient, transport
@@ -55,7 +56,7 @@ def test_every_pool_of_the_client_reads_through_the_asyncio_backend(make_emulato
 def test_pages_arrive_whole_when_the_socket_is_paused_between_reads(make_emulator, monkeypatch, tls: bool) -> None:
     # A read buffer far smaller than a page: reading pauses and resumes many times a page.
     monkeypatch.setattr(transport, "_HIGH_WATER", 4096)
-    emu = make_emulator(projects=1, events_per_project=250, tls=tls)
+    emu = make_emulator(projects=1, events_per_project=2 * PAGE + PAGE // 2, issues_per_project=2, tls=tls)  # 3 pages
     ids, client = asyncio.run(_event_ids(emu))
     assert ids == [e["id"] for e in emu.events(emu.project_slugs[0])]
     assert client.stats.requests == 3 and client.stats.retries == 0

@@ -36,5 +36,23 @@ def walk(c: httpx.Client, path: str, params: dict[str, Any] | None = None) -> It
         r = c.get(url)
 
 
+def nullable(node: Any) -> Any:
+    """An OpenAPI 3.0 schema as JSON Schema: `nullable: true` becomes a null alternative,
+    recursively; `example(s)` dropped."""
+    if isinstance(node, list):
+        return [nullable(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: nullable(v) for k, v in node.items() if k not in ("nullable", "example", "examples")}
+    if node.get("nullable"):
+        if "enum" in out and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
+        if isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+        elif "type" not in out:
+            return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
 def all_items(c: httpx.Client, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     return [item for page in walk(c, path, params) for item in page.json()]

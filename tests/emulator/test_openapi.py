@@ -8,31 +8,15 @@ from typing import Any
 
 import jsonschema
 import pytest
-from emu_helpers import client
+from emu_helpers import client, nullable
 
 from sentry_emulator import Emulator
 from sentry_emulator.api import ROUTES
 
-SCHEMA_FILE = Path("/work/shared/sentry-api/openapi-derefed.json")
+# Trimmed from Sentry's openapi-derefed.json (provenance: tests/data/sentry-api/SOURCE.md).
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "data" / "sentry-api" / "openapi-200.json"
 _PARAM_NAMES = {"{org}": "{organization_id_or_slug}", "{project}": "{project_id_or_slug}",
                 "{monitor}": "{monitor_id_or_slug}"}
-
-
-def _nullable(node: Any) -> Any:
-    """OpenAPI 3.0 `nullable: true` -> JSON Schema, recursively."""
-    if isinstance(node, list):
-        return [_nullable(x) for x in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _nullable(v) for k, v in node.items() if k not in ("nullable", "example", "examples")}
-    if node.get("nullable"):
-        if "enum" in out and None not in out["enum"]:
-            out["enum"] = [*out["enum"], None]
-        if isinstance(out.get("type"), str):
-            out["type"] = [out["type"], "null"]
-        elif "type" not in out:
-            return {"anyOf": [out, {"type": "null"}]}
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +29,7 @@ def _schema_for(openapi: dict[str, Any], template: str) -> dict[str, Any]:
     for ours, theirs in _PARAM_NAMES.items():
         path = path.replace(ours, theirs)
     op = openapi["paths"][path]["get"]
-    return _nullable(op["responses"]["200"]["content"]["application/json"]["schema"])
+    return nullable(op["responses"]["200"]["content"]["application/json"]["schema"])
 
 
 def _url(emu: Emulator, template: str) -> tuple[str, dict[str, Any]]:
@@ -116,3 +100,27 @@ def test_bodies_after_org_mutations_match_openapi(make_emulator, openapi) -> Non
             r = c.get(url.replace(emu.monitors()[0]["slug"], "billing-cron"), params=params)
         assert r.status_code == 200, (template, r.text)
         jsonschema.validate(r.json(), _schema_for(openapi, template))
+
+
+EVENT_DETAIL = "/api/0/projects/{organization_id_or_slug}/{project_id_or_slug}/events/{event_id}/"
+
+
+def test_full_events_of_every_kind_match_the_event_detail_schema(make_emulator, openapi) -> None:
+    """A full event (entries, contexts, occurrence, ...) as getProjectEvent documents one: from
+    the project lists and from the issue lists of every issue category and type."""
+    emu = make_emulator(seed=3, projects=3, events_per_project=1500, issues_per_project=150, releases=10)
+    schema = nullable(openapi["paths"][EVENT_DETAIL]["get"]["responses"]["200"]["content"]["application/json"]["schema"])
+    kinds: set[tuple[str, str]] = set()
+    with client(emu) as c:
+        lists = [c.get(f"/api/0/projects/acme/{slug}/events/", params={"full": "true"}).json()
+                 for slug in emu.project_slugs]
+        for issue in emu.issues():
+            if (issue["issueCategory"], issue["type"]) not in kinds:
+                kinds.add((issue["issueCategory"], issue["type"]))
+                lists.append(c.get(f"/api/0/organizations/acme/issues/{issue['id']}/events/",
+                                   params={"full": "true"}).json())
+    assert len(kinds) == 7, kinds  # error/error, error/default, error/csp, performance, cron, feedback, uptime
+    for events in lists:
+        assert events
+        for event in events:
+            jsonschema.validate(event, schema)

@@ -119,6 +119,52 @@ def test_default_page_size_is_100(make_emulator) -> None:
         assert len(all_items(c, "/api/0/projects/acme/backend/events/")) == emu.event_count("backend")
 
 
+FULL_LISTS = ["/api/0/projects/acme/backend/events/", "/api/0/organizations/acme/issues/{issue}/events/"]
+
+
+def _full_list_path(emu, template: str) -> str:
+    busiest = max(emu.issues("backend"), key=lambda i: int(i["count"]))  # enough events for pages
+    return template.format(issue=busiest["id"])
+
+
+@pytest.mark.parametrize("template", FULL_LISTS)
+@pytest.mark.parametrize("per_page", [None, 100, 25])
+def test_full_lists_hold_at_most_10_events_per_page(make_emulator, template: str, per_page: int | None) -> None:
+    """Sentry since 2026-08/09: full=true pages hold 10 events whatever per_page asks; the Link
+    cursors page on by what was served, so a walk still returns every event once, in order."""
+    emu = make_emulator(events_per_project=400, issues_per_project=5)
+    path = _full_list_path(emu, template)
+    params = {"full": "true"} if per_page is None else {"full": "true", "per_page": per_page}
+    with client(emu) as c:
+        pages = list(walk(c, path, params))
+        plain = c.get(path, params={} if per_page is None else {"per_page": per_page}).json()
+    ids = [e["id"] for p in pages for e in p.json()]
+    expected = [e["id"] for e in (emu.events("backend") if "projects" in path else
+                                  emu.issue_events(path.split("/")[-3]))]
+    assert len(expected) > 30 and ids == expected
+    assert [len(p.json()) for p in pages[:-1]] == [10] * (len(pages) - 1)
+    assert len(pages) == -(-len(ids) // 10)
+    assert links(pages[0])["next"][2] == "0:10:0" and links(pages[1])["next"][2] == "0:20:0"
+    assert len(plain) == (per_page or 100)  # without full=true, per_page as asked
+
+
+def test_a_smaller_per_page_is_kept_with_full(emulator) -> None:
+    with client(emulator) as c:
+        r = c.get("/api/0/projects/acme/backend/events/", params={"full": "true", "per_page": 4})
+        over = c.get("/api/0/projects/acme/backend/events/", params={"full": "true", "per_page": 101})
+    assert len(r.json()) == 4 and links(r)["next"][2] == "0:4:0"
+    assert over.status_code == 400  # the clamp does not lift Sentry's per_page check
+
+
+@pytest.mark.parametrize("size", [None, 0, 50])
+def test_full_page_size_option(make_emulator, size: int | None) -> None:
+    emu = make_emulator(events_per_project=200, full_page_size=size)
+    with client(emu) as c:
+        r = c.get("/api/0/projects/acme/backend/events/", params={"full": "true"})
+    assert len(r.json()) == (size or 100)
+    assert links(r)["next"][2] == f"0:{size or 100}:0"
+
+
 def test_missing_trailing_slash_redirects(emulator) -> None:
     with client(emulator) as c:
         r = c.get("/api/0/organizations/acme/projects", params={"per_page": 1})

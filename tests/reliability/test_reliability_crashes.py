@@ -33,7 +33,8 @@ from reliability_helpers import (
     write_json,
 )
 
-# 3 projects x 4 event pages, 2 issue pages, 3 release pages; latency so kills land mid-stream.
+# 3 projects x ~35 event pages (10 full events a page), 2 issue pages, 3 release pages; latency so
+# kills land mid-stream.
 DATASET = {"projects": 3, "events_per_project": 380, "issues_per_project": 40, "releases": 150, "latency_ms": 4}
 
 

@@ -30,9 +30,9 @@ from reliability_helpers import (
 )
 
 # Paths (regex searched in the request path) and how many requests each sees in one read of
-# the dataset below (at least: a fault must fire): 3 projects x 3 event pages (more when a
-# window splits: on a server without rate-limit headers a backfill spreads over parallel
-# windows), 2 issue pages, open+archived release pages,
+# the dataset below (at least: a fault must fire): 3 projects x ~22 event pages of 10 full events
+# (the first 9 suffice; more when a window splits: on a server without rate-limit headers a
+# backfill spreads over parallel windows), 2 issue pages, open+archived release pages,
 # one project list (one request, shared by discovery and the projects stream), 3 project details.
 ENDPOINTS = {
     "/events/": 9,
