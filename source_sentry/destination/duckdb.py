@@ -24,6 +24,9 @@ hands over is written, never failing the sync: what orjson refuses (a lone surro
 U+FFFD and noted in ``_airbyte_meta``; an integer beyond 64 bits; deep nesting) is encoded row by
 row, a batch deeper than read_json's 128 levels goes again with its JSON as text, and one whose
 object outgrows the memory cap goes again with more memory.
+
+Opening: a path that cannot be a database this process writes raises ``DestinationError`` with
+one sentence saying what to do (see ``errors``).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from .columns import (
     quote_ident,
     quote_literal,
 )
+from .errors import check_path, connect_error
 
 __all__ = ["BUFFER_LIMIT", "DuckDBDestination", "StreamResult", "SyncResult"]
 
@@ -83,6 +87,17 @@ _SCHEMA_DDL = (
     "stream_name VARCHAR, field_name VARCHAR, column_name VARCHAR, column_type VARCHAR, "
     "position INTEGER, PRIMARY KEY (stream_name, field_name))",
 )
+
+
+def _connect(path: str) -> duckdb.DuckDBPyConnection:
+    """Open (or create) the database file, or raise a DestinationError saying what to fix."""
+    check_path(path)
+    try:
+        # DuckDB's buffer pool defaults to 80% of RAM and grows with the file: cap it so a
+        # sync's memory stays flat however large the tables get (DuckDB spills to disk).
+        return duckdb.connect(path, config={"memory_limit": _MEMORY_LIMIT, "preserve_insertion_order": False})
+    except duckdb.Error as exc:
+        raise connect_error(path, exc) from None
 
 
 @dataclass
@@ -158,6 +173,10 @@ class DuckDBDestination:
     Use as a context manager (``close()`` on success, ``abort()`` on an exception), or call
     :meth:`write` per message then :meth:`close` / :meth:`abort`. Thread-safe: every public
     method holds one lock, so concurrent stream readers may share the sink.
+
+    Raises :class:`DestinationError` when ``path`` cannot be used (a directory, a missing
+    directory, no permission, locked by another process, not a DuckDB file) and ValueError for a
+    catalog it cannot apply.
     """
 
     def __init__(
@@ -181,11 +200,7 @@ class DuckDBDestination:
         self._closed = False
         self._unknown_streams: set[str] = set()
         self._batch_bytes = 0  # size of the last batch file written
-        # DuckDB's buffer pool defaults to 80% of RAM and grows with the file: cap it so a
-        # sync's memory stays flat however large the tables get (DuckDB spills to disk).
-        self._con = duckdb.connect(
-            os.fspath(path), config={"memory_limit": _MEMORY_LIMIT, "preserve_insertion_order": False}
-        )
+        self._con = _connect(os.fspath(path))
         fd, self._batch_path = tempfile.mkstemp(prefix="source-sentry-", suffix=".json")
         os.close(fd)
         try:
