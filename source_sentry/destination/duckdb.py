@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -45,7 +45,7 @@ import duckdb
 import orjson
 
 from ..errors import redact_bytes
-from .catalog import EVENTS_OVERWRITE_WARNING, StreamConfig, parse_configured_catalog
+from .catalog import StreamConfig, expiring_overwrite_warning, parse_configured_catalog
 from .columns import (
     JSON,
     META_COLUMNS,
@@ -176,7 +176,9 @@ class DuckDBDestination:
 
     Raises :class:`DestinationError` when ``path`` cannot be used (a directory, a missing
     directory, no permission, locked by another process, not a DuckDB file) and ValueError for a
-    catalog it cannot apply.
+    catalog it cannot apply. ``expiring_streams``: streams whose source forgets old records (Sentry's
+    retention); each of them configured Full Refresh | Overwrite gets a warning that the overwrite
+    deletes what the source no longer has.
     """
 
     def __init__(
@@ -185,6 +187,7 @@ class DuckDBDestination:
         configured_catalog: dict[str, Any],
         *,
         on_warning: Callable[[str], None] | None = None,
+        expiring_streams: Collection[str] = (),
         buffer_limit: int = BUFFER_LIMIT,
         commit_records: int = _COMMIT_RECORDS,
         commit_seconds: float = _COMMIT_SECONDS,
@@ -207,8 +210,8 @@ class DuckDBDestination:
             self._transaction(lambda: [self._con.execute(sql) for sql in _SCHEMA_DDL])
             self._runs = {name: self._open_stream(config) for name, config in self.configs.items()}
             for run in self._runs.values():
-                if run.config.name == "events" and run.config.overwrite:
-                    self._warn(EVENTS_OVERWRITE_WARNING)
+                if run.config.name in expiring_streams and run.config.overwrite:
+                    self._warn(expiring_overwrite_warning(run.config.name))
         except BaseException:
             self._con.close()
             os.unlink(self._batch_path)
