@@ -24,7 +24,7 @@ def expiring_overwrite_warning(stream: str) -> str:
     return (
         f"stream {stream!r} runs Full Refresh | Overwrite: each overwrite replaces the table with what "
         f"Sentry still keeps, so {stream} records older than Sentry's retention window (about 90 days) "
-        "are deleted from it (Incremental | Append + Deduped keeps them)"
+        "are dropped from it (Incremental | Append + Deduped keeps them)"
     )
 
 
