@@ -32,6 +32,7 @@ one sentence saying what to do (see ``errors``).
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 import time
@@ -518,7 +519,8 @@ class DuckDBDestination:
                     if raised_memory:
                         raise
                     # read_json's buffer for one object of ~10 MB or more outgrows the usual cap:
-                    # allow this batch what it needs (about twice its largest object), then cap again.
+                    # allow this batch what it needs (a few times its largest object, measured;
+                    # 8 times the whole batch is more), then cap again.
                     raised_memory = True
                     limit_mb = max(256, 8 * self._batch_bytes >> 20)
                     self._con.execute(f"SET memory_limit = '{limit_mb}MB'")
@@ -532,7 +534,7 @@ class DuckDBDestination:
     def _store_state(self, stream: str, state: dict[str, Any] | None) -> None:
         # UPDATE is about twice as fast as INSERT OR REPLACE on the primary key, and this runs
         # once per page: insert only the first time a stream gets a state.
-        text = redact_bytes(orjson.dumps(state)).decode()
+        text = _redact_json(orjson.dumps(state)).decode()
         updated = self._con.execute(
             f"UPDATE {STATE_TABLE} SET state = ?::JSON, updated_at = now() WHERE stream_name = ?",
             [text, stream],
@@ -581,7 +583,7 @@ class DuckDBDestination:
         # One dumps of the whole array: 100k small dumps cost several times more (allocation).
         with open(self._batch_path, "wb") as out:
             # A server may echo the token inside a record: it must not reach the file.
-            payload = redact_bytes(_dump_rows(rows, fields))
+            payload = _redact_json(_dump_rows(rows, fields))
             out.write(payload)
         self._batch_bytes = len(payload)
         # DuckDB sizes its read buffer by maximum_object_size: just what this batch needs.
@@ -730,6 +732,18 @@ def _key_expr(columns: ColumnSet, path: tuple[str, ...]) -> Callable[[str], str]
         return lambda ref: ref
     json_path = quote_literal("$" + "".join("." + orjson.dumps(part).decode() for part in path[1:]))
     return lambda ref: f"json_extract_string({ref}, {json_path})"
+
+
+# A JSON string token (quotes, escapes and all) in serialized JSON.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _redact_json(payload: bytes) -> bytes:
+    """``payload`` with the registered secrets masked inside its strings only: a secret's
+    characters found in a number or across JSON syntax stay (masking them would break the JSON)."""
+    if redact_bytes(payload) is payload:  # the common case: no secret anywhere (no copy made)
+        return payload
+    return _JSON_STRING.sub(lambda match: redact_bytes(match.group(0)), payload)
 
 
 def _dump_rows(rows: list[dict[str, Any]], fields: dict[str, str]) -> bytes:

@@ -12,6 +12,7 @@ from dest_helpers import catalog, configured_stream, event, paged, query, record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from source_sentry import errors
 from source_sentry.destination.columns import (
     BIGINT,
     BOOLEAN,
@@ -317,6 +318,15 @@ def test_column_names_are_readable_and_unique():
 REPLACED = {"change": "TRUNCATED", "reason": "DESTINATION_SERIALIZATION_ERROR"}
 
 
+@pytest.fixture
+def secrets(monkeypatch) -> set[str]:
+    """The secrets the destination masks, for this test only (other tests register theirs, e.g.
+    tokens of hypothesis configs, in the same process: a value holding one would be masked)."""
+    registered: set[str] = set()
+    monkeypatch.setattr(errors, "_SECRETS", registered)
+    return registered
+
+
 def _changes(meta: str) -> dict[str, dict]:
     """``_airbyte_meta.changes`` by field, each checked against Airbyte's protocol model."""
     changes = orjson.loads(meta)["changes"]
@@ -325,7 +335,7 @@ def _changes(meta: str) -> dict[str, dict]:
     return {c["field"]: {k: v for k, v in c.items() if k != "field"} for c in changes}
 
 
-def test_lone_surrogates_in_values_become_u_fffd_noted_in_meta(tmp_path):
+def test_lone_surrogates_in_values_become_u_fffd_noted_in_meta(secrets, tmp_path):
     """Python's json hands over "\\ud800" as a lone surrogate: no UTF-8, so it cannot be written as it is."""
     path = tmp_path / "s.duckdb"
     records = [
@@ -341,7 +351,7 @@ def test_lone_surrogates_in_values_become_u_fffd_noted_in_meta(tmp_path):
     assert rows[2][0] == "\U0001f600 pair" and _changes(rows[2][4]) == {}
 
 
-def test_integers_beyond_64_bits_are_kept_in_json_and_nulled_in_typed_columns(tmp_path):
+def test_integers_beyond_64_bits_are_kept_in_json_and_nulled_in_typed_columns(secrets, tmp_path):
     path = tmp_path / "s.duckdb"
     big, huge = 2**64 + 1, -(10**40)
     data = event(1, context={"big": big, "list": [huge]}, user=big, title=big, size=big, score=10**400)
@@ -355,7 +365,7 @@ def test_integers_beyond_64_bits_are_kept_in_json_and_nulled_in_typed_columns(tm
 
 
 @pytest.mark.parametrize("depth", [100, 130, 300, 1000])
-def test_deep_nesting_is_stored_whole(tmp_path, depth):
+def test_deep_nesting_is_stored_whole(secrets, tmp_path, depth):
     """orjson writes 255 levels, DuckDB's read_json reads 128: deeper values still land, whole."""
     nested: dict = {"leaf": [1, "x"]}
     for _ in range(depth):
@@ -374,7 +384,7 @@ def test_deep_nesting_is_stored_whole(tmp_path, depth):
 
 
 @pytest.mark.parametrize("megabytes", [1, 17])
-def test_large_values_are_stored(tmp_path, megabytes):
+def test_large_values_are_stored(secrets, tmp_path, megabytes):
     """Up to read_json's default object size (16 MB) and past it (more memory for that batch)."""
     path = tmp_path / "s.duckdb"
     size = megabytes << 20
@@ -386,12 +396,24 @@ def test_large_values_are_stored(tmp_path, megabytes):
     ]
 
 
+def test_a_secret_is_masked_in_strings_and_numbers_keep_their_digits(secrets, tmp_path):
+    """A server may echo the token into a record; masking it must not break the JSON around it."""
+    errors.register_secret("18446744")
+    assert secrets == {"18446744"}
+    path = tmp_path / "s.duckdb"
+    data = event(1, title="token 18446744 echoed", context={"n": 2**64 + 1, "18446744": 7})
+    assert sync(path, catalog(configured_stream("events", "incremental", "append")), paged("events", [data], page=1)).ok
+    assert query(path, 'SELECT title, context FROM "events"') == [
+        ("token **** echoed", '{"n":18446744073709551617,"****":7}')
+    ]
+
+
 _ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=6)  # surrogates and controls too
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.dictionaries(_ANY_TEXT, _ANY_TEXT, min_size=1, max_size=6))
-def test_any_keys_and_strings_are_written_without_failing(tmp_path_factory, data):
+def test_any_keys_and_strings_are_written_without_failing(secrets, tmp_path_factory, data):
     path = tmp_path_factory.mktemp("any") / "s.duckdb"
     schema = {"type": "object", "properties": {}}
     result = sync(path, catalog(configured_stream("things", "incremental", "append", schema=schema)), paged("things", [data], page=1))
