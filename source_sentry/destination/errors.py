@@ -70,7 +70,8 @@ def check_path(path: str) -> None:
             raise _permission(path)
         # DuckDB writes its log beside the file on the first commit, mid-sync: check now.
         wal = path + ".wal"
-        if not os.access(wal, os.W_OK) if os.path.exists(wal) else not os.access(parent, os.W_OK | os.X_OK):
+        writable = os.access(wal, os.W_OK) if os.path.exists(wal) else os.access(parent, os.W_OK | os.X_OK)
+        if not writable:
             raise DestinationError(
                 f"Cannot write the destination {path}: DuckDB keeps its log {wal} beside it, and "
                 f"{parent} or that file is not writable; change the permissions, or move the database.",
