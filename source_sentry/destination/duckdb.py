@@ -61,7 +61,7 @@ from .columns import (
     quote_ident,
     quote_literal,
 )
-from .errors import check_path, connect_error
+from .errors import check_path, connect_error, not_duckdb
 
 __all__ = ["BUFFER_LIMIT", "DuckDBDestination", "StreamResult", "SyncResult"]
 
@@ -96,9 +96,16 @@ def _connect(path: str) -> duckdb.DuckDBPyConnection:
     try:
         # DuckDB's buffer pool defaults to 80% of RAM and grows with the file: cap it so a
         # sync's memory stays flat however large the tables get (DuckDB spills to disk).
-        return duckdb.connect(path, config={"memory_limit": _MEMORY_LIMIT, "preserve_insertion_order": False})
+        con = duckdb.connect(path, config={"memory_limit": _MEMORY_LIMIT, "preserve_insertion_order": False})
     except duckdb.Error as exc:
         raise connect_error(path, exc) from None
+    # Given an existing .json, .csv or .parquet file that is not a database, DuckDB opens an
+    # in-memory database instead, without a word: the whole sync would vanish at exit.
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    if not path.startswith(":memory:") and (row is None or row[0] is None):
+        con.close()
+        raise not_duckdb(path)
+    return con
 
 
 @dataclass

@@ -13,7 +13,7 @@ import re
 
 import duckdb
 
-__all__ = ["DestinationError", "check_path", "connect_error"]
+__all__ = ["DestinationError", "check_path", "connect_error", "not_duckdb"]
 
 # DuckDB's lock error names the holder: 'Conflicting lock is held in /usr/bin/python3 (PID 1234)'.
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
@@ -101,12 +101,7 @@ def connect_error(path: str, exc: duckdb.Error) -> DestinationError:
             pid=int(holder["pid"]) if holder else None,
         )
     if "not a valid DuckDB database file" in text:
-        return DestinationError(
-            f"The destination {path} exists but is not a DuckDB database: give the path of a DuckDB "
-            "file or of a new file (this one is left as it is).",
-            path=path,
-            reason="not_duckdb",
-        )
+        return not_duckdb(path)
     if "Permission denied" in text or "Read-only file system" in text:
         return _permission(path)
     if "Is a directory" in text or "No such file or directory" in text:
@@ -120,6 +115,16 @@ def connect_error(path: str, exc: duckdb.Error) -> DestinationError:
         "DuckDB file or of a new file.",
         path=path,
         reason="unusable",
+    )
+
+
+def not_duckdb(path: str) -> DestinationError:
+    """The error for an existing file that is not a DuckDB database."""
+    return DestinationError(
+        f"The destination {path} exists but is not a DuckDB database: give the path of a DuckDB "
+        "file or of a new file (this one is left as it is).",
+        path=path,
+        reason="not_duckdb",
     )
 
 

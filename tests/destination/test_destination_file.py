@@ -61,9 +61,19 @@ def test_a_file_where_the_directory_should_be(tmp_path):
     assert f"{tmp_path / 'notes.txt'} is a file, not a directory" in error.message
 
 
-@pytest.mark.parametrize("content", [b"select * from issues;\n", b""], ids=["text", "empty"])
-def test_a_file_that_is_not_a_duckdb_database(tmp_path, content):
-    path = tmp_path / "notes.duckdb"
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("notes.duckdb", b"select * from issues;\n"),
+        ("empty.duckdb", b""),
+        # DuckDB itself opens an in-memory database for these, silently: the sync would vanish.
+        ("export.csv", b"id,title\n1,boom\n"),
+        ("config.json", b'{"organization": "acme"}\n'),
+    ],
+    ids=["text", "empty", "csv", "json"],
+)
+def test_a_file_that_is_not_a_duckdb_database(tmp_path, name, content):
+    path = tmp_path / name
     path.write_bytes(content)
     error = _open(path)
     assert error.reason == "not_duckdb"
