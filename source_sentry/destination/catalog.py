@@ -9,6 +9,7 @@ __all__ = [
     "DESTINATION_SYNC_MODES",
     "StreamConfig",
     "default_configured_catalog",
+    "expiring_overwrite_warning",
     "parse_configured_catalog",
 ]
 
@@ -17,10 +18,14 @@ DESTINATION_SYNC_MODES = ("overwrite", "append", "append_dedup", "overwrite_dedu
 # Table names the destination keeps for itself; a stream may not take them.
 RESERVED_PREFIX = "_airbyte_"
 
-EVENTS_OVERWRITE_WARNING = (
-    "stream 'events' runs Full Refresh | Overwrite: events older than Sentry's retention "
-    "window (about 90 days) are dropped from the table by an overwrite"
-)
+
+def expiring_overwrite_warning(stream: str) -> str:
+    """The warning for a stream whose source forgets old records, configured to be overwritten."""
+    return (
+        f"stream {stream!r} runs Full Refresh | Overwrite: each overwrite replaces the table with what "
+        f"Sentry still keeps, so {stream} records older than Sentry's retention window (about 90 days) "
+        "are dropped from it (Incremental | Append + Deduped keeps them)"
+    )
 
 
 @dataclass(frozen=True)

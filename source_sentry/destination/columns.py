@@ -4,11 +4,21 @@ A stream's tables (final, raw history, overwrite staging) share one column layou
 :class:`ColumnSet`: an ordered list of :class:`Column` (record field -> SQL column name and type).
 Values are cast in Python before they reach DuckDB, so a value that does not fit its column
 becomes NULL with a note in ``_airbyte_meta.changes`` instead of failing the sync.
+
+Names: a column is named after its field, except where DuckDB cannot take the field as it is, or
+a person could not query it: ``""`` becomes ``_empty``, a whitespace-only key ``_blank``, control
+characters ``_``, a lone surrogate (no UTF-8 form) its ``\\udXXX`` escape, a key longer than
+:data:`MAX_NAME_LENGTH` its start plus a hash, and a name taken case-insensitively (by another field
+or a meta column such as ``_airbyte_meta``) gets ``_1``, ``_2``... ``_airbyte_columns`` keeps the
+mapping, so no rename loses anything and none is noted per row. A column keeps its name forever.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +32,7 @@ __all__ = [
     "BOOLEAN",
     "DOUBLE",
     "JSON",
+    "MAX_NAME_LENGTH",
     "META_COLUMNS",
     "TIMESTAMPTZ",
     "VARCHAR",
@@ -29,9 +40,11 @@ __all__ = [
     "ColumnSet",
     "column_type_for_schema",
     "column_type_for_value",
+    "encode_value",
     "parse_datetime",
     "quote_ident",
     "quote_literal",
+    "storable_field",
 ]
 
 VARCHAR = "VARCHAR"
@@ -51,6 +64,13 @@ META_COLUMNS: tuple[tuple[str, str], ...] = (
 
 # Airbyte's reason code for a value nulled because it could not be cast to the column type.
 TYPECAST_ERROR = "DESTINATION_TYPECAST_ERROR"
+# ... and for a value changed so that it could be written at all (a lone surrogate has no UTF-8).
+SERIALIZATION_ERROR = "DESTINATION_SERIALIZATION_ERROR"
+
+# Longest column name the destination creates. DuckDB has no identifier limit (200,000 characters
+# work), but every INSERT lists every column: a huge key would be repeated in each statement.
+MAX_NAME_LENGTH = 255
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -63,6 +83,93 @@ def quote_ident(name: str) -> str:
 def quote_literal(text: str) -> str:
     """Quote an SQL string literal (``'`` doubled)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def storable_field(key: str) -> str:
+    """The record key as DuckDB can store it: a lone surrogate (no UTF-8 form) as its ``\\udXXX``.
+
+    A key holding the literal text of such an escape is stored as the same field (the one
+    ambiguity left, for keys no API sends)."""
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        return key.encode("utf-8", "backslashreplace").decode()
+    return key
+
+
+def column_name(field: str) -> str:
+    """The readable SQL name of a (storable) field, before case-insensitive de-duplication."""
+    if not field:
+        return "_empty"  # DuckDB: "zero-length delimited identifier"
+    if field.isspace():
+        return "_blank"
+    name = _CONTROL.sub("_", field)  # DuckDB takes them, but most clients cannot type or show them
+    if len(name) > MAX_NAME_LENGTH:
+        # The hash keeps two long keys with one prefix apart, the same way in every sync.
+        digest = hashlib.sha256(field.encode()).hexdigest()[:8]
+        name = f"{name[: MAX_NAME_LENGTH - 9]}_{digest}"
+    return name
+
+
+def encode_value(value: Any) -> tuple[bytes, bool]:
+    """JSON bytes of any value a JSON parser can produce, and whether writing it lost something.
+
+    orjson first; what it refuses (integers beyond 64 bits, nesting deeper than 255, a lone
+    surrogate) goes through :func:`_json_text`, with lone surrogates replaced by U+FFFD (lossy).
+    """
+    try:
+        return orjson.dumps(value), False
+    except orjson.JSONEncodeError:
+        pass
+    text = _json_text(value)
+    # UTF-16 joins a surrogate pair into its character and replaces a lone one with U+FFFD.
+    fixed = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return fixed.encode(), fixed.count("\ufffd") > text.count("\ufffd")
+
+
+def _json_text(value: Any) -> str:
+    """Compact JSON of ``value`` without recursion (any depth), any integer; strings unchecked."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Raw):
+            out.append(item.text)
+        elif isinstance(item, str):
+            out.append(_encode_string(item))
+        elif item is None:
+            out.append("null")
+        elif isinstance(item, bool):
+            out.append("true" if item else "false")
+        elif isinstance(item, int):
+            out.append(int.__repr__(item))
+        elif isinstance(item, float):
+            out.append(float.__repr__(item) if math.isfinite(item) else "null")  # as orjson does
+        elif isinstance(item, dict):
+            parts: list[Any] = [_Raw("{")]
+            for n, (key, child) in enumerate(item.items()):
+                parts += [_Raw(("," if n else "") + _encode_string(str(key)) + ":"), child]
+            stack.extend(reversed([*parts, _Raw("}")]))
+        elif isinstance(item, (list, tuple)):
+            parts = [_Raw("[")]
+            for n, child in enumerate(item):
+                parts += [_Raw(","), child] if n else [child]
+            stack.extend(reversed([*parts, _Raw("]")]))
+        else:
+            out.append(_encode_string(str(item)))
+    return "".join(out)
+
+
+class _Raw:
+    """JSON text already encoded (a bracket, a separator), pushed between values by _json_text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring  # escapes quotes and controls
 
 
 def column_type_for_schema(schema: Any) -> str:
@@ -114,12 +221,18 @@ def _to_varchar(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # a big integer, deep nesting, a lone surrogate inside
+        return _json_text(value)  # its surrogates are replaced (and noted) when the row is written
 
 
 def _to_timestamptz(value: Any) -> str:
     if isinstance(value, str):
-        parsed = parse_datetime(value)
+        try:
+            parsed = parse_datetime(value)
+        except (ValueError, OverflowError):  # e.g. year 1 moved before year 1 by its offset
+            raise _Mismatch from None
         if parsed is not None:
             # An explicit +00:00 offset makes DuckDB's cast independent of the session TimeZone.
             return parsed.isoformat()
@@ -130,7 +243,10 @@ def _to_double(value: Any) -> float:
     if isinstance(value, bool):
         raise _Mismatch
     if isinstance(value, (int, float)):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # an integer beyond 1e308
+            raise _Mismatch from None
     elif isinstance(value, str):
         try:
             result = float(value)
@@ -199,8 +315,8 @@ _CASTS: dict[str, Callable[[Any], Any]] = {
 class Column:
     """One record field stored as one SQL column.
 
-    ``field`` is the record's key (Sentry's camelCase name), ``name`` the SQL column name (equal to
-    ``field`` unless it had to be suffixed to avoid a case-insensitive clash), ``type`` a DuckDB type.
+    ``field`` is the record's key (Sentry's camelCase name; see :func:`storable_field`), ``name``
+    the SQL column name (see the module docstring), ``type`` a DuckDB type.
     """
 
     field: str
@@ -214,15 +330,21 @@ class Column:
         return _CASTS[self.type](value)
 
 
+# Per record key: the row key its value goes to, the types stored as they are, the cast, and the
+# field name that ``_airbyte_meta.changes`` reports.
+_Step = tuple[str, tuple[type, ...], Callable[[Any], Any], str]
+
+
 class ColumnSet:
     """The ordered data columns of one stream, with case-insensitively unique SQL names."""
 
     def __init__(self, columns: Iterable[Column] = ()) -> None:
         self.columns: list[Column] = []
+        # By field, and by any record key that is stored under another field (a lone surrogate).
         self._by_field: dict[str, Column] = {}
         self._taken: set[str] = {name.lower() for name, _ in META_COLUMNS}
         self._plan_keys: dict[str, str] | None = None
-        self._plan_cache: dict[str, tuple[str, tuple[type, ...], Callable[[Any], Any]]] = {}
+        self._plan_cache: dict[str, _Step] = {}
         for column in columns:
             self._append(column)
 
@@ -234,19 +356,31 @@ class ColumnSet:
     def get(self, field: str) -> Column | None:
         return self._by_field.get(field)
 
-    def add(self, field: str, column_type: str) -> Column:
-        """Add a column for ``field``; its name is ``field``, or ``field_1``, ``field_2``... when
-        that name is taken case-insensitively (DuckDB identifiers ignore case)."""
-        name, n = field, 0
+    def add(self, key: str, column_type: str) -> Column:
+        """The column of record key ``key``, added if new: named by :func:`column_name`, plus
+        ``_1``, ``_2``... when that name is taken case-insensitively (DuckDB identifiers ignore case)."""
+        field = storable_field(key)
+        existing = self._by_field.get(field)
+        if existing is not None:  # a key stored under an escaped field that is already a column
+            self._by_field[key] = existing
+            self._plan_keys = None
+            return existing
+        base = column_name(field)
+        name, n = base, 0
         while name.lower() in self._taken:
             n += 1
-            name = f"{field}_{n}"
+            name = f"{base}_{n}"
         column = Column(field, name, column_type)
         self._append(column)
+        if key != field:
+            self._by_field[key] = column
+        self._plan_keys = None
         return column
 
     def copy(self) -> ColumnSet:
-        return ColumnSet(self.columns)
+        copied = ColumnSet(self.columns)
+        copied._by_field.update(self._by_field)
+        return copied
 
     def __iter__(self) -> Iterator[Column]:
         return iter(self.columns)
@@ -268,7 +402,7 @@ class ColumnSet:
             step = plan.get(field)
             if step is None:
                 continue
-            key, fast, cast = step
+            key, fast, cast, name = step
             if type(value) in fast:  # the common case: no call at all
                 row[key] = value
                 continue
@@ -277,14 +411,14 @@ class ColumnSet:
             except _Mismatch:
                 if changes is None:
                     changes = []
-                changes.append({"field": field, "change": "NULLED", "reason": TYPECAST_ERROR})
+                changes.append({"field": name, "change": "NULLED", "reason": TYPECAST_ERROR})
         return changes
 
-    def _plan(self, keys: dict[str, str]) -> dict[str, tuple[str, tuple[type, ...], Callable[[Any], Any]]]:
-        """Per field: output key, the types stored as they are, the cast (cached per ``keys``)."""
+    def _plan(self, keys: dict[str, str]) -> dict[str, _Step]:
+        """Per record key: output key, the types stored as they are, the cast (cached per ``keys``)."""
         if self._plan_keys is not keys:
             self._plan_keys = keys
             self._plan_cache = {
-                c.field: (keys[c.field], _FAST_TYPES[c.type], _CASTS[c.type]) for c in self.columns
+                key: (keys[c.field], _FAST_TYPES[c.type], _CASTS[c.type], c.field) for key, c in self._by_field.items()
             }
         return self._plan_cache

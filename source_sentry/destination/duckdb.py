@@ -7,8 +7,9 @@ Tables (per stream ``S``; every identifier quoted, so any stream or field name w
 - ``_airbyte_raw_S``: Append + Deduped only, every record version (history).
 - ``_airbyte_tmp_S``: overwrite modes only, this sync's rows until the stream COMPLETEs.
 - ``_airbyte_state``: one stored STATE per incremental stream, for the next sync.
-- ``_airbyte_columns``: which record field lives in which column (names are suffixed when two
-  fields differ only by case, so the mapping has to be remembered).
+- ``_airbyte_columns``: which record field lives in which column (a field DuckDB or a person
+  could not use as a name, ``""`` for one, or two differing only by case, get another name: see
+  ``columns``; so the mapping has to be remembered).
 
 Transactions: a stream's records are buffered in memory and written when a STATE of that stream
 arrives, in ONE transaction with the state row (and the dedup upsert, and any new columns). A
@@ -18,17 +19,25 @@ state are dropped; records after the last state of a stream that COMPLETEs are k
 
 Loading: records are cast in Python (see ``columns``), written as one JSON array file per batch with
 positional keys, and inserted with ``INSERT ... SELECT FROM read_json(...)`` (the fastest of the
-dependency-free paths measured: see ``bench/bench_duckdb_write.py``).
+dependency-free paths measured: see ``bench/bench_duckdb_write.py``). Any value a JSON parser
+hands over is written, never failing the sync: what orjson refuses (a lone surrogate, replaced by
+U+FFFD and noted in ``_airbyte_meta``; an integer beyond 64 bits; deep nesting) is encoded row by
+row, a batch deeper than read_json's 128 levels goes again with its JSON as text, and one whose
+object outgrows the memory cap goes again with more memory.
+
+Opening: a path that cannot be a database this process writes raises ``DestinationError`` with
+one sentence saying what to do (see ``errors``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -37,19 +46,22 @@ import duckdb
 import orjson
 
 from ..errors import redact_bytes
-from .catalog import EVENTS_OVERWRITE_WARNING, StreamConfig, parse_configured_catalog
+from .catalog import StreamConfig, expiring_overwrite_warning, parse_configured_catalog
 from .columns import (
     JSON,
     META_COLUMNS,
+    SERIALIZATION_ERROR,
     TIMESTAMPTZ,
     VARCHAR,
     Column,
     ColumnSet,
     column_type_for_schema,
     column_type_for_value,
+    encode_value,
     quote_ident,
     quote_literal,
 )
+from .errors import check_path, connect_error, not_duckdb
 
 __all__ = ["BUFFER_LIMIT", "DuckDBDestination", "StreamResult", "SyncResult"]
 
@@ -76,6 +88,24 @@ _SCHEMA_DDL = (
     "stream_name VARCHAR, field_name VARCHAR, column_name VARCHAR, column_type VARCHAR, "
     "position INTEGER, PRIMARY KEY (stream_name, field_name))",
 )
+
+
+def _connect(path: str) -> duckdb.DuckDBPyConnection:
+    """Open (or create) the database file, or raise a DestinationError saying what to fix."""
+    check_path(path)
+    try:
+        # DuckDB's buffer pool defaults to 80% of RAM and grows with the file: cap it so a
+        # sync's memory stays flat however large the tables get (DuckDB spills to disk).
+        con = duckdb.connect(path, config={"memory_limit": _MEMORY_LIMIT, "preserve_insertion_order": False})
+    except duckdb.Error as exc:
+        raise connect_error(path, exc) from None
+    # Given an existing .json, .csv or .parquet file that is not a database, DuckDB opens an
+    # in-memory database instead, without a word: the whole sync would vanish at exit.
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    if not path.startswith(":memory:") and (row is None or row[0] is None):
+        con.close()
+        raise not_duckdb(path)
+    return con
 
 
 @dataclass
@@ -151,6 +181,12 @@ class DuckDBDestination:
     Use as a context manager (``close()`` on success, ``abort()`` on an exception), or call
     :meth:`write` per message then :meth:`close` / :meth:`abort`. Thread-safe: every public
     method holds one lock, so concurrent stream readers may share the sink.
+
+    Raises :class:`DestinationError` when ``path`` cannot be used (a directory, a missing
+    directory, no permission, locked by another process, not a DuckDB file) and ValueError for a
+    catalog it cannot apply. ``expiring_streams``: streams whose source forgets old records (Sentry's
+    retention); each of them configured Full Refresh | Overwrite gets a warning that the overwrite
+    deletes what the source no longer has.
     """
 
     def __init__(
@@ -159,6 +195,7 @@ class DuckDBDestination:
         configured_catalog: dict[str, Any],
         *,
         on_warning: Callable[[str], None] | None = None,
+        expiring_streams: Collection[str] = (),
         buffer_limit: int = BUFFER_LIMIT,
         commit_records: int = _COMMIT_RECORDS,
         commit_seconds: float = _COMMIT_SECONDS,
@@ -173,19 +210,16 @@ class DuckDBDestination:
         self._lock = threading.RLock()
         self._closed = False
         self._unknown_streams: set[str] = set()
-        # DuckDB's buffer pool defaults to 80% of RAM and grows with the file: cap it so a
-        # sync's memory stays flat however large the tables get (DuckDB spills to disk).
-        self._con = duckdb.connect(
-            os.fspath(path), config={"memory_limit": _MEMORY_LIMIT, "preserve_insertion_order": False}
-        )
+        self._batch_bytes = 0  # size of the last batch file written
+        self._con = _connect(os.fspath(path))
         fd, self._batch_path = tempfile.mkstemp(prefix="source-sentry-", suffix=".json")
         os.close(fd)
         try:
             self._transaction(lambda: [self._con.execute(sql) for sql in _SCHEMA_DDL])
             self._runs = {name: self._open_stream(config) for name, config in self.configs.items()}
             for run in self._runs.values():
-                if run.config.name == "events" and run.config.overwrite:
-                    self._warn(EVENTS_OVERWRITE_WARNING)
+                if run.config.name in expiring_streams and run.config.overwrite:
+                    self._warn(expiring_overwrite_warning(run.config.name))
         except BaseException:
             self._con.close()
             os.unlink(self._batch_path)
@@ -460,11 +494,13 @@ class DuckDBDestination:
         if not records and not store_state and not swap:
             return
 
+        json_as_text = False
+
         def body() -> None:
             if len(columns) > added_from:
                 self._add_columns(run, columns, added_from)
             if records:
-                self._load(run, columns, records)
+                self._load(run, columns, records, json_as_text=json_as_text)
             if store_state:
                 self._store_state(run.config.name, state)
             if swap:
@@ -474,7 +510,30 @@ class DuckDBDestination:
                 # describes it, so the next incremental sync starts over (a full refresh always does).
                 self._con.execute(f"DELETE FROM {STATE_TABLE} WHERE stream_name = ?", [run.config.name])
 
-        self._transaction(body)
+        raised_memory = False
+        try:
+            while True:
+                try:
+                    self._transaction(body)
+                    break
+                except duckdb.InvalidInputException as exc:
+                    if json_as_text or "maximum recursion depth" not in str(exc):
+                        raise
+                    # read_json parses 128 levels at most: the rolled-back batch goes again with its
+                    # JSON values as text, which DuckDB's cast to JSON takes at any depth (rare, slower).
+                    json_as_text = True
+                except duckdb.OutOfMemoryException:
+                    if raised_memory:
+                        raise
+                    # read_json's buffer for one object of ~10 MB or more outgrows the usual cap:
+                    # allow this batch what it needs (a few times its largest object, measured;
+                    # 8 times the whole batch is more), then cap again.
+                    raised_memory = True
+                    limit_mb = max(256, 8 * self._batch_bytes >> 20)
+                    self._con.execute(f"SET memory_limit = '{limit_mb}MB'")
+        finally:
+            if raised_memory:
+                self._con.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
         run.columns = columns
         run.buffer = []
         run.result.records_committed += len(records)
@@ -482,7 +541,7 @@ class DuckDBDestination:
     def _store_state(self, stream: str, state: dict[str, Any] | None) -> None:
         # UPDATE is about twice as fast as INSERT OR REPLACE on the primary key, and this runs
         # once per page: insert only the first time a stream gets a state.
-        text = redact_bytes(orjson.dumps(state)).decode()
+        text = _redact_json(orjson.dumps(state)).decode()
         updated = self._con.execute(
             f"UPDATE {STATE_TABLE} SET state = ?::JSON, updated_at = now() WHERE stream_name = ?",
             [text, stream],
@@ -490,10 +549,16 @@ class DuckDBDestination:
         if not updated or not updated[0]:
             self._con.execute(f"INSERT INTO {STATE_TABLE} VALUES (?, ?::JSON, now())", [stream, text])
 
-    def _load(self, run: _Run, columns: ColumnSet, records: list[tuple[dict[str, Any], Any]]) -> None:
-        """Insert ``records`` into the stream's target table(s) (inside the caller's transaction)."""
+    def _load(
+        self, run: _Run, columns: ColumnSet, records: list[tuple[dict[str, Any], Any]], *, json_as_text: bool = False
+    ) -> None:
+        """Insert ``records`` into the stream's target table(s) (inside the caller's transaction).
+
+        ``json_as_text``: JSON columns travel as JSON text in a string, cast by DuckDB (any depth).
+        """
         config = run.config
         keys = {column.field: f"c{i}" for i, column in enumerate(columns)}
+        fields = {key: field for field, key in keys.items()}
         rows = []
         extracted_ms: Any = object()
         extracted_iso = ""
@@ -518,11 +583,16 @@ class DuckDBDestination:
                     row["_t"] = True  # a tombstone: flag the kept row instead of replacing it
                 else:
                     row["_l"] = True
+        if json_as_text:  # after the dedup marks, which read the values
+            json_keys = [keys[column.field] for column in columns if column.type == JSON]
+            for row in rows:
+                _json_values_as_text(row, json_keys, fields)
         # One dumps of the whole array: 100k small dumps cost several times more (allocation).
         with open(self._batch_path, "wb") as out:
             # A server may echo the token inside a record: it must not reach the file.
-            payload = redact_bytes(orjson.dumps(rows))
+            payload = _redact_json(_dump_rows(rows, fields))
             out.write(payload)
+        self._batch_bytes = len(payload)
         # DuckDB sizes its read buffer by maximum_object_size: just what this batch needs.
         object_size = max(len(payload) + 1024, 1 << 20)
 
@@ -536,7 +606,8 @@ class DuckDBDestination:
         for column in columns:
             key = keys[column.field]
             # Timestamps travel as ISO text with an offset; DuckDB casts them exactly.
-            spec[key] = VARCHAR if column.type == TIMESTAMPTZ else column.type
+            as_text = column.type == TIMESTAMPTZ or (json_as_text and column.type == JSON)
+            spec[key] = VARCHAR if as_text else column.type
             select.append(f"CAST({key} AS {column.type}) AS {quote_ident(column.name)}")
         spec_sql = "{" + ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in spec.items()) + "}"
         source = (
@@ -670,15 +741,75 @@ def _key_expr(columns: ColumnSet, path: tuple[str, ...]) -> Callable[[str], str]
     return lambda ref: f"json_extract_string({ref}, {json_path})"
 
 
+# A JSON string token (quotes, escapes and all) in serialized JSON.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _redact_json(payload: bytes) -> bytes:
+    """``payload`` with the registered secrets masked inside its strings only: a secret's
+    characters found in a number or across JSON syntax stay (masking them would break the JSON)."""
+    if redact_bytes(payload) is payload:  # the common case: no secret anywhere (no copy made)
+        return payload
+    return _JSON_STRING.sub(lambda match: redact_bytes(match.group(0)), payload)
+
+
+def _dump_rows(rows: list[dict[str, Any]], fields: dict[str, str]) -> bytes:
+    """The batch as one JSON array: one orjson call, or row by row when orjson refuses a value."""
+    try:
+        return orjson.dumps(rows)
+    except orjson.JSONEncodeError:
+        return b"[" + b",".join(_dump_row(row, fields) for row in rows) + b"]"
+
+
+def _dump_row(row: dict[str, Any], fields: dict[str, str]) -> bytes:
+    """One row's JSON; values orjson refuses are encoded by ``encode_value`` (noted when lossy)."""
+    try:
+        return orjson.dumps(row)
+    except orjson.JSONEncodeError:
+        pass
+    for key, value in list(row.items()):
+        field = fields.get(key)
+        if field is None:
+            continue  # _e, _m, _r, _l, _t: built here, always encodable
+        encoded, lossy = encode_value(value)
+        row[key] = orjson.Fragment(encoded)
+        if lossy:
+            _note_replaced(row, field)
+    return orjson.dumps(row)
+
+
+def _json_values_as_text(row: dict[str, Any], json_keys: list[str], fields: dict[str, str]) -> None:
+    """Replace the row's JSON-column values by their JSON text (for ``CAST(... AS JSON)``)."""
+    for key in json_keys:
+        value = row.get(key)
+        if value is None:
+            continue
+        encoded, lossy = encode_value(value)
+        row[key] = encoded.decode()
+        if lossy:
+            _note_replaced(row, fields[key])
+
+
+def _note_replaced(row: dict[str, Any], field: str) -> None:
+    """Note in the row's ``_airbyte_meta`` that characters of ``field`` were replaced by U+FFFD.
+
+    Airbyte's changes are NULLED or TRUNCATED: the value is kept but altered, the closer of the two.
+    """
+    changes = row.setdefault("_m", {"changes": []})["changes"]
+    change = {"field": field, "change": "TRUNCATED", "reason": SERIALIZATION_ERROR}
+    if change not in changes:
+        changes.append(change)
+
+
 def _key_value(row: dict[str, Any], keys: dict[str, str], columns: ColumnSet, path: tuple[str, ...]) -> Any:
     """A primary-key path's value in a cast row (hashable), as the SQL comparison sees it."""
     value = row.get(keys[path[0]])
     for part in path[1:]:
         value = value.get(part) if isinstance(value, dict) else None
     if len(path) > 1 and value is not None and not isinstance(value, str):
-        value = orjson.dumps(value)  # json_extract_string gives JSON text for non-strings
+        value = encode_value(value)[0]  # json_extract_string gives JSON text for non-strings
     elif isinstance(value, (dict, list)):
-        value = orjson.dumps(value)
+        value = encode_value(value)[0]
     return value
 
 

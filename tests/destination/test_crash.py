@@ -1,14 +1,16 @@
-"""SIGKILL a real writer process mid-sync; the reopened file must hold exactly what was committed."""
+"""SIGKILL a real writer process mid-sync; the reopened file must hold exactly what was committed.
+
+The writer kills itself at a point named by the test (mid-buffer, inside a commit's transaction,
+right after a commit), so each kill lands where it claims, whatever the machine's speed.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,13 +19,30 @@ from dest_helpers import catalog, configured_stream, paged, query, saved_states,
 BATCH = 10
 IDS = 40  # ids repeat across batches, so the deduped table sees many versions of each
 
+# The writer SIGKILLs itself at one point of one batch, given on its command line:
+#   buffer      - after `record` records of the batch were written (buffered, no state yet);
+#   transaction - inside the batch's commit: its rows inserted, its state not yet, no COMMIT;
+#   committed   - right after the batch's commit returned.
+# A point is an event in the writer, not a moment: the same on a fast or a slow machine.
 WRITER = r'''
-import json, sys
+import json, os, signal, sys
 from source_sentry.destination import DuckDBDestination
 
 path, catalog = sys.argv[1], json.loads(sys.argv[2])
 BATCH, IDS = int(sys.argv[3]), int(sys.argv[4])
-destination = DuckDBDestination(path, catalog, commit_records=1)  # every state commits
+KILL_BATCH, POINT, RECORD = int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+class Dying(DuckDBDestination):
+    def _store_state(self, stream, state):
+        # Called inside the commit's transaction, after the batch's rows were inserted.
+        if POINT == "transaction" and stream == "events" and state["stream"]["stream_state"]["batch"] == KILL_BATCH:
+            die()
+        super()._store_state(stream, state)
+
+destination = Dying(path, catalog, commit_records=1)  # every state commits
 start = destination.read_state()
 b = start[0]["stream"]["stream_state"]["batch"] + 1 if start else 0
 
@@ -37,16 +56,20 @@ def state(name, value):
 
 destination.write(status("events", "STARTED"))
 destination.write(status("projects", "STARTED"))
-while True:
+while b <= KILL_BATCH:  # a kill point that never fires ends the writer with exit code 0
     for j in range(BATCH):
+        if (b, POINT, j) == (KILL_BATCH, "buffer", RECORD):
+            die()
         data = {"id": str((b * 7 + j) % IDS), "version": b, "dateCreated": "2024-11-19T10:00:00Z"}
         destination.write({"type": "RECORD", "record": {"stream": "events", "data": data, "emitted_at": 1732000000000}})
         destination.write({"type": "RECORD", "record": {"stream": "projects", "data": {"id": f"new{b}-{j}"}, "emitted_at": 1732000000000}})
     destination.write(state("events", {"batch": b}))
+    if (b, POINT) == (KILL_BATCH, "committed"):
+        die()
     destination.write(state("projects", {"page": b}))
-    print(b, flush=True)  # batch b is committed
     b += 1
 '''
+KILL_POINTS = ("buffer", "transaction", "committed")
 
 
 def _expected(last_batch: int) -> tuple[int, dict[str, int]]:
@@ -58,11 +81,11 @@ def _expected(last_batch: int) -> tuple[int, dict[str, int]]:
     return (last_batch + 1) * BATCH, latest
 
 
-def _check(path: Path, cat: dict, at_least: int) -> int:
+def _check(path: Path, cat: dict, committed: int) -> None:
+    """The file holds batches 0..committed exactly: their rows, their state, nothing of later ones."""
     states = saved_states(path, cat)  # reopening replays DuckDB's WAL
     (events_state,) = [s for s in states if s["stream"]["stream_descriptor"]["name"] == "events"]
-    committed = events_state["stream"]["stream_state"]["batch"]
-    assert committed >= at_least
+    assert events_state["stream"]["stream_state"]["batch"] == committed
     raw_count, latest = _expected(committed)
     assert query(path, 'SELECT count(*), max(version) FROM "_airbyte_raw_events"') == [(raw_count, committed)]
     final = query(path, 'SELECT id, version FROM "events"')
@@ -70,7 +93,6 @@ def _check(path: Path, cat: dict, at_least: int) -> int:
     assert dict(final) == latest
     # The overwrite stream never completed: its previous table is intact.
     assert query(path, 'SELECT count(*), min(id) FROM "projects"') == [(5, "old0")]
-    return committed
 
 
 def _catalog() -> dict:
@@ -84,40 +106,31 @@ def _catalog() -> dict:
     )
 
 
-def _kill_writer(path: Path, cat: dict, tmp_path: Path, after_batches: int, rng: random.Random) -> int:
+def _kill_writer(path: Path, cat: dict, tmp_path: Path, batch: int, point: str, record: int) -> int:
+    """Run the writer until it kills itself at ``point`` of ``batch``; the last batch it committed."""
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(path), json.dumps(cat), str(BATCH), str(IDS)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    proc = subprocess.run(
+        [sys.executable, str(script), str(path), json.dumps(cat), str(BATCH), str(IDS), str(batch), point, str(record)],
+        capture_output=True,
         text=True,
     )
-    last = -1
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            last = int(line)
-            if last >= after_batches:
-                break
-        time.sleep(rng.uniform(0, 0.02))  # land anywhere: mid-buffer, mid-transaction, mid-commit
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
-    return last
+    assert proc.returncode == -signal.SIGKILL, f"the writer was not killed at {point}: {proc.stderr}"
+    return batch if point == "committed" else batch - 1
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_sigkill_mid_sync_resumes_without_loss_or_duplicates(tmp_path, seed):
+    """Killed twice, at two of the three kill points (all three across the seeds), at seeded batches."""
     rng = random.Random(seed)
     path = tmp_path / "crash.duckdb"
     cat = _catalog()
     # A previous complete sync of the overwrite stream, which the killed syncs must not disturb.
     sync(path, catalog(cat["streams"][1]), paged("projects", [{"id": f"old{i}"} for i in range(5)], page=5))
 
-    confirmed = _kill_writer(path, cat, tmp_path, after_batches=rng.randint(3, 12), rng=rng)
-    committed = _check(path, cat, at_least=confirmed)
+    first, second = KILL_POINTS[seed], KILL_POINTS[(seed + 1) % len(KILL_POINTS)]
+    committed = _kill_writer(path, cat, tmp_path, rng.randint(3, 12), first, rng.randrange(BATCH))
+    _check(path, cat, committed)
     # A second killed sync resumes from the stored state and keeps the invariants.
-    confirmed = _kill_writer(path, cat, tmp_path, after_batches=committed + rng.randint(2, 6), rng=rng)
-    _check(path, cat, at_least=confirmed)
+    committed = _kill_writer(path, cat, tmp_path, committed + rng.randint(2, 6), second, rng.randrange(BATCH))
+    _check(path, cat, committed)

@@ -38,14 +38,32 @@ def test_full_refresh_overwrite_replaces_the_table_each_sync(tmp_path):
     assert query(path, "SELECT count(*) FROM _airbyte_state") == [(0,)]
 
 
-def test_events_overwrite_warns_about_retention(tmp_path):
+def test_overwrite_of_an_expiring_stream_warns_about_retention(tmp_path):
+    """Every overwrite stream named in expiring_streams is warned about, in its own words; others not."""
     seen: list[str] = []
+    cat = catalog(
+        configured_stream("events", "full_refresh", "overwrite"),
+        configured_stream("issue_events", "full_refresh", "overwrite_dedup", primary_key=[["id"]]),
+        configured_stream("issues", "incremental", "append_dedup", primary_key=[["id"]]),  # keeps history
+        configured_stream("projects", "full_refresh", "overwrite"),  # not expiring
+    )
     destination = DuckDBDestination(
-        tmp_path / "s.duckdb", catalog(configured_stream("events", "full_refresh", "overwrite")), on_warning=seen.append
+        tmp_path / "s.duckdb", cat, on_warning=seen.append, expiring_streams=["events", "issue_events", "issues"]
     )
     destination.abort()
-    assert any("retention window (about 90 days)" in text for text in destination.warnings)
     assert seen == destination.warnings
+    assert [w.split(":")[0] for w in seen] == [
+        "stream 'events' runs Full Refresh | Overwrite",
+        "stream 'issue_events' runs Full Refresh | Overwrite",
+    ]
+    assert "events records older than Sentry's retention window (about 90 days)" in seen[0]
+    assert "issue_events records older than Sentry's retention window (about 90 days)" in seen[1]
+
+
+def test_without_expiring_streams_an_overwrite_is_not_warned_about(tmp_path):
+    destination = DuckDBDestination(tmp_path / "s.duckdb", catalog(configured_stream("events", "full_refresh", "overwrite")))
+    destination.abort()
+    assert destination.warnings == []
 
 
 def test_overwrite_swap_is_atomic_when_the_sync_fails(tmp_path):

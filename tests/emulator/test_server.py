@@ -58,7 +58,9 @@ def test_latency(make_emulator) -> None:
     with client(emu) as c:
         started = time.perf_counter()
         c.get("/api/0/organizations/")
-    assert 0.15 <= time.perf_counter() - started < 1.0
+    # At least the latency (a lower bound: a slow machine only adds to it), as the log measured it too.
+    assert time.perf_counter() - started >= 0.15
+    assert emu.requests[-1].duration_ms >= 150
 
 
 def test_admin_paths_off_by_default(emulator) -> None:
@@ -92,8 +94,6 @@ def test_stop_is_clean_with_open_keepalive_connections() -> None:
     emu = Emulator(events_per_project=10).start()
     c = client(emu)
     assert c.get("/api/0/organizations/").status_code == 200
-    started = time.perf_counter()
-    emu.stop()
-    assert time.perf_counter() - started < 3
+    emu.stop()  # returns although the client keeps its connection open (a hang: pytest-timeout)
     c.close()
     emu.stop()  # idempotent

@@ -6,7 +6,9 @@ mid-page between records). The last STATE of each stream seen before the kill is
 next attempt; after the final, uninterrupted attempt the deduplicated records equal the
 emulator's, and every duplicate was emitted after the last checkpoint of its attempt.
 
-`sync`: killed after seeded random delays, resumed from the DuckDB file it left behind.
+`sync`: killed once the emulator answered a seeded random number of its requests (every later
+request hangs until the kill, so the sync cannot run past that point first, whatever the machine's
+speed), resumed from the DuckDB file it left behind.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -115,15 +118,27 @@ class Sync:
         return [sys.executable, "-m", "source_sentry", "sync", "--config", self.config, "--destination", self.db,
                 "--quiet", *self.extra]
 
-    def kill_after(self, seconds: float) -> bool:
+    def kill_after_requests(self, emu, n: int) -> bool:
+        """Run the sync and SIGKILL it once the emulator answered ``n`` of its requests; False when
+        it finished first (it needed no more). Requests after the n-th hang until the kill."""
+        emu.clear_faults()
+        emu.clear_requests()
+        emu.inject_fault("stall", path=".*", times=-1, after=n, seconds=3600)  # stop() ends a stall
         proc = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            proc.wait(seconds)
-            return False  # finished before the kill
-        except subprocess.TimeoutExpired:
+            # The log holds answered requests only (a stalled one is logged when its stall ends).
+            while len(emu.requests) < n:
+                if proc.poll() is not None:
+                    return False
+                time.sleep(0.005)  # polls an event; the kill does not depend on how long this takes
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            return True
+            return proc.returncode == -signal.SIGKILL
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            emu.clear_faults()
 
     def run(self) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.args(), capture_output=True, text=True, timeout=300)
@@ -154,15 +169,16 @@ def _sync_cases() -> list:
 
 
 @pytest.mark.parametrize(("seed", "destination_mode"), _sync_cases())
-def test_sync_killed_after_random_delays_resumes_from_the_database(
+def test_sync_killed_after_random_numbers_of_requests_resumes_from_the_database(
     make_emulator, tmp_path: Path, seed: int, destination_mode: str
 ) -> None:
-    emu = settle(make_emulator(seed=seed, **{**DATASET, "events_per_project": 1500, "latency_ms": 12}))
+    emu = settle(make_emulator(seed=seed, **{**DATASET, "events_per_project": 1500}))
     rng = random.Random(seed)
     sync = Sync(tmp_path, emu, catalog_for(CORE_STREAMS, "incremental", destination_mode))
     kills = 0
-    for _ in range(3 if seed == SEEDS[0] else 5):
-        if sync.kill_after(rng.uniform(0.3, 1.5)):
+    for attempt in range(3 if seed == SEEDS[0] else 5):
+        # A full sync of this dataset asks about 60 requests; a resumed one fewer.
+        if sync.kill_after_requests(emu, rng.randint(1, max(4, 40 >> attempt))):
             kills += 1
             tally("crash_sync", destination_mode)
     assert kills >= 1, "the sync finished before any kill: make the dataset larger"

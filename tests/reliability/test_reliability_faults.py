@@ -4,12 +4,14 @@ Every fault kind the emulator has for a flaky network, an overloaded Sentry or a
 is injected at seeded random pages (``after``) of random endpoints while three projects are read.
 Transient faults must be invisible in the data (record ids compared with the emulator's ground
 truth, per project for events); when retries are exhausted the read fails with a
-``transient_error`` naming the endpoint and what went wrong, within a time bound, after
-checkpointing, and resuming from its last STATE completes the data.
+``transient_error`` naming the endpoint and what went wrong, after a bounded number of attempts
+(counted in the emulator's request log, not timed: speed belongs in bench/), after checkpointing,
+and resuming from its last STATE completes the data.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import Counter
@@ -43,6 +45,19 @@ ENDPOINTS = {
 }
 DATASET = {"projects": 3, "events_per_project": 250, "issues_per_project": 40, "releases": 130}
 TIMEOUT = 2  # request_timeout_seconds: a stall must cost seconds, not minutes
+FOREVER = 1_000_000  # a fault's `times` that never runs out, yet counts down as it is applied
+
+
+def _wait_until_logged(emu, kind: str) -> None:
+    """Wait until every request the fault ``kind`` was applied to is in the request log.
+
+    A stalled request is logged when its stall ends, after the client gave up on it; the fault
+    table counts applications as they start.
+    """
+    [fault] = [f for f in emu.faults() if f["kind"] == kind]
+    applied = FOREVER - fault["times"]
+    while sum(1 for r in emu.requests if r.fault == kind) < applied:
+        time.sleep(0.05)  # polls for an event; nothing depends on how long it takes
 
 
 def _inject(emu, rng: random.Random, kind: str, path: str, times: int = 1) -> dict:
@@ -122,15 +137,12 @@ def test_exhausted_retries_fail_fast_with_a_transient_error_after_a_checkpoint_a
     slug = rng.choice(emu.project_slugs)
     after = rng.randint(1, 2)  # some pages of this project are read before the fault
     path = f"/projects/acme/{slug}/events/"
-    emu.inject_fault(kind, path=path, times=-1, after=after, seconds=TIMEOUT + 1)
+    emu.inject_fault(kind, path=path, times=FOREVER, after=after, seconds=TIMEOUT + 1)
     conn = Connector(tmp_path, emu, request_timeout_seconds=TIMEOUT, max_retries=2, lookback_window_minutes=0)
-    started = time.monotonic()
     failed = conn.read(CORE_STREAMS)
-    elapsed = time.monotonic() - started
 
     # Bounded in count: the first attempt and max_retries retries of the failing page, no more.
-    if kind == "stall":
-        time.sleep(TIMEOUT + 1.5)  # the last stalled request is logged when its stall ends
+    _wait_until_logged(emu, kind)
     # Every page asked for counts once per (time window, cursor): the windows of a backfill are
     # read in parallel here (no rate-limit headers), and all of this project's fail. A window is
     # told by its end (a split narrows its start, even between a page's attempts).
@@ -143,9 +155,6 @@ def test_exhausted_retries_fail_fast_with_a_transient_error_after_a_checkpoint_a
     # For a 200 with an unreadable body, the page its Link header named may also have been
     # requested ahead (read-ahead) before the body was found unreadable, then dropped.
     assert max(faulted.values()) == 3 and all(n <= 3 for n in faulted.values()), faulted
-    # Bounded in time: backoff 0.5 s doubling (with jitter) plus, for stalls, the request timeout.
-    bound = 1.5 + 3 * (TIMEOUT + 0.5 if kind == "stall" else 0.5) + 8
-    assert elapsed < bound, f"the failing read took {elapsed:.1f} s"
 
     assert failed.returncode == 1
     [error] = failed.errors()
@@ -181,18 +190,21 @@ def test_exhausted_retries_fail_fast_with_a_transient_error_after_a_checkpoint_a
 
 
 @pytest.mark.slow
-def test_default_retry_budget_is_bounded_in_time(make_emulator, tmp_path: Path) -> None:
-    """max_retries at its default (8): backoff 0.5 s doubling, capped at 30 s, halved by jitter at most."""
+def test_default_retry_budget_is_nine_attempts_with_doubling_backoff(make_emulator, tmp_path: Path) -> None:
+    """max_retries at its default (8): backoff 0.5 s doubling, capped at 30 s, halved by jitter at most.
+
+    The waits are read from when the emulator received each attempt: each is at least half its
+    nominal backoff (a slower machine only makes them longer; how long the whole takes is bench/'s).
+    """
     emu = settle(make_emulator(projects=1, events_per_project=150))
     emu.inject_fault("503", path="/events/", times=-1, after=0)
-    started = time.monotonic()
     run = Connector(tmp_path, emu).read(["events"])
-    elapsed = time.monotonic() - started
     assert run.returncode == 1
     assert [e["failure_type"] for e in run.errors()] == ["transient_error"]
-    assert sum(1 for r in emu.requests if r.fault == "503") == 9
-    full = sum(min(30.0, 0.5 * 2**k) for k in range(8))  # 91.5 s without jitter
-    assert full / 2 - 1 <= elapsed <= full + 10, elapsed
+    attempts = sorted(r.received_at for r in emu.requests if r.fault == "503")
+    assert len(attempts) == 9
+    waits = [later - earlier for earlier, later in itertools.pairwise(attempts)]
+    assert all(wait >= min(30.0, 0.5 * 2**k) / 2 for k, wait in enumerate(waits)), waits
 
 
 def test_429_storms_wait_for_the_window_and_do_not_use_retries(make_emulator, tmp_path: Path) -> None:

@@ -270,8 +270,9 @@ def test_run_read_reports_hostile_catalogs_and_states_without_crashing(tiny_emul
 # ---------------------------------------------------------------- the CLI, one subprocess per example
 
 
-def _cli(*args: str, timeout: float = 60) -> tuple[int, list[dict[str, Any]], str, str]:
-    proc = subprocess.run([sys.executable, "-m", "source_sentry", *args], capture_output=True, timeout=timeout)
+def _cli(*args: str) -> tuple[int, list[dict[str, Any]], str, str]:
+    # No timeout of its own: pytest-timeout ends a hang (subprocess.run then kills the child).
+    proc = subprocess.run([sys.executable, "-m", "source_sentry", *args], capture_output=True)
     stdout, stderr = proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
     messages = []
     for line in proc.stdout.splitlines():
@@ -413,7 +414,6 @@ def test_sync_rejects_bad_catalog_files_in_plain_words(read_files, raw: Any) -> 
         ],
         capture_output=True,
         text=True,
-        timeout=60,
     )
     assert proc.returncode in (0, 1)
     assert "Traceback" not in proc.stdout + proc.stderr and "system_error" not in proc.stdout + proc.stderr, proc.stdout[-800:]
@@ -482,7 +482,6 @@ def test_sync_with_a_malformed_catalog_says_what_to_fix(read_files, tmp_path: Pa
         ],
         capture_output=True,
         text=True,
-        timeout=60,
     )
     assert proc.returncode == 1
     assert "system_error" not in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
