@@ -62,11 +62,11 @@ def test_pages_arrive_whole_when_the_socket_is_paused_between_reads(make_emulato
 
 
 def test_a_stalled_answer_times_out_and_is_asked_again(make_emulator) -> None:
-    emu = make_emulator(projects=1, events_per_project=150)
+    emu = make_emulator(projects=1, events_per_project=PAGE + PAGE // 2, issues_per_project=2)  # 2 pages
     # The stall outlasts the test (stop() ends it): only the client's own timeout gets past it.
     emu.inject_fault("stall", path="/events/", after=1, seconds=3600)
     ids, client = asyncio.run(_event_ids(emu, request_timeout_seconds=1))
-    assert len(ids) == 150 and client.stats.retries == 1
+    assert len(ids) == PAGE + PAGE // 2 and client.stats.retries == 1
     # The stalled request is logged when its stall ends: the read finished while it still hung.
     assert [r.fault for r in emu.requests] == [None, None]
 
