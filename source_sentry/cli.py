@@ -12,13 +12,9 @@ import argparse
 import asyncio
 import sys
 import traceback
-from pathlib import Path
-from typing import Any
-
-import orjson
 
 from . import __version__, protocol
-from .config import Config, load_config_file
+from .config import Config, load_config_file, load_json_file
 from .errors import ConfigError, SentrySourceError, redact
 from .memory import trimming_heap, tune_gc
 
@@ -110,12 +106,12 @@ def _check(args: argparse.Namespace, emit: protocol.Emit) -> int:
         config = load_config_file(args.config)
         streams = None
         if args.catalog:
-            streams = [s.stream.name for s in select_streams(_load_json(args.catalog, "catalog"), [])]
+            streams = [s.stream.name for s in select_streams(load_json_file(args.catalog, "catalog"), [])]
     except ConfigError as exc:
         emit(protocol.connection_status(False, redact(exc.message)))
         return 0
-    ok, message = asyncio.run(check_connection(config, streams))
-    emit(protocol.connection_status(ok, redact(message)))
+    result = asyncio.run(check_connection(config, streams))
+    emit(protocol.connection_status(result.ok, redact(result.message)))
     return 0
 
 
@@ -127,32 +123,24 @@ def _discover(args: argparse.Namespace, emit: protocol.Emit) -> int:
     return 0
 
 
-def _load_json(path: str, what: str) -> Any:
-    try:
-        return orjson.loads(Path(path).read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"Cannot read the {what} file {path}: {exc.strerror or exc}.") from None
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"The {what} file {path} is not valid JSON: {exc}.") from None
-
-
 def _read(args: argparse.Namespace, emit: protocol.Emit) -> int:
     from .read import run_read
 
     config: Config = load_config_file(args.config)
-    catalog = _load_json(args.catalog, "catalog")
-    state = _load_json(args.state, "state") if args.state else None
+    catalog = load_json_file(args.catalog, "catalog")
+    state = load_json_file(args.state, "state") if args.state else None
     tune_gc()
     result = asyncio.run(trimming_heap(run_read(config, catalog, state, emit)))
     return 0 if result.ok else 1
 
 
 def _sync(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    from .destination import DestinationError
     from .sync import run_sync
 
     # A person runs this one: errors as plain sentences on stderr, not protocol messages.
     try:
         return run_sync(args)
-    except SentrySourceError as exc:
+    except (SentrySourceError, DestinationError) as exc:
         print(f"source-sentry sync: {redact(exc.message)}", file=sys.stderr)
         return 1

@@ -32,10 +32,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from source_sentry.errors import ConfigError, register_secret
 from source_sentry.spec import DEFAULT_FULL_SCAN_HOURS, DEFAULT_HOSTNAME, SPEC
 
-__all__ = ["Config", "is_saas_host", "load_config_file", "parse_config"]
+__all__ = ["Config", "is_saas_host", "load_config_file", "load_json_file", "parse_config"]
 
 MAX_HOST_LENGTH = 253  # DNS limit for a full name
 MAX_HOSTNAME_VALUE_LENGTH = 2048  # the whole field, path prefix included
@@ -516,6 +518,20 @@ def _region(reader: _Reader, base_url: str, host: str) -> tuple[str, str, str]:
             )
         return value, f"https://{value}.sentry.io", f"{value}.sentry.io"
     raise reader.fail(f"region must be blank, 'us', 'de' or 'auto', not {reader.show(value)}.")
+
+
+def load_json_file(path: str, what: str) -> Any:
+    """The JSON value in the file at ``path`` (a catalog or a state); a ConfigError naming the
+    ``what`` and the path when it cannot be read or is not JSON."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the {what} file {path}: {exc.strerror or exc}.") from None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"The {what} file {path} is not valid JSON: {exc}.") from None
 
 
 def load_config_file(path: str) -> Config:

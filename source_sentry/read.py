@@ -27,15 +27,13 @@ from .http import HttpStats, SentryClient
 from .protocol import Output
 from .readers import READERS, Project, ReadContext
 from .state import parse_state
-from .streams import ORGANIZATION, PROJECT, PROJECTS, STREAMS, ReadScope, StreamDef, parent_of
+from .streams import CORE_STREAMS, ORGANIZATION, PROJECT, PROJECTS, STREAMS, ReadScope, StreamDef, parent_of
 from .timeutil import format_time
 
-__all__ = ["Project", "ReadResult", "check_connection", "resolve_projects", "run_read"]
+__all__ = ["ConnectionCheck", "Project", "ReadResult", "check_connection", "resolve_projects", "run_read"]
 
 # Never ask for events right at the retention edge: they may be deleted while we page.
 _RETENTION_MARGIN = timedelta(minutes=1)
-# What ``check`` requires when no streams are selected: the streams of Airbyte's Sentry connector.
-CORE_STREAMS = ("events", "issues", "projects", "releases", "project_detail")
 
 Warn = Callable[[str], None]
 
@@ -147,10 +145,20 @@ async def _connect(config: Config, warn: Warn, stats: HttpStats | None = None) -
     return await SentryClient(regional, stats=stats).__aenter__(), regional
 
 
-async def check_connection(config: Config, streams: Iterable[str] | None = None) -> tuple[bool, str]:
-    """A few cheap calls that tell a user what to fix: token, organization, projects, and the
-    scopes the ``streams`` need (default: Airbyte's Sentry streams; every other stream's missing
-    scope is named in the message without failing the check)."""
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """What ``check`` found: ``ok``, the one message for the user, and the notes within it
+    (scopes other streams lack, a region followed) that do not fail it."""
+
+    ok: bool
+    message: str
+    notes: tuple[str, ...] = ()
+
+
+async def check_connection(config: Config, streams: Iterable[str] | None = None) -> ConnectionCheck:
+    """A few cheap calls that tell a user what to fix: host, token, organization, projects, and
+    the scopes the ``streams`` need (default: Airbyte's Sentry streams; every other stream's
+    missing scope is a note, without failing the check)."""
     # A check should answer in seconds: few retries.
     config = replace(config, max_retries=min(config.max_retries, 1))
     org = config.organization
@@ -164,32 +172,33 @@ async def check_connection(config: Config, streams: Iterable[str] | None = None)
                 await client.get(ORGANIZATION, {"organization": org})
             except HTTPStatusError as exc:
                 if exc.status == 404:
-                    return False, (
+                    return ConnectionCheck(False, (
                         f"Organization '{org}' was not found on {config.host}, or the token cannot see it. "
                         "Check the organization slug (the part after /organizations/ in Sentry's URLs) and hostname."
-                    )
+                    ))
                 if exc.status == 403:
-                    return False, f"The token cannot read organization '{org}' on {config.host}: it needs the scope 'org:read'."
+                    return ConnectionCheck(
+                        False, f"The token cannot read organization '{org}' on {config.host}: it needs the scope 'org:read'.")
                 raise
             projects, errors = await resolve_projects(client, config)
             if errors:
                 slug, error = next(iter(errors.items()))
                 if isinstance(error, HTTPStatusError) and error.moved_to:
-                    return False, error.message
-                return False, (
+                    return ConnectionCheck(False, error.message)
+                return ConnectionCheck(False, (
                     f"Project '{slug}' was not found in organization '{org}' on {config.host}, or the token "
                     "cannot see it. Check the project slug and the token's project access."
-                )
+                ))
             lacking = await _lacking_scopes(client, config, projects)
         finally:
             await client.__aexit__(None, None, None)
     except SentrySourceError as exc:
-        return False, exc.message
+        return ConnectionCheck(False, exc.message)
     needed = {scope: names for scope, names in lacking.items() if required & set(names)}
     if needed:
-        return False, "The auth token lacks " + "; ".join(
-            f"the scope '{scope}' (needed by {', '.join(n for n in names if n in required)})" for scope, names in sorted(needed.items())
-        ) + ". Add the scopes to the token, or deselect those streams."
+        lacks = "; ".join(f"the scope '{scope}' (needed by {', '.join(n for n in names if n in required)})"
+                          for scope, names in sorted(needed.items()))
+        return ConnectionCheck(False, f"The auth token lacks {lacks}. Add the scopes to the token, or deselect those streams.")
     names = ", ".join(p.slug for p in projects[:5]) + (", ..." if len(projects) > 5 else "")
     where = config.host
     if config.base_url != given.base_url:
@@ -205,7 +214,8 @@ async def check_connection(config: Config, streams: Iterable[str] | None = None)
             + ": select those streams only after adding the scope."
         )
     note = f" Note: {' '.join(notes)}" if notes else ""
-    return True, f"Connected to {where} as organization '{org}' ({len(projects)} projects: {names or 'none'}).{note}"
+    connected = f"Connected to {where} as organization '{org}' ({len(projects)} projects: {names or 'none'})."
+    return ConnectionCheck(True, connected + note, tuple(notes))
 
 
 async def _lacking_scopes(client: SentryClient, config: Config, projects: list[Project]) -> dict[str, list[str]]:

@@ -35,6 +35,7 @@ from typing import Any, Literal
 from .http.route import Route
 
 __all__ = [
+    "CORE_STREAMS",
     "DELETED_AT",
     "ORGANIZATION",
     "PROJECT",
@@ -441,6 +442,11 @@ _BY_NAME = {s.name: s for s in STREAMS}
 ORGANIZATION = Route("organizations/{organization}/", "org:read")
 PROJECT = _BY_NAME["project_detail"].endpoint
 PROJECTS = _BY_NAME["projects"].endpoint
+
+
+# The streams of Airbyte's Sentry connector (project_detail: its "projects" of one project): what
+# ``check`` and ``sync`` require scopes for when the user chose no streams.
+CORE_STREAMS = ("events", "issues", "projects", "releases", "project_detail")
 
 
 def stream_by_name(name: str) -> StreamDef | None:

@@ -3,6 +3,10 @@
 The same :func:`source_sentry.read.run_read` that serves ``read`` produces the messages;
 instead of stdout they go to :class:`~source_sentry.destination.duckdb.DuckDBDestination`,
 which commits each stream's records together with the state that covers them.
+
+A person runs this command: what they got wrong (the config, the catalog, the destination file,
+a host, token, organization or project that does not answer) is found before anything is read
+and raised as a :class:`ConfigError` or :class:`DestinationError`, which the CLI prints as one line.
 """
 
 from __future__ import annotations
@@ -14,48 +18,54 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from .config import load_config_file
+from .catalog import SelectedStream, discovered_streams, select_streams
+from .config import Config, load_config_file, load_json_file
 from .errors import ConfigError
 from .http import HttpStats
 from .memory import trimming_heap
+from .streams import CORE_STREAMS, STREAMS
 
 __all__ = ["run_sync"]
 
 
 def run_sync(args: argparse.Namespace) -> int:
-    """Run one sync; returns the exit code (0 when every stream completed)."""
-    from .catalog import discovered_streams
+    """Run one sync; returns the exit code (0 when every stream completed).
+
+    Raises :class:`ConfigError` or :class:`~source_sentry.destination.DestinationError` for what
+    the user must fix, before any stream is read.
+    """
     from .destination import DuckDBDestination, default_configured_catalog
     from .progress import SyncProgress
     from .read import run_read
 
     config = load_config_file(args.config)
     if args.catalog:
-        try:
-            catalog = orjson.loads(Path(args.catalog).read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise ConfigError(f"Cannot read the catalog file {args.catalog}: {exc}.") from None
+        catalog = load_json_file(args.catalog, "catalog")
+        where = f"The catalog {args.catalog}"
     else:
         streams = [s.strip() for s in args.streams.split(",") if s.strip()] if args.streams else None
-        try:
-            catalog = default_configured_catalog({"streams": discovered_streams()}, streams, args.full_refresh)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    names = _catalog_stream_names(catalog, args.catalog)
+        catalog = default_configured_catalog({"streams": discovered_streams()}, streams, args.full_refresh)
+        where = "The catalog"
+    warnings: list[str] = []
+    selected = select_streams(catalog, warnings, where)
+    if not selected:
+        raise ConfigError(f"{where} selects no stream: name at least one.")
+    names = [s.stream.name for s in selected]
+    chosen = bool(args.catalog or args.streams)
+    notes = _preflight(config, selected, chosen)
     progress = SyncProgress(names, quiet=args.quiet)
+    for text in warnings + notes:
+        progress.on_message({"type": "LOG", "log": {"level": "WARN", "message": text}})
+    destination = DuckDBDestination(
+        args.destination,
+        catalog,
+        # Destination warnings (an overwrite drops history) go where the reader's do.
+        on_warning=lambda text: progress.on_message({"type": "LOG", "log": {"level": "WARN", "message": text}}),
+        expiring_streams=[s.name for s in STREAMS if s.expires],
+    )
     stats = HttpStats()
-    try:
-        destination = DuckDBDestination(
-            args.destination,
-            catalog,
-            # Destination warnings (an events overwrite drops history) go where the reader's do.
-            on_warning=lambda text: progress.on_message({"type": "LOG", "log": {"level": "WARN", "message": text}}),
-        )
-    except ValueError as exc:  # the catalog's modes or keys do not fit the streams
-        raise ConfigError(f"The catalog {args.catalog or ''} cannot be used: {exc}") from None
     ok = False
+    started = time.monotonic()
     try:
         if args.full_refresh:
             destination.reset_state(names)
@@ -65,7 +75,6 @@ def run_sync(args: argparse.Namespace) -> int:
             destination.write(message)
             progress.on_message(message)
 
-        started = time.monotonic()
         result = asyncio.run(trimming_heap(_with_progress(run_read(config, catalog, state, emit, stats=stats), progress, stats)))
         ok = result.ok
         destination.close()
@@ -75,29 +84,30 @@ def run_sync(args: argparse.Namespace) -> int:
     finally:
         progress.on_http(stats.requests, stats.pages, stats.rate_limited, stats.rate_limit_wait_seconds)
         progress.finish(ok)
-    if not args.quiet:
-        elapsed = time.monotonic() - started
+    if ok and not args.quiet:
         path = Path(args.destination).resolve()
-        print(f"\nSynced into {path} in {elapsed:.1f} s.", file=sys.stderr)
+        print(f"\nSynced into {path} in {time.monotonic() - started:.1f} s.", file=sys.stderr)
         query = "select status, count(*) from issues group by 1"
         print(f"Query it:  {sys.executable} -c 'import duckdb; duckdb.connect(\"{path}\").sql(\"{query}\").show()'", file=sys.stderr)
     return 0 if ok else 1
 
 
-def _catalog_stream_names(catalog: Any, path: str | None) -> list[str]:
-    """The stream names of a configured catalog, or a ConfigError saying what is wrong with it."""
-    where = f"The catalog {path}" if path else "The catalog"
-    entries = catalog.get("streams") if isinstance(catalog, dict) else None
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f'{where} must be a JSON object with a non-empty "streams" list (an Airbyte configured catalog).')
-    names = []
-    for i, entry in enumerate(entries):
-        stream = entry.get("stream") if isinstance(entry, dict) else None
-        name = stream.get("name") if isinstance(stream, dict) else None
-        if not isinstance(name, str):
-            raise ConfigError(f'{where}: streams[{i}] needs a "stream" object with a "name".')
-        names.append(name)
-    return names
+def _preflight(config: Config, selected: list[SelectedStream], chosen: bool) -> list[str]:
+    """Check the connection as ``check`` does, before the destination is opened; returns its notes.
+
+    Raises :class:`ConfigError` with check's message when it fails: a host that does not resolve,
+    a bad token, an unknown organization or project, a missing scope. Scopes fail it for the
+    streams the user chose (``--streams`` or a catalog); for the default selection (every stream)
+    only for Airbyte's Sentry streams, the rest being noted and failed alone by the read.
+    """
+    from .read import check_connection
+
+    names = [s.stream.name for s in selected]
+    required = names if chosen else [name for name in names if name in CORE_STREAMS]
+    result = asyncio.run(check_connection(config, required))
+    if not result.ok:
+        raise ConfigError(result.message)
+    return list(result.notes)
 
 
 async def _with_progress(coro: Any, progress: Any, stats: HttpStats) -> Any:
@@ -107,4 +117,3 @@ async def _with_progress(coro: Any, progress: Any, stats: HttpStats) -> Any:
         await asyncio.wait({task}, timeout=0.5)
         progress.on_http(stats.requests, stats.pages, stats.rate_limited, stats.rate_limit_wait_seconds)
     return task.result()
-

@@ -1,16 +1,17 @@
-"""Configured catalogs: what each stream's sync mode means for the local DuckDB destination."""
+"""Configured catalogs as the local DuckDB destination takes them, and the default one of ``sync``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from ..catalog import ConfiguredStream, parse_configured_catalog
+from ..errors import ConfigError
 
 __all__ = [
     "DESTINATION_SYNC_MODES",
-    "StreamConfig",
     "default_configured_catalog",
+    "destination_streams",
     "expiring_overwrite_warning",
-    "parse_configured_catalog",
 ]
 
 DESTINATION_SYNC_MODES = ("overwrite", "append", "append_dedup", "overwrite_dedup")
@@ -28,71 +29,31 @@ def expiring_overwrite_warning(stream: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class StreamConfig:
-    """One configured stream, reduced to what the destination acts on."""
+def destination_streams(configured_catalog: Any) -> dict[str, ConfiguredStream]:
+    """A configured catalog's streams by name, checked for what this destination can write.
 
-    name: str
-    json_schema: dict[str, Any]
-    sync_mode: str  # "incremental" | "full_refresh"
-    destination_sync_mode: str  # one of DESTINATION_SYNC_MODES
-    primary_key: tuple[tuple[str, ...], ...]
-
-    @property
-    def overwrite(self) -> bool:
-        """Written to a staging table and swapped in when the stream completes."""
-        return self.destination_sync_mode in ("overwrite", "overwrite_dedup")
-
-    @property
-    def dedup(self) -> bool:
-        """The table keeps the latest version of each primary key."""
-        return self.destination_sync_mode in ("append_dedup", "overwrite_dedup")
-
-    @property
-    def keeps_state(self) -> bool:
-        """Whether this stream's STATE is stored for the next sync.
-
-        Only incremental streams whose table is appended to: an overwrite restarts from an empty
-        staging table, so resuming from its state would lose the rows before it.
-        """
-        return self.sync_mode == "incremental" and not self.overwrite
-
-
-def parse_configured_catalog(configured_catalog: dict[str, Any]) -> dict[str, StreamConfig]:
-    """Validate a configured catalog; raises ValueError naming the offending stream."""
-    configs: dict[str, StreamConfig] = {}
+    Parsed by the one parser (:func:`source_sentry.catalog.parse_configured_catalog`); raises
+    :class:`ConfigError` naming the stream for a destination mode it does not write, a
+    deduplicating mode without a primary key, a reserved name, or two names one table would share.
+    """
+    configs: dict[str, ConfiguredStream] = {}
     folded: dict[str, str] = {}
-    for entry in configured_catalog.get("streams") or []:
-        stream = entry.get("stream") or {}
-        name = stream.get("name")
-        if not isinstance(name, str) or not name:
-            raise ValueError("configured catalog: a stream has no name")
+    for stream in parse_configured_catalog(configured_catalog):
+        name = stream.name
         if name.lower().startswith(RESERVED_PREFIX):
-            raise ValueError(f"stream {name!r}: names starting with {RESERVED_PREFIX!r} are reserved")
+            raise ConfigError(f"Stream {name!r}: names starting with {RESERVED_PREFIX!r} are reserved for the destination's own tables.")
         # DuckDB table names are case-insensitive: 'Events' and 'events' would share a table.
         if name.lower() in folded:
-            raise ValueError(f"streams {folded[name.lower()]!r} and {name!r} would share one table")
+            raise ConfigError(f"Streams {folded[name.lower()]!r} and {name!r} would share one table (DuckDB names ignore case).")
         folded[name.lower()] = name
-        sync_mode = entry.get("sync_mode", "full_refresh")
-        if sync_mode not in ("incremental", "full_refresh"):
-            raise ValueError(f"stream {name!r}: unknown sync_mode {sync_mode!r}")
-        dest_mode = entry.get("destination_sync_mode", "append")
-        if dest_mode not in DESTINATION_SYNC_MODES:
-            raise ValueError(
-                f"stream {name!r}: unknown destination_sync_mode {dest_mode!r} "
-                f"(expected one of {', '.join(DESTINATION_SYNC_MODES)})"
+        if stream.destination_sync_mode not in DESTINATION_SYNC_MODES:
+            raise ConfigError(
+                f"Stream {name!r}: unknown destination_sync_mode {stream.destination_sync_mode!r} "
+                f"(this destination writes {', '.join(DESTINATION_SYNC_MODES)})."
             )
-        key = entry.get("primary_key") or stream.get("source_defined_primary_key") or []
-        primary_key = tuple(tuple(path) for path in key if path)
-        if dest_mode.endswith("_dedup") and not primary_key:
-            raise ValueError(f"stream {name!r}: {dest_mode} needs a primary key")
-        configs[name] = StreamConfig(
-            name=name,
-            json_schema=stream.get("json_schema") or {},
-            sync_mode=sync_mode,
-            destination_sync_mode=dest_mode,
-            primary_key=primary_key,
-        )
+        if stream.dedup and not stream.primary_key:
+            raise ConfigError(f"Stream {name!r}: {stream.destination_sync_mode} needs a primary key.")
+        configs[name] = stream
     return configs
 
 
@@ -104,15 +65,15 @@ def default_configured_catalog(
     Per stream: Incremental | Append + Deduped when it supports incremental and has a primary key,
     Incremental | Append when it has no key, Full Refresh | Overwrite when it has no incremental
     mode or ``full_refresh`` is asked. ``streams`` selects streams (None: all), in catalog order;
-    an unknown name raises ValueError listing the valid ones.
+    an unknown name raises ConfigError listing the valid ones.
     """
     available = [s for s in catalog.get("streams") or [] if isinstance(s, dict)]
     names = [s.get("name") for s in available]
     if streams is not None:
         unknown = [name for name in streams if name not in names]
         if unknown:
-            raise ValueError(
-                f"unknown stream(s): {', '.join(unknown)}; valid streams: {', '.join(map(str, names))}"
+            raise ConfigError(
+                f"Unknown stream(s): {', '.join(unknown)}; valid streams: {', '.join(map(str, names))}."
             )
         wanted = set(streams)
         available = [s for s in available if s.get("name") in wanted]
@@ -123,7 +84,7 @@ def default_configured_catalog(
         entry: dict[str, Any] = {"stream": stream}
         if full_refresh or "incremental" not in modes:
             if "full_refresh" not in modes:
-                raise ValueError(f"stream {stream.get('name')!r} does not support full refresh")
+                raise ConfigError(f"Stream {stream.get('name')!r} does not support full refresh.")
             entry.update(sync_mode="full_refresh", destination_sync_mode="overwrite")
         else:
             entry.update(

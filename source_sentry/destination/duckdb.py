@@ -45,8 +45,9 @@ from typing import Any
 import duckdb
 import orjson
 
+from ..catalog import ConfiguredStream
 from ..errors import redact_bytes
-from .catalog import StreamConfig, expiring_overwrite_warning, parse_configured_catalog
+from .catalog import destination_streams, expiring_overwrite_warning
 from .columns import (
     JSON,
     META_COLUMNS,
@@ -138,7 +139,7 @@ class SyncResult:
 class _Run:
     """One stream during this sync: its config, columns, buffer and progress."""
 
-    def __init__(self, config: StreamConfig, columns: ColumnSet, generation: int) -> None:
+    def __init__(self, config: ConfiguredStream, columns: ColumnSet, generation: int) -> None:
         self.config = config
         self.columns = columns
         self.generation = generation
@@ -183,7 +184,7 @@ class DuckDBDestination:
     method holds one lock, so concurrent stream readers may share the sink.
 
     Raises :class:`DestinationError` when ``path`` cannot be used (a directory, a missing
-    directory, no permission, locked by another process, not a DuckDB file) and ValueError for a
+    directory, no permission, locked by another process, not a DuckDB file) and ConfigError for a
     catalog it cannot apply. ``expiring_streams``: streams whose source forgets old records (Sentry's
     retention); each of them configured Full Refresh | Overwrite gets a warning that the overwrite
     deletes what the source no longer has.
@@ -202,7 +203,7 @@ class DuckDBDestination:
     ) -> None:
         self._commit_records = commit_records
         self._commit_seconds = commit_seconds
-        self.configs = parse_configured_catalog(configured_catalog)
+        self.configs = destination_streams(configured_catalog)
         self.warnings: list[str] = []
         self.errors: list[str] = []
         self._on_warning = on_warning
@@ -407,7 +408,7 @@ class DuckDBDestination:
 
     # ---------------------------------------------------------------- stream lifecycle
 
-    def _open_stream(self, config: StreamConfig) -> _Run:
+    def _open_stream(self, config: ConfiguredStream) -> _Run:
         """Load the stream's column mapping, merge its schema, create its append tables."""
         rows = self._con.execute(
             f"SELECT field_name, column_name, column_type FROM {COLUMNS_TABLE} "

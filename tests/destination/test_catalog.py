@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from source_sentry.destination import default_configured_catalog
+from source_sentry.errors import ConfigError
 
 DISCOVERED = {
     "streams": [
@@ -45,5 +46,5 @@ def test_selecting_streams_keeps_catalog_order():
 
 
 def test_unknown_stream_names_the_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown stream\(s\): evnts; valid streams: events, projects, logs"):
+    with pytest.raises(ConfigError, match=r"Unknown stream\(s\): evnts; valid streams: events, projects, logs"):
         default_configured_catalog(DISCOVERED, ["evnts"], full_refresh=False)

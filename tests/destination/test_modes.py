@@ -20,6 +20,7 @@ from dest_helpers import (
 )
 
 from source_sentry.destination import DuckDBDestination
+from source_sentry.errors import ConfigError
 
 
 def test_full_refresh_overwrite_replaces_the_table_each_sync(tmp_path):
@@ -379,12 +380,12 @@ def test_bad_configured_catalogs_are_refused(tmp_path, entry, message):
     )
     if entry.get("no_pk"):
         stream["stream"]["source_defined_primary_key"] = []
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         DuckDBDestination(tmp_path / "s.duckdb", catalog(stream))
 
 
 def test_streams_differing_only_by_case_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="share one table"):
+    with pytest.raises(ConfigError, match="share one table"):
         DuckDBDestination(
             tmp_path / "s.duckdb",
             catalog(configured_stream("Events", "incremental", "append"), configured_stream("events", "incremental", "append")),
