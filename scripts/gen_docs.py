@@ -92,6 +92,22 @@ COMMON_ERRORS: tuple[tuple[str, str, str], ...] = (
         "A `transient_error`: the next attempt resumes from the last checkpoint.",
     ),
     (
+        "A project was renamed in Sentry",
+        "was renamed to",
+        "Put the new slug (named in the message) in `project`/`projects`; the other projects keep syncing.",
+    ),
+    (
+        "A hostname that does not resolve",
+        "does not resolve (DNS lookup failed)",
+        "Fix `hostname` (blank means sentry.io), or this machine's DNS settings.",
+    ),
+    (
+        "A proxy or server that pages wrongly",
+        "cannot tell whether more pages follow",
+        "A `transient_error` that keeps the previous cursor; if it persists, check what sits between "
+        "the connector and Sentry (a proxy that strips the `Link` header).",
+    ),
+    (
         "A catalog naming a stream this connector lacks",
         "names a stream this source does not have",
         "Run discover again and rebuild the connection's catalog.",
@@ -208,19 +224,25 @@ def _changelog() -> list[tuple[str, str, str]]:
                 "every stream, several projects per connection, and the streams listed above.",
             )
         ]
+    # A version's subject is the paragraph under its heading when there is one, else its bullets.
     rows: list[tuple[str, str, str]] = []
     heading = re.compile(r"^##\s+\[?v?(?P<version>[0-9][^\]\s]*)\]?(?:\s*[-(]\s*(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2}|[A-Za-z]+)\)?)?")
     current: list[Any] | None = None
     for line in CHANGELOG.read_text(encoding="utf-8").splitlines():
         match = heading.match(line)
         if match:
-            current = [match["version"], match["date"] or "unreleased", []]
+            current = [match["version"], match["date"] or "unreleased", [], []]
             rows.append(current)  # type: ignore[arg-type]
+        elif line.startswith("## "):
+            current = None  # [Unreleased]
         elif current is not None and line.lstrip().startswith(("- ", "* ")):
             current[2].append(line.strip()[2:].strip())
         elif current is not None and current[2] and line.startswith((" ", "\t")) and line.strip():
             current[2][-1] += " " + line.strip()  # a bullet's continuation line
-    return [(v, d, " ".join(i if i.endswith((".", ";")) else i + "." for i in items) or "-") for v, d, items in rows]  # type: ignore[misc]
+        elif current is not None and not current[2] and line.strip() and not line.startswith(("#", "[")):
+            current[3].append(line.strip())  # the summary paragraph
+    return [(v, d, " ".join(summary) if summary else " ".join(i if i.endswith((".", ";")) else i + "." for i in items) or "-")
+            for v, d, items, summary in rows]  # type: ignore[misc]
 
 
 def stream_table() -> list[str]:
