@@ -4,7 +4,7 @@
 FROM python:3.11-slim
 
 LABEL io.airbyte.name=source-sentry/source-sentry
-LABEL io.airbyte.version=0.1.0
+LABEL io.airbyte.version=0.2.0
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
