@@ -35,6 +35,7 @@ def run_sync(args: argparse.Namespace) -> int:
     the user must fix, before any stream is read.
     """
     from .destination import DuckDBDestination, default_configured_catalog
+    from .destination.catalog import destination_streams
     from .progress import SyncProgress
     from .read import run_read
 
@@ -51,6 +52,7 @@ def run_sync(args: argparse.Namespace) -> int:
     if not selected:
         raise ConfigError(f"{where} selects no stream: name at least one.")
     names = [s.stream.name for s in selected]
+    destination_streams(catalog, where)  # what the destination cannot write, named before any request
     chosen = bool(args.catalog or args.streams)
     notes = _preflight(config, selected, chosen)
     progress = SyncProgress(names, quiet=args.quiet)

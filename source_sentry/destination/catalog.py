@@ -29,30 +29,33 @@ def expiring_overwrite_warning(stream: str) -> str:
     )
 
 
-def destination_streams(configured_catalog: Any) -> dict[str, ConfiguredStream]:
+def destination_streams(configured_catalog: Any, where: str = "The configured catalog") -> dict[str, ConfiguredStream]:
     """A configured catalog's streams by name, checked for what this destination can write.
 
     Parsed by the one parser (:func:`source_sentry.catalog.parse_configured_catalog`); raises
-    :class:`ConfigError` naming the stream for a destination mode it does not write, a
-    deduplicating mode without a primary key, a reserved name, or two names one table would share.
+    :class:`ConfigError` beginning with ``where`` and naming the stream for a destination mode it
+    does not write, a deduplicating mode without a primary key, a reserved name, or two names one
+    table would share.
     """
     configs: dict[str, ConfiguredStream] = {}
     folded: dict[str, str] = {}
-    for stream in parse_configured_catalog(configured_catalog):
+    for stream in parse_configured_catalog(configured_catalog, where):
         name = stream.name
         if name.lower().startswith(RESERVED_PREFIX):
-            raise ConfigError(f"Stream {name!r}: names starting with {RESERVED_PREFIX!r} are reserved for the destination's own tables.")
+            raise ConfigError(f"{where}: stream {name!r}: names starting with {RESERVED_PREFIX!r} are reserved for the "
+                              "destination's own tables.")
         # DuckDB table names are case-insensitive: 'Events' and 'events' would share a table.
         if name.lower() in folded:
-            raise ConfigError(f"Streams {folded[name.lower()]!r} and {name!r} would share one table (DuckDB names ignore case).")
+            raise ConfigError(f"{where}: streams {folded[name.lower()]!r} and {name!r} would share one table (DuckDB names "
+                              "ignore case).")
         folded[name.lower()] = name
         if stream.destination_sync_mode not in DESTINATION_SYNC_MODES:
             raise ConfigError(
-                f"Stream {name!r}: unknown destination_sync_mode {stream.destination_sync_mode!r} "
+                f"{where}: stream {name!r}: unknown destination_sync_mode {stream.destination_sync_mode!r} "
                 f"(this destination writes {', '.join(DESTINATION_SYNC_MODES)})."
             )
         if stream.dedup and not stream.primary_key:
-            raise ConfigError(f"Stream {name!r}: {stream.destination_sync_mode} needs a primary key.")
+            raise ConfigError(f"{where}: stream {name!r}: {stream.destination_sync_mode} needs a primary key.")
         configs[name] = stream
     return configs
 
