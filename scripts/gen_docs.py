@@ -103,7 +103,7 @@ COMMON_ERRORS: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "A proxy or server that pages wrongly",
-        "cannot tell whether more pages follow",
+        "which may be a full page",
         "A `transient_error` that keeps the previous cursor; if it persists, check what sits between "
         "the connector and Sentry (a proxy that strips the `Link` header).",
     ),
