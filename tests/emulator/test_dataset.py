@@ -172,4 +172,6 @@ def test_million_events_lazy(make_emulator) -> None:
     assert r.status_code == 200 and len(r.json()) == 7  # the last page (full pages hold 10 at most)
     with client(emu) as c:
         issues = all_items(c, "/api/0/organizations/acme/issues/", {"query": ""})
-    assert sum(int(i["count"]) for i in issues) == sum(emu.event_count(p) for p in emu.project_slugs)
+    # Every issue is listed; counts include occurrences whose events expired long ago (times_seen).
+    assert len(issues) == 3 * 100
+    assert sum(int(i["count"]) for i in issues) >= sum(emu.event_count(p) for p in emu.project_slugs)
