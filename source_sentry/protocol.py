@@ -16,9 +16,9 @@ from typing import Any, BinaryIO
 import orjson
 
 from .errors import SentrySourceError, redact, redact_bytes
-from .http.body import CHANGES
 
 __all__ = [
+    "CHANGES",
     "Emit",
     "Output",
     "StdoutWriter",
@@ -35,6 +35,11 @@ __all__ = [
 
 Message = dict[str, Any]
 Emit = Callable[[Message], None]
+
+# The key under which a record's data carries the changes made to read it (Airbyte's
+# ``meta.changes``; set by :mod:`source_sentry.http.body`). A NUL byte never starts a key in
+# Sentry's JSON; :func:`record_message` pops it before anything else sees the record.
+CHANGES = "\x00changes"
 
 
 def now_ms() -> int:
@@ -58,8 +63,8 @@ def catalog_message(streams: list[dict[str, Any]]) -> Message:
 
 
 def record_message(stream: str, data: dict[str, Any], emitted_at: int) -> Message:
-    """A RECORD; a record that had to be changed to be read carries its changes (see
-    :mod:`source_sentry.http.body`), which go to the message's ``meta``."""
+    """A RECORD; a record that had to be changed to be read carries its changes under
+    :data:`CHANGES`, which go to the message's ``meta``."""
     changes = data.pop(CHANGES, None) if CHANGES in data else None
     record: dict[str, Any] = {"stream": stream, "data": data, "emitted_at": emitted_at}
     if changes:

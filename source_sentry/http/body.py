@@ -17,11 +17,10 @@ from typing import Any
 
 import orjson
 
+from ..protocol import CHANGES
+
 __all__ = ["CHANGES", "UnreadableBody", "decode"]
 
-# The key under which a record carries the changes made to read it. A NUL byte never starts a
-# key in Sentry's JSON; the record writer pops it before anything else sees the record.
-CHANGES = "\x00changes"
 _INT64 = 2**63
 
 
