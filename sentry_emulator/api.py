@@ -541,57 +541,35 @@ class Api:
         if not isinstance(item, dict):
             return None
         key = str(item.get("version") if template.endswith("/releases/") else item.get("id"))
+        ds = self.ds
+        issue = _deleter(ds.issue, ds.delete_issue)
         deleters: dict[str, Callable[[str], bool]] = {
-            ORG_ISSUES: self._delete_issue, PROJECT_ISSUES: self._delete_issue,
-            "/api/0/organizations/{org}/releases/": self._delete_release,
-            "/api/0/organizations/{org}/teams/": self._delete_team,
-            "/api/0/organizations/{org}/members/": self._delete_member,
-            "/api/0/organizations/{org}/monitors/": self._delete_monitor,
-            "/api/0/organizations/{org}/projects/": self._delete_project,
+            ORG_ISSUES: issue, PROJECT_ISSUES: issue,
+            "/api/0/organizations/{org}/releases/": _deleter(ds.release, ds.delete_release),
+            "/api/0/organizations/{org}/teams/": _deleter(ds.team, ds.delete_team),
+            "/api/0/organizations/{org}/members/": _deleter(ds.member, ds.remove_member),
+            "/api/0/organizations/{org}/monitors/": _deleter(ds.monitor, ds.delete_monitor),
+            "/api/0/organizations/{org}/projects/": _deleter(ds.project, ds.delete_project),
             "/api/0/organizations/{org}/detectors/": lambda k: self._delete_alert("detector", k),
             "/api/0/organizations/{org}/workflows/": lambda k: self._delete_alert("workflow", k),
         }
         deleter = deleters.get(template)
         return key if deleter is not None and deleter(key) else None
 
-    def _delete_issue(self, key: str) -> bool:
-        issue = self.ds.issue(key)
-        if issue is not None:
-            self.ds.delete_issue(issue)
-        return issue is not None
-
-    def _delete_release(self, key: str) -> bool:
-        release = self.ds.release(key)
-        if release is not None:
-            self.ds.delete_release(release)
-        return release is not None
-
-    def _delete_team(self, key: str) -> bool:
-        team = self.ds.team(key)
-        if team is not None:
-            self.ds.delete_team(team)
-        return team is not None
-
-    def _delete_member(self, key: str) -> bool:
-        member = self.ds.member(key)
-        if member is not None:
-            self.ds.remove_member(member)
-        return member is not None
-
-    def _delete_monitor(self, key: str) -> bool:
-        monitor = self.ds.monitor(key)
-        if monitor is not None:
-            self.ds.delete_monitor(monitor)
-        return monitor is not None
-
-    def _delete_project(self, key: str) -> bool:
-        project = self.ds.project(key)
-        if project is not None:
-            self.ds.delete_project(project)
-        return project is not None
-
     def _delete_alert(self, kind: str, key: str) -> bool:
         if (kind, key) in self.ds.deleted_alerts:
             return False
         self.ds.delete_alert(kind, key)
         return True
+
+
+def _deleter(find: Callable[[str], Any], delete: Callable[[Any], None]) -> Callable[[str], bool]:
+    """A deletion by key for delete_listed: True when the record existed and is gone now."""
+
+    def delete_key(key: str) -> bool:
+        record = find(key)
+        if record is not None:
+            delete(record)
+        return record is not None
+
+    return delete_key
