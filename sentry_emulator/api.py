@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .auth import FORBIDDEN, ScopeRule, Token
+from .beyond import Beyond
 from .dataset import Dataset
 from .details import live_detectors, live_workflows, member_detail, team_detail
 from .models import Issue, Project, Release
@@ -121,8 +122,9 @@ class Api:
     """Endpoint handlers. They run under the dataset lock and raise ApiError / BadParam."""
 
     def __init__(self, ds: Dataset, shapes: Shapes, offset_paging: bool = False,
-                 full_page_size: int | None = FULL_PAGE_SIZE) -> None:
+                 full_page_size: int | None = FULL_PAGE_SIZE, beyond: Beyond | None = None) -> None:
         self.ds, self.shapes = ds, shapes
+        self.beyond = beyond or Beyond.build(ds)  # sessions, Explore, replays (api_beyond.py)
         self.offset_paging = offset_paging  # issues paged like releases (by offset), not keyed
         self.full_page_size = full_page_size  # most events per page with full=true; None/0: per_page
 
@@ -573,3 +575,7 @@ def _deleter(find: Callable[[str], Any], delete: Callable[[Any], None]) -> Calla
         return record is not None
 
     return delete_key
+
+
+# The routes beyond errors (sessions, Explore, replays) register on the same table.
+from . import api_beyond  # noqa: E402, F401

@@ -8,16 +8,19 @@ import ssl
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from .admin import Admin
 from .api import Api
 from .auth import ALL_READ_SCOPES, TokenStore
+from .beyond import Beyond
 from .clock import Clock, data_anchor_us
 from .dataset import Dataset, Sizes
+from .deprecation import DEFAULT_DATE, DeprecationTable
 from .details import live_detectors, live_workflows
+from .explore import DATASETS, FIELD_TYPES
 from .faults import FaultTable
 from .models import Issue, Monitor, Project, Release
 from .pagination import FULL_PAGE_SIZE, parse_cursor
@@ -63,6 +66,11 @@ class Emulator:
         offset_paging: bool = False,
         full_page_size: int | None = FULL_PAGE_SIZE,
         live_events_per_hour: float = 0.0,
+        sessions_max_points: int = 10_000,
+        explore_rows_per_hour: Mapping[str, int] | None = None,
+        explore_max_offset: int = 10_000,
+        explore_full_fidelity_days: float = 30,
+        replays_per_hour: int = 2,
     ) -> None:
         # The clock runs from the real start (or from start_time); the history is anchored apart.
         self.clock = Clock(start_time)
@@ -83,6 +91,14 @@ class Emulator:
         self.ca_cert_path: str | None = None
         self.base_url = f"{'https' if tls else 'http'}://{host}:{port}"
         self._shapes = Shapes(self._ds, self.base_url, region_url)
+        self._beyond = Beyond.build(
+            self._ds, sessions_max_points=sessions_max_points, explore_rows_per_hour=explore_rows_per_hour,
+            explore_max_offset=explore_max_offset, explore_full_fidelity_days=explore_full_fidelity_days,
+            replays_per_hour=replays_per_hour)
+        self._deprecations = DeprecationTable()
+        # Sentry's own deprecated routes that the emulator serves (getsentry/sentry#118963, #106905).
+        self._deprecations.add(r"^/api/0/projects/[^/]+/[^/]+/issues/$",
+                               replacement=f"/api/0/organizations/{self._ds.org_slug}/issues/")
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._app: App | None = None
@@ -94,10 +110,11 @@ class Emulator:
             return self
         context = self._tls_context() if self._tls else None
         self._app = App(
-            api=Api(self._ds, self._shapes, self._offset_paging, self.full_page_size),
+            api=Api(self._ds, self._shapes, self._offset_paging, self.full_page_size, self._beyond),
             tokens=self._tokens, clock=self.clock, limiter=self._limiter,
             faults=self._faults, log=self._log, latency=self._delay,
             admin=Admin(self) if self._admin else None, base_url=lambda: self.base_url,
+            deprecations=self._deprecations,
         )
         self._server = EmulatorHTTPServer((self._host, self._port), self._app, context)
         port = self._server.server_address[1]
@@ -497,6 +514,44 @@ class Emulator:
         with self._ds.lock:
             return self._shapes.project_key(self._ds.add_key(self._project(project_slug), name, self.clock.now_us()))
 
+    # ------------------------------------------------------------ beyond errors
+    def explore_rows(self, dataset: str, *, start: str | datetime | None = None, end: str | datetime | None = None,
+                     fields: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Every Explore row of `dataset` visible now (ingestion lag passed, within retention) with
+        start <= timestamp < end (ISO strings or aware datetimes; None: no bound), at full fidelity,
+        sorted by timestamp then id; with `fields` (default: every field of the dataset)."""
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}")
+        chosen = list(fields) if fields is not None else list(FIELD_TYPES.get(dataset, {"id": ("string", None)}))
+        with self._ds.lock:
+            now = self.clock.now_us()
+            data = self._beyond.explore
+            rows = sorted(data.rows(dataset, self._ds.live_projects, _bound(start, 0), _bound(end, now + 1), now),
+                          key=lambda r: (r.ts_s, r.id))
+            return [data.render(dataset, r, chosen) for r in rows]
+
+    def replays(self) -> list[dict[str, Any]]:
+        """Every replay visible now (started, within retention), as the replays list serves it,
+        newest started_at first."""
+        with self._ds.lock:
+            now = self.clock.now_us()
+            data = self._beyond.replays
+            rows = sorted(data.rows(self._ds.live_projects, None, None, now), key=lambda r: (r.start_s, r.id),
+                          reverse=True)
+            return [data.render(r, now // US) for r in rows]
+
+    def deprecate(self, path: str, *, date: str = DEFAULT_DATE, replacement: str | None = None,
+                  brownout_times: int = 0) -> None:
+        """Requests whose path matches the regex `path` get `X-Sentry-Deprecation-Date: date` (and
+        `X-Sentry-Replacement-Endpoint` when given); the next `brownout_times` of them answer 410
+        `{"detail": "This endpoint is deprecated and is currently unavailable (brownout)."}` with
+        those headers instead of their body. Overrides an earlier entry for the same requests."""
+        self._deprecations.add(path, date, replacement, brownout_times)
+
+    def deprecations(self) -> list[dict[str, Any]]:
+        """Deprecated paths, newest first: path, date, replacement, brownout_times (still to come)."""
+        return self._deprecations.pending()
+
     # ------------------------------------------------------------ faults
     def inject_fault(self, kind: str, *, path: str = ".*", times: int = 1, after: int = 0,
                      seconds: float = 30.0, bytes_per_second: float = 20.0) -> None:
@@ -524,3 +579,13 @@ class Emulator:
 
     def clear_requests(self) -> None:
         self._log.clear()
+
+
+def _bound(value: str | datetime | None, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("a timezone-aware datetime is required")
+        return int(value.timestamp()) * US + value.microsecond
+    return parse_iso(value)

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
-__all__ = ["EVENTS_ROUTE", "Decision", "RateLimitPreset", "RateLimiter", "RateLimits"]
+__all__ = ["EVENTS_ROUTE", "EXPLORE_ROUTE", "Decision", "RateLimitPreset", "RateLimiter", "RateLimits"]
 
 EVENTS_ROUTE = "/api/0/projects/{org}/{project}/events/"
+EXPLORE_ROUTE = "/api/0/organizations/{org}/events/"  # Explore (organization events) has its own
 RateLimitPreset = Literal["none", "sentry"]
 
 
@@ -29,6 +30,9 @@ class RateLimits:
     events_limit: int = 60
     events_window: int = 60
     events_concurrent: int = 1
+    explore_limit: int = 30
+    explore_window: int = 1
+    explore_concurrent: int = 15
     # route template -> (limit, window seconds, concurrent), for endpoints with their own limits
     overrides: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
@@ -37,6 +41,8 @@ class RateLimits:
             return self.overrides[route]
         if route == EVENTS_ROUTE:
             return self.events_limit, self.events_window, self.events_concurrent
+        if route == EXPLORE_ROUTE:
+            return self.explore_limit, self.explore_window, self.explore_concurrent
         return self.limit, self.window, self.concurrent
 
 

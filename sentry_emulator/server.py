@@ -21,6 +21,7 @@ import orjson
 from .api import Api, ApiError, Reply, Request, match_route
 from .auth import AuthError, TokenStore
 from .clock import Clock
+from .deprecation import BROWNOUT_DETAIL, DeprecationTable
 from .faults import (
     ENDLESS_KINDS,
     GARBLED_LINK,
@@ -103,8 +104,10 @@ class App:
 
     def __init__(self, *, api: Api, tokens: TokenStore, clock: Clock, limiter: RateLimiter | None,
                  faults: FaultTable, log: RequestLog, latency: Callable[[], float],
-                 admin: Admin | None, base_url: Callable[[], str]) -> None:
+                 admin: Admin | None, base_url: Callable[[], str],
+                 deprecations: DeprecationTable | None = None) -> None:
         self.api, self.tokens, self.clock, self.limiter = api, tokens, clock, limiter
+        self.deprecations = deprecations or DeprecationTable()
         self.faults, self.log, self.latency, self.admin = faults, log, latency, admin
         self.base_url = base_url
         self.stopping = threading.Event()
@@ -196,6 +199,13 @@ class App:
                 valid = self.tokens.authenticate(auth_header, route.scope)
             except AuthError as err:
                 return _json(err.status, {"detail": err.detail}, rl_headers)
+            deprecated = self.deprecations.take(raw_path)
+            if deprecated is not None:
+                # Sentry's @deprecated wraps the endpoint method: after auth, headers on every answer.
+                dep_headers, brownout = deprecated
+                rl_headers = {**rl_headers, **dep_headers}
+                if brownout:
+                    return _json(410, {"detail": BROWNOUT_DETAIL}, rl_headers)
             req = Request(raw_path, query, params, valid, self.clock.now_us(), query_string)
             deleted = None
             try:
