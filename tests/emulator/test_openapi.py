@@ -12,6 +12,7 @@ from emu_helpers import client, nullable
 
 from sentry_emulator import Emulator
 from sentry_emulator.api import ROUTES
+from sentry_emulator.explore import FIELD_TYPES
 
 # Trimmed from Sentry's openapi-derefed.json (provenance: tests/data/sentry-api/SOURCE.md).
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "data" / "sentry-api" / "openapi-200.json"
@@ -42,13 +43,22 @@ def _url(emu: Emulator, template: str) -> tuple[str, dict[str, Any]]:
     url = template
     for k, v in values.items():
         url = url.replace(k, v)
-    params = {"field": "sum(quantity)", "groupBy": ["outcome", "category"], "statsPeriod": "2d", "interval": "1d"} \
-        if template.endswith("stats_v2/") else {}
-    return url, params
+    params = _PARAMS.get(template.rsplit("/", 2)[-2], {})
+    return url, dict(params)
 
 
-CASES = [(r.template, "plain") for r in ROUTES] + [
-    (r.template, "full") for r in ROUTES if r.template.endswith("/events/")]
+_PARAMS: dict[str, dict[str, Any]] = {
+    "stats_v2": {"field": "sum(quantity)", "groupBy": ["outcome", "category"], "statsPeriod": "2d", "interval": "1d"},
+    "sessions": {"field": ["sum(session)", "count_unique(user)"],
+                 "groupBy": ["project", "release", "environment", "session.status"], "statsPeriod": "7d"},
+    "replays": {"statsPeriod": "1d"},
+}
+
+
+EXPLORE = "/api/0/organizations/{org}/events/"
+CASES = [(r.template, "plain") for r in ROUTES if r.template != EXPLORE] + [
+    (r.template, "full") for r in ROUTES if r.template.endswith("/events/") and r.template != EXPLORE] + [
+    (EXPLORE, dataset) for dataset in ("spans", "logs", "uptime_results", "tracemetrics")]
 
 
 @pytest.mark.parametrize("template,variant", sorted(CASES))
@@ -57,11 +67,15 @@ def test_body_matches_openapi(make_emulator, openapi, template: str, variant: st
     url, params = _url(emu, template)
     if variant == "full":
         params["full"] = "true"
+    elif template == EXPLORE:
+        params.update(dataset=variant, statsPeriod="1d", field=sorted(FIELD_TYPES[variant]))
     with client(emu) as c:
         r = c.get(url, params={**params, "query": ""} if template.endswith("/issues/") else params)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body, f"{template} returned an empty body; nothing was validated"
+    if template.endswith(("/sessions/", "/replays/")) or template == EXPLORE:
+        assert body.get("data") or body.get("groups"), f"{template}: no rows; nothing was validated"
     jsonschema.validate(body, _schema_for(openapi, template))
 
 
