@@ -119,6 +119,7 @@ class ExploreData:
             rates.update({k: int(v) for k, v in rows_per_hour.items()})
         self.rates = rates
         self._cache: dict[tuple[str, int, int], tuple[Row, ...]] = {}
+        self._bases: dict[tuple[str, int], int] = {}  # (dataset, project) -> seed of its rows
         self._release_cache: dict[tuple[int, int, int], str | None] = {}
 
     # ------------------------------------------------------------ rows
@@ -152,7 +153,10 @@ class ExploreData:
         return rows
 
     def _row_hash(self, dataset: str, p: int, hour: int, k: int) -> int:
-        return self.ds._h("explore", dataset, p, hour, k)
+        base = self._bases.get((dataset, p))
+        if base is None:
+            base = self._bases[(dataset, p)] = self.ds._h("explore", dataset, p)
+        return mix(mix(base ^ hour) ^ (k + 1))
 
     def _gen_hour(self, dataset: str, p: int, hour: int) -> tuple[Row, ...]:
         out: list[Row] = []

@@ -72,7 +72,7 @@ class ReplayData:
                 self._cache.clear()
             out = []
             for k in range(self.per_hour):
-                h = self.ds._h("replay", p, hour, k)
+                h = mix(mix(self.ds._h("replay", p) ^ hour) ^ (k + 1))
                 start = hour * HOUR_S + h % HOUR_S
                 duration = int(10 * (MAX_DURATION_S / 10) ** unit(mix(h ^ 1)))  # 10 s .. 60 min, mostly short
                 out.append(ReplayRow(start, start + duration, hex32(h), h, p))

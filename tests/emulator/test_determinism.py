@@ -28,6 +28,12 @@ STABLE_STREAMS = ["projects", "releases", "release_deploys", "release_commits", 
                   "project_detail", "project_keys", "user_feedback", "detectors", "workflows"]
 
 
+def _iso_day(days_ago: int) -> str:
+    """00:00 UTC `days_ago` days before today (inside the default history)."""
+    day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
+    return day.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _near_midnight() -> bool:
     """Within 15 minutes after 00:00 UTC (late events of the day's history still arriving,
     which legitimately move issues and releases) or 2 minutes before it (the anchor moves)."""
@@ -48,8 +54,17 @@ def _urls(emu: Emulator) -> list[tuple[str, dict[str, Any]]]:
         params: dict[str, Any] = {"query": ""} if url.endswith("/issues/") else {}
         if r.template.endswith("stats_v2/"):
             params = {"field": "sum(quantity)", "groupBy": ["outcome", "project"], "statsPeriod": "30d", "interval": "1d"}
+        # Sessions, Explore and replays over a settled past day (in-progress replays and the
+        # current hour's sessions change every second).
+        day = {"start": _iso_day(2), "end": _iso_day(1)}
+        if r.template.endswith("/sessions/"):
+            params = {"field": ["sum(session)", "count_unique(user)"], "groupBy": ["release", "session.status"], **day}
+        if r.template == "/api/0/organizations/{org}/events/":
+            params = {"dataset": "logs", "field": ["id", "timestamp", "message", "severity"], **day}
+        if r.template.endswith("/replays/"):
+            params = dict(day)
         out.append((url, params))
-        if url.endswith("/events/"):
+        if url.endswith("/events/") and "dataset" not in params:
             out.append((url, {"full": "true"}))
     return out
 
