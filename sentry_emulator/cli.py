@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
             ("concurrent", defaults.concurrent, "requests in flight per token and endpoint"),
             ("events-limit", defaults.events_limit, "requests per window on the project events list"),
             ("events-window", defaults.events_window, "window length in seconds on the project events list"),
-            ("events-concurrent", defaults.events_concurrent, "requests in flight on the project events list")):
+            ("events-concurrent", defaults.events_concurrent, "requests in flight on the project events list"),
+            ("explore-limit", defaults.explore_limit, "requests per window on Explore (organization events)"),
+            ("explore-window", defaults.explore_window, "window length in seconds on Explore"),
+            ("explore-concurrent", defaults.explore_concurrent, "requests in flight on Explore")):
         p.add_argument(f"--{flag}", type=int, default=value,
                        help=f"with --rate-limits custom: {meaning} (default: {value})")
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay before every API answer, in milliseconds (default: 0)")
@@ -84,7 +87,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per project: generated events that keep arriving after the anchor, per hour (default: 0)")
     p.add_argument("--full-page-size", type=int, default=FULL_PAGE_SIZE,
                    help=f"most events per page with full=true, as Sentry since 2026-09 0: as per_page asks (default: {FULL_PAGE_SIZE})")
+    p.add_argument("--sessions-max-points", type=int, default=10_000, metavar="N",
+                   help="most data points (groups x intervals) a sessions answer holds; more groups are dropped (default: 10000)")
+    p.add_argument("--explore-rows-per-hour", action="append", default=[], metavar="DATASET=N",
+                   help="Explore rows per project and hour of spans, logs, uptime_results or tracemetrics (default: 6, 8, 4, 3)")
+    p.add_argument("--explore-max-offset", type=int, default=10_000, metavar="N",
+                   help="an Explore page from this row offset on is a 400 'Pagination offset too large' (default: 10000)")
+    p.add_argument("--explore-full-fidelity-days", type=float, default=30, metavar="DAYS",
+                   help="Explore samples queries whose start lies further back, in days (default: 30)")
+    p.add_argument("--replays-per-hour", type=int, default=2, help="session replays per project and hour (default: 2)")
     return p
+
+
+def _rows_per_hour(specs: list[str]) -> dict[str, int]:
+    out = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise ValueError(f"expected DATASET=N, not {spec!r}")
+        out[name.strip()] = int(value)
+    return out
 
 
 def _faults(args: argparse.Namespace) -> list[tuple[str, str, int]]:
@@ -113,7 +135,8 @@ def _rate_limits(args: argparse.Namespace) -> RateLimitSetting:
         return "none"
     return RateLimits(limit=args.limit, window=args.window, concurrent=args.concurrent,
                       events_limit=args.events_limit, events_window=args.events_window,
-                      events_concurrent=args.events_concurrent)
+                      events_concurrent=args.events_concurrent, explore_limit=args.explore_limit,
+                      explore_window=args.explore_window, explore_concurrent=args.explore_concurrent)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults = _faults(args)
     except (ValueError, re.error) as err:
         parser.error(f"--fault: {err}")
+    try:
+        rows_per_hour = _rows_per_hour(args.explore_rows_per_hour)
+    except ValueError as err:
+        parser.error(f"--explore-rows-per-hour: {err}")
     emu = Emulator(
         seed=args.seed, organization=args.organization, projects=args.projects,
         events_per_project=args.events_per_project, issues_per_project=args.issues_per_project,
@@ -132,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         region_url=args.region_url, scope_rules=args.scope_rules, teams=args.teams, members=args.members,
         monitors=args.monitors, offset_paging=args.offset_paging, full_page_size=args.full_page_size or None,
         start_time=args.start_time, live_events_per_hour=args.live_events_per_hour,
+        sessions_max_points=args.sessions_max_points, explore_rows_per_hour=rows_per_hour or None,
+        explore_max_offset=args.explore_max_offset, explore_full_fidelity_days=args.explore_full_fidelity_days,
+        replays_per_hour=args.replays_per_hour,
     )
     for kind, path, times in faults:
         emu.inject_fault(kind, path=path, times=times, seconds=args.fault_seconds,
