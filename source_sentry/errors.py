@@ -75,6 +75,8 @@ class HTTPStatusError(SentrySourceError):
         self.extra = dict(extra or {})
         # A token, scope, name or address the user gave is wrong; anything else is ours to fix.
         self.failure_type = "config_error" if status in (401, 403, 404) or 300 <= status < 400 else "system_error"
+        if status == 410:
+            self.failure_type = "transient_error"  # a brownout of a deprecated endpoint ends by itself
 
     @property
     def moved_to(self) -> str | None:
@@ -93,9 +95,11 @@ def status_error(
     organization: str,
     path_params: Mapping[str, str],
     location: str = "",
+    deprecation: str = "",
 ) -> HTTPStatusError:
     """The exception for Sentry's non-retryable answer ``status`` with JSON ``body`` to a GET of
-    ``path`` (a route needing ``scope``, its placeholders filled from ``path_params``)."""
+    ``path`` (a route needing ``scope``, its placeholders filled from ``path_params``);
+    ``deprecation`` is what Sentry said of the route's retirement, if anything."""
     detail, code, extra = _sentry_detail(body)
     project = path_params.get("project")
 
@@ -117,6 +121,14 @@ def status_error(
         return error(
             f"Sentry at {host} says {path} does not exist (HTTP 404). Check the organization slug "
             f"'{organization}' and the project slugs in the config."
+        )
+    if status == 410:
+        # Sentry turns retiring endpoints off for scheduled brownouts before removing them.
+        said = f"{deprecation}. " if deprecation else ""
+        return error(
+            f"Sentry at {host} answered 410 Gone for {path} ({detail or 'no detail'}): {said}"
+            "This is a scheduled brownout of a deprecated endpoint and is temporary; the next sync tries again. "
+            "Upgrade source-sentry if it persists."
         )
     if 300 <= status < 400:
         new_slug = str(extra.get("slug")) if extra.get("slug") else None

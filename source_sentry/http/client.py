@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ssl
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -69,6 +69,9 @@ class SentryClient:
         self.clock_known = False  # True once a response's Date header told the server's time
         self._reached = False  # True once the host answered anything
         self._http: httpx.AsyncClient | None = None
+        # Routes Sentry said it is retiring (X-Sentry-Deprecation-Date), each told once.
+        self.deprecated: dict[str, str] = {}
+        self.on_warning: Callable[[str], None] | None = None
 
     async def __aenter__(self) -> SentryClient:
         self._http = httpx.AsyncClient(
@@ -115,6 +118,8 @@ class SentryClient:
         cursor: str | None = None,
         page_param: str = "per_page",
         read_ahead: bool = True,
+        items_key: str | None = None,
+        limit: int | None = None,
     ) -> AsyncGenerator[Page, None]:
         """Yield every page of a list endpoint from ``cursor`` on (see :func:`.paging.paginate`).
         ``params`` is read at each request, so a change the caller makes to it (the events reader
@@ -140,7 +145,8 @@ class SentryClient:
 
         guard = ListGuard(route.path(path), PAGE_SIZE)
         # Closed with this generator: a caller that stops early cancels the page read ahead now.
-        async with aclosing(paginate(fetch, parse, guard, cursor=cursor, read_ahead=read_ahead)) as pages:
+        paged = paginate(fetch, parse, guard, cursor=cursor, read_ahead=read_ahead, items_key=items_key, limit=limit)
+        async with aclosing(paged) as pages:
             async for page in pages:
                 self.stats.pages += 1
                 yield page
@@ -198,6 +204,7 @@ class SentryClient:
                 answer = await asyncio.wait_for(self._get(request, extensions), self.config.request_timeout)
                 self._reached = True
                 self._learn_clock(answer.headers)
+                self._learn_deprecation(request, answer.headers)
             except (httpx.TransportError, httpx.DecodingError, asyncio.TimeoutError) as exc:
                 if is_unresolved(exc) and not self._reached:
                     await attempts.unresolved(httpx.URL(request.url).host)
@@ -234,6 +241,7 @@ class SentryClient:
                             organization=self.config.organization,
                             path_params=request.path,
                             location=answer.headers.get("location", ""),
+                            deprecation=self.deprecated.get(request.route.template, ""),
                         )
             assert problem is not None
             await self._failed(attempts, problem)
@@ -254,6 +262,21 @@ class SentryClient:
         finally:
             await response.aclose()
         return Answer(response.status_code, response.headers, content)
+
+    def _learn_deprecation(self, request: _Request, headers: Mapping[str, str]) -> None:
+        """Warn once per route that Sentry marks as retiring, naming its replacement."""
+        date = headers.get("x-sentry-deprecation-date")
+        route = request.route.template
+        if not date or route in self.deprecated:
+            return
+        replacement = headers.get("x-sentry-replacement-endpoint")
+        instead = f"; Sentry names {replacement} as its replacement" if replacement else ""
+        self.deprecated[route] = f"Sentry deprecated /api/0/{route} (from {date}){instead}"
+        if self.on_warning is not None:
+            self.on_warning(
+                f"{self.deprecated[route]}. It will be answered with 410 during brownouts and then removed: "
+                "upgrade source-sentry, or report it if no newer version uses another endpoint."
+            )
 
     def _learn_clock(self, headers: Mapping[str, str]) -> None:
         date = headers.get("date")

@@ -58,6 +58,8 @@ class Page:
     cursor: str | None  # the cursor this page was requested with
     next_cursor: str | None
     headers: Mapping[str, str]
+    # An object answer's ``meta`` (Explore says there whether it sampled: ``dataScanned``).
+    meta: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ class ListGuard:
 
     def __init__(self, path: str, page_size: int) -> None:
         self._path = path
-        self._page_size = page_size
+        self.page_size = page_size
         self._cursors: set[str] = set()
         self._recent: deque[set[Any]] = deque(maxlen=_RECENT_PAGES)
         self._empty_run = 0
@@ -142,7 +144,7 @@ class ListGuard:
             if nxt.cursor in self._cursors:
                 raise self._error(f"gave the cursor {nxt.cursor} a second time")
             return nxt.cursor
-        if nxt.more is None and items is not None and len(items) >= min(self._page_size, _SMALLEST_PAGE):
+        if nxt.more is None and items is not None and len(items) >= min(self.page_size, _SMALLEST_PAGE):
             header = headers.get("link")
             what = "no Link header" if header is None else "a Link header without a usable next cursor"
             raise self._error(
@@ -158,7 +160,7 @@ class ListGuard:
         if self._hits is None and not self._served:
             self._hits = _hits(headers)
         self._served += len(items)
-        if self._hits is not None and self._served > 2 * self._hits + 3 * max(self._page_size, len(items)):
+        if self._hits is not None and self._served > 2 * self._hits + 3 * max(self.page_size, len(items)):
             raise self._error(f"served {self._served} records where it said it holds {self._hits} (X-Hits)")
         if next_cursor is None:
             return
@@ -200,6 +202,8 @@ async def paginate(
     *,
     cursor: str | None,
     read_ahead: bool,
+    items_key: str | None = None,
+    limit: int | None = None,
 ) -> AsyncGenerator[Page, None]:
     """Yield every page from ``cursor`` on. ``fetch(cursor)`` puts a request on its way and
     returns its answer to come; ``parse(answer, cursor)`` returns the JSON body of an answer,
@@ -209,14 +213,22 @@ async def paginate(
     names it, so its round trip overlaps the parsing of this page and the caller's work on it.
     At most one page is fetched ahead. A caller that may stop early (newest-first lists read
     down to a known point) passes ``False``: a page read ahead and never used is a wasted request.
+
+    ``items_key``: the records are that key's list in an object answer (its ``meta`` goes with
+    the page). ``limit``: no page is asked for beyond this many records (Explore refuses
+    offsets past its row cap); the last page yielded then still names its next cursor.
     """
     ahead: asyncio.Future[Answer] | None = await fetch(cursor)
+    served = 0
     try:
         while ahead is not None:
             answer = await ahead
             ahead = None
             early = guard.next_cursor(answer.headers, None)
-            if early is not None and read_ahead:
+            # Before parsing, the page's length is unknown: read ahead only when the next page
+            # starts within the limit even if this one is as long as asked for.
+            within = limit is None or served + guard.page_size < limit
+            if early is not None and read_ahead and within:
                 ahead = await fetch(early)
             try:
                 body, parsed = await parse(answer, cursor)
@@ -231,17 +243,32 @@ async def paginate(
                     await _cancel(ahead)
                     ahead = None
                 answer = parsed
-            if not isinstance(body, list):
-                raise PaginationError(f"Sentry answered a list request with a {type(body).__name__} where a list was expected.")
-            next_cursor = guard.next_cursor(answer.headers, body)
-            guard.check(body, next_cursor, answer.headers)
-            yield Page(items=body, cursor=cursor, next_cursor=next_cursor, headers=answer.headers)
+            items, meta = _items_of(body, items_key)
+            next_cursor = guard.next_cursor(answer.headers, items)
+            guard.check(items, next_cursor, answer.headers)
+            served += len(items)
+            yield Page(items=items, cursor=cursor, next_cursor=next_cursor, headers=answer.headers, meta=meta)
+            if limit is not None and served >= limit:
+                return
             if next_cursor and ahead is None:
                 ahead = await fetch(next_cursor)
             cursor = next_cursor
     finally:
         if ahead is not None:
             await _cancel(ahead)
+
+
+def _items_of(body: Any, items_key: str | None) -> tuple[list[Any], Mapping[str, Any] | None]:
+    """A page's records (and ``meta``, for an object answer)."""
+    if items_key is None:
+        if not isinstance(body, list):
+            raise PaginationError(f"Sentry answered a list request with a {type(body).__name__} where a list was expected.")
+        return body, None
+    items = body.get(items_key) if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise PaginationError(f"Sentry answered a list request without a list under '{items_key}'.")
+    meta = body.get("meta")
+    return items, meta if isinstance(meta, dict) else None
 
 
 async def _cancel(future: asyncio.Future[Any]) -> None:
