@@ -92,6 +92,21 @@ COMMON_ERRORS: tuple[tuple[str, str, str], ...] = (
         "A `transient_error`: the next attempt resumes from the last checkpoint.",
     ),
     (
+        "Sentry is retiring an endpoint the connector reads",
+        "It will be answered with 410 during brownouts",
+        "A warning, once per endpoint and sync, naming Sentry's replacement: upgrade source-sentry.",
+    ),
+    (
+        "A deprecated endpoint in a scheduled brownout",
+        "This is a scheduled brownout of a deprecated endpoint",
+        "A `transient_error` for that stream only; the next sync tries again. Upgrade source-sentry.",
+    ),
+    (
+        "Too many Explore fields",
+        "Sentry allows at most",
+        "Shorten `explore_fields` for that dataset to at most 20 fields, the keys and `timestamp` included.",
+    ),
+    (
         "A project was renamed in Sentry",
         "was renamed to",
         "Put the new slug (named in the message) in `project`/`projects`; the other projects keep syncing.",
@@ -178,6 +193,22 @@ def _semantics(stream: StreamDef) -> str:
             text += f"; only children newer than the parent's previous `{parent.since_field}`"
     elif stream.kind == "usage":
         text = f"{per}daily outcomes from the saved day on, the last complete day read again"
+    elif stream.kind == "sessions":
+        text = (
+            "from the last complete interval less `release_health_tail_hours` to now (rows that did not change "
+            "are not emitted again); a range whose answer may have been cut by Sentry's 10,000 data points is "
+            "asked again in halves, then per project"
+        )
+    elif stream.kind == "timeline":
+        text = (
+            f"time windows oldest first from the saved `{stream.cursor_field}` to now less "
+            "`ingestion_lag_minutes`; a window cut by Sentry's 10,000-row cap goes on from its last second"
+        )
+        if stream.dataset is not None:
+            text += (
+                "; fields from `explore_fields` (at most 20); windows within 30 days are asked as a relative "
+                "range (full fidelity), older ones may be sampled (`sampled` true, warned once)"
+            )
     else:
         text = f"{per}the whole list, emits new and changed records (a fingerprint per record in the state)"
         if stream.volatile_fields:
@@ -258,8 +289,9 @@ def stream_table() -> list[str]:
         n_fields = len(schema.get("properties") or {})
         sync_modes = ", ".join(m.replace("_", " ") for m in discovered.get("supported_sync_modes", []))
         cursor = f"`{stream.cursor_field}`" if stream.cursor_field else "-"
+        key = ", ".join(f"`{k}`" for k in stream.key_fields)
         lines.append(
-            f"| `{stream.name}` | {_endpoint(stream)} | `{stream.primary_key}` | {cursor} | {sync_modes} | "
+            f"| `{stream.name}` | {_endpoint(stream)} | {key} | {cursor} | {sync_modes} | "
             f"{_cell(_semantics(stream))} | `{stream.scope}` | {n_fields} |"
         )
     return lines
@@ -406,6 +438,31 @@ def render_docs() -> str:
         "Events arrive minutes after their `dateCreated`. Each incremental events sync starts "
         "`lookback_window_minutes` before the previous window's end; overlap is duplicates (deduplicated on `id`), "
         "never a loss.\n"
+    )
+    w("#### Release health, Explore datasets and replays\n")
+    w(
+        "`release_health` rows are per interval (`release_health_interval`: `1d` or `1h`) and group (project, "
+        "release, environment, `session.status`); the crash-free session rate of a release is "
+        "`1 - crashed / all sessions`. Sentry answers at most 10,000 data points per request and drops groups "
+        "beyond them without saying so: an answer holding as many groups as that allows is asked again for half "
+        "the range (down to one interval, then per project), so no group is lost. Each sync reads "
+        "`release_health_tail_hours` again, because sessions arrive late, and emits only rows that changed.\n"
+    )
+    w(
+        "The Explore datasets (`spans`, `logs`, `uptime_results`, `tracemetrics`) can be far larger than errors: "
+        "`sync` reads them only when chosen (`--streams`, a catalog, or the config's `explore_datasets`). Sentry "
+        "serves at most 20 fields per request (`explore_fields`), 10,000 rows per query (a window that reaches "
+        "them goes on from the second of its last row), and full fidelity only for ranges within 30 days of now: "
+        "older windows may come back sampled (`meta.dataScanned: partial`), and their rows carry `sampled = true` "
+        "with one warning per sync. The newest `ingestion_lag_minutes` (10) are left for the next sync, because "
+        "Sentry is still ingesting them. `replays` are read in windows of their `finished_at` the same way.\n"
+    )
+    w("#### Deprecated endpoints\n")
+    w(
+        "Sentry marks endpoints it is retiring with `X-Sentry-Deprecation-Date` and "
+        "`X-Sentry-Replacement-Endpoint`, then answers `410` during scheduled brownouts before removing them. The "
+        "connector reads no endpoint Sentry lists as deprecated; should one become so, each sync warns once per "
+        "endpoint naming the replacement, and a brownout fails only that stream, as a `transient_error`.\n"
     )
     w("### Troubleshooting\n")
     w("| Situation | The message contains | What to do |")

@@ -30,6 +30,12 @@ Contract of every generated schema (Airbyte's acceptance tests hold us to most o
 its ``schema_routes``) because the connector lists events with ``full=true``, which adds ``entries``, ``contexts``,
 ``dateReceived``, ``sdk`` and more to every item.
 
+``replays`` answers ``{"data": [...]}``: its records are the items of ``data`` (its ``items_key``).
+The Explore datasets (``spans``, ``logs``, ``uptime_results``, ``tracemetrics``) and
+``release_health`` have row schemas of the connector's own (``row_schema``): Explore documents
+its rows only as open objects (their keys are the requested fields), and release health answers
+intervals and groups like ``stats_v2``.
+
 ``usage_stats`` is not an OpenAPI item: listOrganizationStatsV2 answers with one object of
 ``intervals`` and ``groups`` (``by``, ``totals``, ``series``). The connector flattens it into one
 row per group x interval, described by its ``row_schema`` (``USAGE_STATS_ROW``): ``id`` (a synthetic key built by
@@ -76,6 +82,7 @@ class Operation:
     """One GET operation whose 200 body describes a stream's records (the item of an array)."""
 
     path: str
+    items_key: str | None = None  # the records are this key's array in an object answer
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ def source_of(stream: StreamDef) -> StreamSource:
     routes = (stream.route, *stream.schema_routes)
     return StreamSource(
         stream.name,
-        tuple(Operation(openapi_path(r)) for r in routes),
+        tuple(Operation(openapi_path(r), stream.items_key if r == stream.route else None) for r in routes),
         dict(stream.row_schema) if stream.row_schema is not None else None,
     )
 
@@ -218,6 +225,10 @@ def _response_schema(openapi: dict[str, Any], op: Operation) -> dict[str, Any]:
         schema = get["responses"]["200"]["content"]["application/json"]["schema"]
     except KeyError as exc:
         raise SchemaGenError(f"GET {op.path}: no 200 application/json response schema") from exc
+    if op.items_key is not None:
+        schema = (schema.get("properties") or {}).get(op.items_key)
+        if not isinstance(schema, dict):
+            raise SchemaGenError(f"GET {op.path}: no '{op.items_key}' in the response schema")
     if schema.get("type") == "array":
         if not isinstance(schema.get("items"), dict):
             raise SchemaGenError(f"GET {op.path}: an array response without an item schema")

@@ -34,7 +34,7 @@ def discovered_streams() -> list[dict[str, Any]]:
             "name": stream.name,
             "json_schema": stream_schema(stream),
             "supported_sync_modes": ["full_refresh", "incremental"] if stream.incremental else ["full_refresh"],
-            "source_defined_primary_key": [[stream.primary_key]],
+            "source_defined_primary_key": [[key] for key in stream.key_fields],
             "is_resumable": True,
         }
         if stream.incremental and stream.cursor_field:

@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync", help="sync streams into a local DuckDB file (no Airbyte needed)")
     p.add_argument("--config", required=True, help="path to the config JSON file")
     p.add_argument("--destination", required=True, help="path of the DuckDB file to write (created if missing)")
-    p.add_argument("--streams", help="comma-separated stream names (default: all)")
+    p.add_argument(
+        "--streams", help="comma-separated stream names (default: all but the Explore datasets the config does not name)"
+    )
     p.add_argument("--catalog", help="an Airbyte configured catalog JSON file: per-stream sync_mode and destination_sync_mode")
     p.add_argument("--full-refresh", action="store_true", help="read everything again and replace the tables (Full Refresh | Overwrite)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")

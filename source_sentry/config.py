@@ -27,6 +27,7 @@ import math
 import os
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -35,7 +36,18 @@ from urllib.parse import urlsplit
 import orjson
 
 from source_sentry.errors import ConfigError, register_secret
-from source_sentry.spec import DEFAULT_FULL_SCAN_HOURS, DEFAULT_HOSTNAME, SPEC
+from source_sentry.spec import (
+    DEFAULT_EXPLORE_DAYS,
+    DEFAULT_FULL_SCAN_HOURS,
+    DEFAULT_HOSTNAME,
+    DEFAULT_INGESTION_LAG_MINUTES,
+    DEFAULT_RELEASE_HEALTH_TAIL_HOURS,
+    EXPLORE_DATASETS,
+    EXPLORE_FIELDS,
+    EXPLORE_MAX_FIELDS,
+    EXPLORE_REQUIRED,
+    SPEC,
+)
 
 __all__ = ["Config", "is_saas_host", "load_config_file", "load_json_file", "parse_config"]
 
@@ -72,6 +84,13 @@ class Config:
     region: str = ""
     # Issues and releases: hours between full lists (0 = every sync); see the spec.
     full_scan: timedelta = timedelta(hours=DEFAULT_FULL_SCAN_HOURS)
+    release_health_interval: str = "1d"
+    release_health_tail: timedelta = timedelta(hours=DEFAULT_RELEASE_HEALTH_TAIL_HOURS)
+    explore_datasets: tuple[str, ...] = ()
+    # Dataset -> the fields read (the default list unless the config names others).
+    explore_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    explore_days: int = DEFAULT_EXPLORE_DAYS
+    ingestion_lag: timedelta = timedelta(minutes=DEFAULT_INGESTION_LAG_MINUTES)
 
     @property
     def is_saas(self) -> bool:
@@ -498,7 +517,76 @@ def parse_config(raw: object) -> Config:
         max_retries=int(reader.option("max_retries")),
         region=region,
         full_scan=timedelta(hours=reader.option("full_scan_hours")),
+        release_health_interval=_choice(reader, "release_health_interval"),
+        release_health_tail=timedelta(hours=reader.option("release_health_tail_hours")),
+        explore_datasets=_explore_datasets(reader),
+        explore_fields=_explore_fields(reader),
+        explore_days=int(reader.option("explore_days")),
+        ingestion_lag=timedelta(minutes=reader.option("ingestion_lag_minutes")),
     )
+
+
+def _choice(reader: _Reader, name: str) -> str:
+    """A string option that must be one of the spec's ``enum``."""
+    prop = SPEC["connectionSpecification"]["properties"][name]
+    value = reader.optional_str(name)
+    if value is None:
+        return str(prop["default"])
+    if value.lower() not in prop["enum"]:
+        raise reader.fail(f"{name} must be one of {', '.join(prop['enum'])}, not {reader.show(value)}.")
+    return value.lower()
+
+
+def _explore_datasets(reader: _Reader) -> tuple[str, ...]:
+    value = reader.raw.get("explore_datasets")
+    if isinstance(value, str):  # tolerate "spans,logs"
+        value = [v for v in value.split(",") if v.strip()]
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise reader.fail(f"explore_datasets must be an array of dataset names, got {_type_name(value)}.")
+    names = []
+    for index, item in enumerate(value):
+        name = item.strip().lower() if isinstance(item, str) else None
+        if name not in EXPLORE_DATASETS:
+            raise reader.fail(
+                f"explore_datasets[{index}] must be one of {', '.join(EXPLORE_DATASETS)}, got {reader.show(item)}."
+            )
+        names.append(name)
+    return tuple(dict.fromkeys(names))
+
+
+def _explore_fields(reader: _Reader) -> dict[str, tuple[str, ...]]:
+    """The fields read per Explore dataset: the config's list (or the default) with the keys and
+    timestamp added; Sentry refuses more than 20 fields in one request."""
+    raw = reader.raw.get("explore_fields")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise reader.fail(f"explore_fields must be an object of dataset -> field list, got {_type_name(raw)}.")
+    unknown = [name for name in raw if name not in EXPLORE_DATASETS]
+    if unknown:
+        raise reader.fail(
+            f"explore_fields has an unknown dataset {reader.show(unknown[0])}: use {', '.join(EXPLORE_DATASETS)}."
+        )
+    fields: dict[str, tuple[str, ...]] = {}
+    for dataset in EXPLORE_DATASETS:
+        given = raw.get(dataset)
+        if isinstance(given, str):
+            given = [g for g in given.split(",") if g.strip()]
+        if given is None:
+            given = list(EXPLORE_FIELDS[dataset])
+        if not isinstance(given, list) or not all(isinstance(g, str) and g.strip() for g in given):
+            raise reader.fail(f"explore_fields.{dataset} must be an array of field names (strings).")
+        chosen = tuple(dict.fromkeys([*EXPLORE_REQUIRED[dataset], *(g.strip() for g in given)]))
+        if len(chosen) > EXPLORE_MAX_FIELDS:
+            raise reader.fail(
+                f"explore_fields.{dataset} asks for {len(chosen)} fields with the ones always read "
+                f"({', '.join(EXPLORE_REQUIRED[dataset])}); Sentry allows at most {EXPLORE_MAX_FIELDS} per "
+                "request: remove some."
+            )
+        fields[dataset] = chosen
+    return fields
 
 
 def is_saas_host(host: str) -> bool:

@@ -133,6 +133,7 @@ async def regional_config(client: SentryClient, warn: Warn) -> Config:
 async def _connect(config: Config, warn: Warn, stats: HttpStats | None = None) -> tuple[SentryClient, Config]:
     """An open client for the organization's host (its region, when discovered)."""
     client = await SentryClient(config, stats=stats).__aenter__()
+    client.on_warning = warn
     try:
         regional = await regional_config(client, warn)
     except BaseException:
@@ -142,7 +143,9 @@ async def _connect(config: Config, warn: Warn, stats: HttpStats | None = None) -
         return client, config
     await client.__aexit__(None, None, None)
     # Another host: another connection pool and another rate-limit budget.
-    return await SentryClient(regional, stats=stats).__aenter__(), regional
+    regional_client = await SentryClient(regional, stats=stats).__aenter__()
+    regional_client.on_warning = warn
+    return regional_client, regional
 
 
 @dataclass(frozen=True)
@@ -326,7 +329,11 @@ def _readers_per_route(streams: list[StreamDef], *, resolves: bool, named: bool)
     """How many readers of this sync GET each route: each stream its own, a child stream also
     its parent's list, and the project resolution (when it ``resolves``) each ``named``
     project's detail or else the organization's project list."""
-    readers: Counter[str] = Counter(s.route for s in streams)
+    # Streams of one route with other fixed params (the Explore datasets) read other lists.
+    lists = Counter((s.route, repr(sorted(s.params.items()))) for s in streams)
+    readers: Counter[str] = Counter()
+    for (route, _), count in lists.items():
+        readers[route] = max(readers[route], count)
     for stream in streams:
         parent = parent_of(stream)
         if parent is not None:
@@ -355,7 +362,8 @@ async def _run_stream(ctx: ReadContext, stream: StreamDef, full_refresh: bool, s
             ctx.out.log(
                 "WARN",
                 f"Stream {stream.name}: skipped {reader.without_key} records without a primary key "
-                f"('{stream.primary_key}' missing or null): they could not be told apart after deduplication.",
+                f"({' or '.join(repr(k) for k in stream.key_fields)} missing or null): they could not be told "
+                "apart after deduplication.",
             )
     if failures:
         for failure in failures:

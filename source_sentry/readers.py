@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .config import Config
-from .errors import HTTPStatusError, SentrySourceError
+from .errors import HTTPStatusError, PaginationError, SentrySourceError
 from .http import Page, Route, SentryClient
 from .protocol import Output
 from .state import (
@@ -25,14 +25,16 @@ from .state import (
     Entry,
     ParentEntry,
     ProjectEvents,
+    SessionsState,
     SnapshotProgress,
     SnapshotState,
+    TimelineState,
     UsageState,
     Window,
     WindowedState,
     fingerprint,
 )
-from .streams import DELETED_AT, ReadScope, StreamDef, parent_of
+from .streams import DELETED_AT, SAMPLED, ReadScope, StreamDef, parent_of
 from .timeutil import format_time, parse_time
 
 __all__ = ["READERS", "Project", "ReadContext"]
@@ -120,12 +122,14 @@ class _StreamReader:
         cursor: str | None = None,
         stream: StreamDef | None = None,
         read_ahead: bool = True,
+        limit: int | None = None,
     ) -> AsyncGenerator[Page, None]:
         stream = stream or self.stream
         if stream.page_param is None:
             return self._one_page(stream.endpoint, path, params)
         return self.ctx.client.pages(
-            stream.endpoint, path, params, cursor=cursor, page_param=stream.page_param, read_ahead=read_ahead
+            stream.endpoint, path, params, cursor=cursor, page_param=stream.page_param, read_ahead=read_ahead,
+            items_key=stream.items_key, limit=limit,
         )
 
     async def _one_page(self, route: Route, path: Mapping[str, str], params: dict[str, Any]) -> AsyncGenerator[Page, None]:
@@ -163,8 +167,8 @@ class _StreamReader:
         """The page's records: objects with a primary key (a record without one could not be
         told apart from others after deduplication: it is skipped and counted), transformed."""
         stream = stream or self.stream
-        key = stream.primary_key
-        records = [i for i in items if isinstance(i, dict) and i.get(key) is not None]
+        keys = stream.key_fields
+        records = [i for i in items if isinstance(i, dict) and all(i.get(key) is not None for key in keys)]
         if len(records) < len(items) and stream is self.stream:
             self.without_key += len(items) - len(records)
         transform = stream.transform
@@ -585,36 +589,297 @@ class _UsageReader(_StreamReader):
         return []
 
 
-def _usage_rows(body: Any, fields: list[str]) -> Iterator[dict[str, Any]]:
-    """Flatten Sentry's stats_v2 body into rows (``fields``: quantity, then times seen); zero
-    rows are left out."""
+# Sentry's sessions endpoint answers at most this many data points (intervals x groups): it
+# keeps floor(10,000 / intervals) groups and drops the rest without saying so.
+_SESSIONS_MAX_POINTS = 10_000
+_RESOLUTIONS = {"1h": timedelta(hours=1), "1d": timedelta(days=1)}
+# Before the first answer tells how many groups a range holds, this many are assumed; each
+# request then asks for as many intervals as keep half the cap free.
+_SESSIONS_GROUPS_GUESS = 200
+
+
+class _SessionsReader(_StreamReader):
+    """Release health (``sessions``): one row per interval and group. Each sync reads from the
+    last complete interval less a tail (sessions arrive late) to now; an answer that may have
+    been cut by Sentry's data-point cap is asked again in halves (then per project)."""
+
+    async def run(self) -> list[SentrySourceError]:
+        ctx, stream, config = self.ctx, self.stream, self.ctx.config
+        resolution = config.release_health_interval
+        step = _RESOLUTIONS[resolution]
+        saved = SessionsState() if self.full_refresh else SessionsState.load(self.state, self._warn)
+        if saved.resolution and saved.resolution != resolution:
+            self._warn(
+                f"release_health_interval changed from {saved.resolution} to {resolution}: reading the whole "
+                f"history again at {resolution} (rows of each resolution have their own ids; filter on resolution)"
+            )
+            saved = SessionsState()
+        if self._no_projects_left():
+            return list(ctx.project_errors.values())
+        complete = _floor(ctx.now, step)  # where the last complete interval ends
+        earliest = _ceil(ctx.since, step)  # whole intervals within retention only
+        start = earliest
+        if saved.interval is not None:
+            start = max(earliest, _floor(saved.interval - config.release_health_tail, step))
+        next_start = max(earliest, _floor(complete - config.release_health_tail, step))
+        recent: dict[str, str] = {}
+        async for rows in self._ranges(start, ctx.now, step, resolution):
+            batch = []
+            for row in rows:
+                digest = fingerprint(row)
+                at = parse_time(row["interval"])
+                if at is not None and at >= next_start:
+                    recent[row["id"]] = digest  # read again next time: emitted again only if it changed
+                if saved.recent.get(row["id"]) != digest:
+                    batch.append(row)
+            ctx.out.records(stream.name, batch)
+        ctx.out.state(stream.name, SessionsState(complete, resolution, recent).to_json())
+        return []
+
+    async def _ranges(
+        self, start: datetime, end: datetime, step: timedelta, resolution: str
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """The rows of [start, end), one request's worth at a time, none of them cut."""
+        ctx = self.ctx
+        path = {"organization": ctx.config.organization}
+        per_request = max(1, _SESSIONS_MAX_POINTS // (2 * _SESSIONS_GROUPS_GUESS))
+        # (start, end, project id or None for the stream's own filter)
+        pending: list[tuple[datetime, datetime, str | None]] = [(start, end, None)]
+        while pending:
+            a, b, project = pending.pop(0)
+            if _intervals(a, b, step) > per_request:
+                middle = a + per_request * step
+                pending.insert(0, (middle, b, project))
+                b = middle
+            params = {**self._base_params(), "interval": resolution, "start": format_time(a), "end": format_time(b)}
+            if project is not None:
+                params["project"] = [project]
+            body, _ = await ctx.client.get(self.stream.endpoint, path, params)
+            intervals = body.get("intervals") if isinstance(body, dict) else None
+            groups = body.get("groups") if isinstance(body, dict) else None
+            if not isinstance(intervals, list) or not isinstance(groups, list):
+                raise PaginationError(f"Sentry's answer to {self.stream.route} has no intervals and groups.")
+            cap = _SESSIONS_MAX_POINTS // max(1, len(intervals))
+            if len(groups) >= cap:
+                count = _intervals(a, b, step)
+                if count > 1:  # may be cut: ask again in halves
+                    middle = a + (count // 2) * step
+                    pending[0:0] = [(a, middle, project), (middle, b, project)]
+                    per_request = max(1, count // 2)
+                    continue
+                if project is None and len(ctx.projects) > 1:
+                    pending[0:0] = [(a, b, p.id) for p in ctx.projects]
+                    continue
+                self._warn(
+                    f"Sentry's answer for {format_time(a)}{f' (project {project})' if project else ''} holds "
+                    f"{len(groups)} groups, its cap for one interval: groups beyond it may be missing"
+                )
+            else:
+                per_request = max(1, min(_SESSIONS_MAX_POINTS // max(1, 2 * len(groups)), 10 * per_request))
+            yield list(_sessions_rows(body, resolution))
+
+
+def _sessions_rows(body: dict[str, Any], resolution: str) -> Iterator[dict[str, Any]]:
+    """Flatten a sessions answer into rows; intervals without sessions or users are left out."""
+    for interval, by, (sessions, users) in _series_points(body, ("sum(session)", "count_unique(user)")):
+        values = [by.get("project"), by.get("release"), by.get("environment"), by.get("session.status")]
+        yield {
+            "id": "|".join([resolution, str(interval), *("" if v is None else str(v) for v in values)]),
+            "interval": interval,
+            "resolution": resolution,
+            "project": values[0],
+            "release": values[1],
+            "environment": values[2],
+            "session_status": values[3],
+            "sessions": sessions,
+            "users": users,
+        }
+
+
+def _series_points(body: Any, fields: tuple[str, ...]) -> Iterator[tuple[Any, Mapping[str, Any], list[Any]]]:
+    """(interval, group-by values, each field's value) of a time-series answer (``intervals``
+    and ``groups`` of ``by`` and ``series``, as stats_v2 and sessions answer); points where every
+    field is zero or missing are left out."""
     if not isinstance(body, dict):
         return
-    quantity_field, seen_field = [*fields, "", ""][:2]
     intervals = body.get("intervals") or []
     for group in body.get("groups") or []:
         if not isinstance(group, dict):
             continue
         by = group.get("by") or {}
         series = group.get("series") or {}
-        quantities = series.get(quantity_field) or []
-        times_seen = series.get(seen_field) or []
+        columns = [series.get(f) or [] for f in fields]
         for i, interval in enumerate(intervals):
-            quantity = quantities[i] if i < len(quantities) else 0
-            seen = times_seen[i] if i < len(times_seen) else 0
-            if not quantity and not seen:
-                continue
-            key = [interval, by.get("project"), by.get("category"), by.get("outcome"), by.get("reason")]
-            yield {
-                "id": "|".join("" if k is None else str(k) for k in key),
-                "interval": interval,
-                "project": by.get("project"),
-                "category": by.get("category"),
-                "outcome": by.get("outcome"),
-                "reason": by.get("reason"),
-                "quantity": quantity,
-                "times_seen": seen,
-            }
+            values = [column[i] if i < len(column) else 0 for column in columns]
+            if any(values):
+                yield interval, by, values
+
+
+def _intervals(start: datetime, end: datetime, step: timedelta) -> int:
+    return max(1, -(-(end - start) // step))
+
+
+def _floor(value: datetime, step: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return epoch + ((value - epoch) // step) * step
+
+
+def _ceil(value: datetime, step: timedelta) -> datetime:
+    floor = _floor(value, step)
+    return floor if floor == value else floor + step
+
+
+# Explore serves at most this many rows of one query (offsets beyond are refused), and answers
+# at full fidelity only for ranges relative to now within this many days: older windows, or
+# explicit start/end ranges of spans, come back sampled.
+_ROW_CAP = 10_000
+_FULL_FIDELITY = timedelta(days=30)
+_FIDELITY_MARGIN = timedelta(minutes=10)
+_FIRST_WINDOW = timedelta(days=1)
+_MAX_WINDOW = timedelta(days=7)
+_MIN_WINDOW = timedelta(minutes=1)
+
+
+class _TimelineReader(_StreamReader):
+    """Explore datasets and replays: rows in time order without an id to page by. Each sync
+    reads from the saved cursor to now less the ingestion lag, in windows oldest first; each
+    window's rows are sorted by the cursor field, so a window that hits Sentry's row cap goes on
+    from the second of its last row (rows of that second already emitted are skipped)."""
+
+    async def run(self) -> list[SentrySourceError]:
+        ctx, stream, config = self.ctx, self.stream, self.ctx.config
+        field_name = stream.cursor_field
+        assert field_name is not None
+        saved = TimelineState() if self.full_refresh else TimelineState.load(self.state, field_name, self._warn)
+        if self._no_projects_left():
+            return list(ctx.project_errors.values())
+        first = ctx.since
+        if stream.dataset is not None:
+            first = max(first, ctx.now - timedelta(days=config.explore_days))
+        cursor = max(first, saved.cursor) if saved.cursor is not None else first
+        cursor = cursor.replace(microsecond=0)
+        upper = (ctx.now - config.ingestion_lag).replace(microsecond=0)
+        if stream.dataset is not None and cursor < ctx.now - _FULL_FIDELITY + _FIDELITY_MARGIN:
+            self._warn(
+                f"reading from {format_time(cursor)}, more than the {_FULL_FIDELITY.days} days Sentry keeps at full "
+                "fidelity: Sentry may answer older windows from sampled data (their rows carry sampled = true)"
+            )
+        self._sampled_windows = 0
+        span = _FIRST_WINDOW
+        # No window straddles the edge of full fidelity: the part after it is not sampled.
+        fidelity_edge = (ctx.now - _FULL_FIDELITY + 2 * _FIDELITY_MARGIN).replace(microsecond=0)
+        if cursor >= upper:
+            ctx.out.state(stream.name, TimelineState(saved.cursor or cursor).to_json(field_name))
+        while cursor < upper:
+            end = min(cursor + span, upper)
+            if stream.dataset is not None and cursor < fidelity_edge < end:
+                end = fidelity_edge
+            rows, capped = await self._window(cursor, end)
+            cursor = end
+            ctx.out.state(stream.name, TimelineState(cursor).to_json(field_name))
+            if capped:
+                span = max(_MIN_WINDOW, span / 4)
+            elif rows < _ROW_CAP // 4:
+                span = min(_MAX_WINDOW, span * 2)
+        if self._sampled_windows:
+            self._warn(
+                f"Sentry answered {self._sampled_windows} windows from sampled data (meta.dataScanned = partial): "
+                "their rows carry sampled = true, and rows Sentry left out of the sample were not read"
+            )
+        return []
+
+    async def _window(self, start: datetime, end: datetime) -> tuple[int, bool]:
+        """Emit the rows of [start, end); return how many were read and whether the row cap cut it."""
+        ctx, stream = self.ctx, self.stream
+        field_name = stream.cursor_field
+        assert field_name is not None
+        path = {"organization": ctx.config.organization}
+        total, capped_once = 0, False
+        skip: set[tuple[Any, ...]] = set()  # keys emitted in the second a continuation starts at
+        a = start
+        while True:
+            read, capped, last = 0, False, None
+            edge: set[tuple[Any, ...]] = set()
+            sampled = False
+            try:
+                async with aclosing(self._pages(path, self._window_params(a, end), limit=_ROW_CAP)) as pages:
+                    async for page in pages:
+                        read += len(page.items)
+                        sampled = sampled or (page.meta or {}).get("dataScanned") == "partial"
+                        batch = []
+                        for record in self._records(page.items):
+                            at = parse_time(record.get(field_name))
+                            if at is not None and not a <= at < end:
+                                continue  # a replay that overlaps the window but ended outside it
+                            key = tuple(record.get(k) for k in stream.key_fields)
+                            if at is not None and at < a + timedelta(seconds=1) and key in skip:
+                                continue
+                            if at is not None:
+                                if last is None or at.replace(microsecond=0) > last:
+                                    last, edge = at.replace(microsecond=0), set()
+                                if at.replace(microsecond=0) == last:
+                                    edge.add(key)
+                            if stream.dataset is not None:
+                                record[SAMPLED] = (page.meta or {}).get("dataScanned") == "partial"
+                            batch.append(record)
+                        ctx.out.records(stream.name, batch)
+                        if read >= _ROW_CAP and page.next_cursor:
+                            capped = True
+            except HTTPStatusError as exc:
+                if exc.status != 400 or "offset" not in exc.detail.lower():
+                    raise
+                capped = True  # the server's cap is lower than ours: go on from the last row as well
+            if sampled:
+                self._sampled_windows += 1
+            total += read
+            if not capped:
+                return total, capped_once
+            capped_once = True
+            if last is None or last <= a:
+                self._warn(
+                    f"more than {read} rows at {format_time(a)}, more than Sentry serves for one query: the rest "
+                    "of that second cannot be read"
+                )
+                a, skip = a + timedelta(seconds=1), set()
+            else:
+                a, skip = last, edge
+            ctx.out.state(stream.name, TimelineState(a).to_json(field_name))
+
+    def _window_params(self, start: datetime, end: datetime) -> dict[str, Any]:
+        stream, ctx = self.stream, self.ctx
+        params = self._base_params()
+        if stream.dataset is None:
+            return {**params, "start": _whole_seconds(start), "end": _whole_seconds(end)}
+        params["field"] = list(ctx.config.explore_fields.get(stream.dataset) or ())
+        if start >= ctx.client.now() - _FULL_FIDELITY + _FIDELITY_MARGIN:
+            # Relative ranges within 30 days are answered at full fidelity; the window goes in the query.
+            params["statsPeriod"] = f"{_FULL_FIDELITY.days}d"
+            params["query"] = f"timestamp:>={_whole_seconds(start)} timestamp:<{_whole_seconds(end)}"
+        else:
+            params["start"], params["end"] = _whole_seconds(start), _whole_seconds(end)
+        return params
+
+
+def _whole_seconds(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _usage_rows(body: Any, fields: list[str]) -> Iterator[dict[str, Any]]:
+    """Flatten Sentry's stats_v2 body into rows (``fields``: quantity, then times seen); zero
+    rows are left out."""
+    quantity_field, seen_field = [*fields, "", ""][:2]
+    for interval, by, (quantity, seen) in _series_points(body, (quantity_field, seen_field)):
+        key = [interval, by.get("project"), by.get("category"), by.get("outcome"), by.get("reason")]
+        yield {
+            "id": "|".join("" if k is None else str(k) for k in key),
+            "interval": interval,
+            "project": by.get("project"),
+            "category": by.get("category"),
+            "outcome": by.get("outcome"),
+            "reason": by.get("reason"),
+            "quantity": quantity,
+            "times_seen": seen,
+        }
 
 
 def _midnight(value: datetime) -> datetime:
@@ -631,6 +896,8 @@ READERS: dict[str, type[_StreamReader]] = {
     "snapshot": _SnapshotReader,
     "child": _ChildReader,
     "usage": _UsageReader,
+    "sessions": _SessionsReader,
+    "timeline": _TimelineReader,
 }
 
 

@@ -30,6 +30,33 @@ DEFAULT_MAX_RETRIES = 8
 # moved is read (about one request per stream), so frequent syncs stay cheap.
 DEFAULT_FULL_SCAN_HOURS = 24
 
+# Release health, Explore datasets and replays (see docs/sentry.md).
+DEFAULT_RELEASE_HEALTH_TAIL_HOURS = 48
+# Sentry answers Explore at full fidelity for 30 days back; a first sync reads a day less, so
+# the time it takes does not push its oldest window past that.
+DEFAULT_EXPLORE_DAYS = 29
+DEFAULT_INGESTION_LAG_MINUTES = 10
+EXPLORE_DATASETS = ("spans", "logs", "uptime_results", "tracemetrics")
+# Fields every Explore row is read with (keys and cursor), whatever the config lists.
+EXPLORE_REQUIRED: dict[str, tuple[str, ...]] = {
+    "spans": ("id", "trace", "timestamp", "project.id"),
+    "logs": ("id", "timestamp", "project.id"),
+    "uptime_results": ("id", "timestamp", "project.id"),
+    "tracemetrics": ("id", "timestamp", "project.id"),
+}
+# The default field list of each dataset (config explore_fields replaces it).
+EXPLORE_FIELDS: dict[str, tuple[str, ...]] = {
+    "spans": ("id", "trace", "timestamp", "project", "project.id", "span.op", "span.description", "span.duration",
+              "transaction", "is_transaction", "parent_span", "environment", "release"),
+    "logs": ("id", "trace", "timestamp", "project", "project.id", "severity", "message", "environment", "release"),
+    "uptime_results": ("id", "timestamp", "project", "project.id", "check_status", "http_status_code",
+                       "check_duration_us", "uptime_subscription_id", "region", "request_url", "environment"),
+    "tracemetrics": ("id", "trace", "timestamp", "project", "project.id", "metric.name", "metric.type", "value",
+                     "environment", "release"),
+}
+# Sentry's limit on the fields of one Explore request.
+EXPLORE_MAX_FIELDS = 20
+
 # ISO 8601 date or UTC date-time, e.g. 2024-01-31 or 2024-01-31T00:00:00Z (fractions allowed).
 START_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?Z?)?$"
 
@@ -200,6 +227,72 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "minimum": 0,
             "maximum": 720,
             "order": 13,
+        },
+        "release_health_interval": {
+            "type": "string",
+            "title": "Release Health Interval",
+            "description": "The length of one release_health row: 1d (default) or 1h.",
+            "enum": ["1d", "1h"],
+            "default": "1d",
+            "order": 14,
+        },
+        "release_health_tail_hours": {
+            "type": "integer",
+            "title": "Release Health Re-read (hours)",
+            "description": (
+                "Sessions arrive late: each incremental release_health sync reads this many hours "
+                "before its last complete interval again (rows that did not change are not re-emitted)."
+            ),
+            "default": DEFAULT_RELEASE_HEALTH_TAIL_HOURS,
+            "minimum": 0,
+            "maximum": 720,
+            "order": 15,
+        },
+        "explore_datasets": {
+            "type": "array",
+            "title": "Explore Datasets to Sync",
+            "description": (
+                "Explore datasets (spans, logs, uptime_results, tracemetrics) that `source-sentry sync` "
+                "reads when no streams are chosen. They can be far larger than errors, so none by "
+                "default; in Airbyte, select their streams in the connection instead."
+            ),
+            "items": {"type": "string", "enum": list(EXPLORE_DATASETS)},
+            "default": [],
+            "order": 16,
+        },
+        "explore_fields": {
+            "type": "object",
+            "title": "Explore Fields",
+            "description": (
+                "Per Explore dataset, the fields to read instead of the documented default list (at "
+                "most 20 with the keys and timestamp, which are always read)."
+            ),
+            "properties": {name: {"type": "array", "items": {"type": "string"}} for name in EXPLORE_DATASETS},
+            "order": 17,
+        },
+        "explore_days": {
+            "type": "integer",
+            "title": "Explore History (days)",
+            "description": (
+                "How far back the first sync of an Explore dataset reads. Sentry answers at full "
+                "fidelity for 30 days; older windows may come back sampled (rows marked sampled)."
+            ),
+            "default": DEFAULT_EXPLORE_DAYS,
+            "minimum": 1,
+            "maximum": 90,
+            "order": 18,
+        },
+        "ingestion_lag_minutes": {
+            "type": "integer",
+            "title": "Ingestion Lag (minutes)",
+            "description": (
+                "Explore datasets and replays are read up to this many minutes before now: Sentry "
+                "is still ingesting the most recent rows."
+            ),
+            "default": DEFAULT_INGESTION_LAG_MINUTES,
+            "minimum": 0,
+            "maximum": 1440,
+            "order": 19,
         },
     },
 }

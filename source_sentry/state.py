@@ -14,6 +14,10 @@ connector, or Airbyte's own Sentry connector, wrote (a test covers each) and wri
 - child streams (``ChildState``): ``{"parents": {key: "token[|newest]"}, "fullScanAt",
   "parentCursor"}``; a state holding only the cursor field is a floor for every parent.
 - usage (``UsageState``): ``{"interval": first day to read again}``.
+- release health (``SessionsState``): ``{"interval": end of the last complete interval read,
+  "resolution": "1d", "recent": {row id: digest}}`` (the rows of the tail read again next time).
+- Explore datasets and replays (``TimelineState``): ``{<cursor field>: everything before it
+  was read}``.
 
 Incoming state: Airbyte hands back the ``state`` of the STATE messages we emitted (a list of
 STREAM states), but older platforms left other shapes: a bare ``{stream: state}`` object
@@ -38,8 +42,10 @@ __all__ = [
     "Entry",
     "ParentEntry",
     "ProjectEvents",
+    "SessionsState",
     "SnapshotProgress",
     "SnapshotState",
+    "TimelineState",
     "UsageState",
     "Window",
     "WindowedState",
@@ -474,4 +480,55 @@ class UsageState:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         _put_time(out, "interval", self.interval)
+        return out
+
+
+# --------------------------------------------------------------------------- release health
+
+
+@dataclass
+class SessionsState:
+    """Release health: where the complete intervals end, at which resolution, and a digest of
+    each row of the tail the next sync reads again (unchanged rows are not emitted twice)."""
+
+    interval: datetime | None = None
+    resolution: str | None = None
+    recent: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, raw: Mapping[str, Any], warn: Warn) -> SessionsState:
+        recent = raw.get("recent")
+        resolution = raw.get("resolution")
+        return cls(
+            _time(raw, "interval", "release_health", warn),
+            resolution if isinstance(resolution, str) else None,
+            {str(k): str(v) for k, v in recent.items()} if isinstance(recent, dict) else {},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        _put_time(out, "interval", self.interval)
+        if self.resolution:
+            out["resolution"] = self.resolution
+        if self.recent:
+            out["recent"] = dict(sorted(self.recent.items()))
+        return out
+
+
+# --------------------------------------------------------------------------- timelines
+
+
+@dataclass
+class TimelineState:
+    """Explore datasets and replays: every row before ``cursor`` was read."""
+
+    cursor: datetime | None = None
+
+    @classmethod
+    def load(cls, raw: Mapping[str, Any], cursor_field: str, warn: Warn) -> TimelineState:
+        return cls(_time(raw, cursor_field, cursor_field, warn))
+
+    def to_json(self, cursor_field: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        _put_time(out, cursor_field, self.cursor)
         return out

@@ -16,6 +16,12 @@ and how it is read incrementally (``kind``):
   parents that changed since the last sync.
 - ``usage``: the daily usage outcomes of ``stats_v2``, flattened into one row per day and
   group, re-reading the last complete day.
+- ``sessions``: release health (``sessions``), one row per interval and group, re-reading a
+  tail of recent intervals (sessions arrive late) and splitting any range whose answer may
+  have been cut by Sentry's 10,000 data points.
+- ``timeline``: time-ordered rows without ids to page by (Explore datasets, replays), read in
+  time windows oldest first up to a hold-back from the live edge; a window cut by Sentry's row
+  cap goes on from the last second read.
 
 A stream also declares how a deletion is confirmed (``detail``: the item's own route, which
 answers 404 once the record is gone), which statuses of its list mean "nothing to read"
@@ -33,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .http.route import Route
+from .spec import EXPLORE_FIELDS
 
 __all__ = [
     "CORE_STREAMS",
@@ -107,9 +114,11 @@ class StreamDef:
     route: str
     scope: str
     cursor_field: str | None
-    kind: Literal["windowed", "snapshot", "child", "usage"] = "snapshot"
+    kind: Literal["windowed", "snapshot", "child", "usage", "sessions", "timeline"] = "snapshot"
     per_project: bool = False
     primary_key: str = "id"
+    # Further fields of a composite primary key (span ids are unique only within their trace).
+    key_extra: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     # Lists read once per entry, e.g. releases in both statuses (the default is "open" only).
     variants: tuple[Mapping[str, Any], ...] = ({},)
@@ -146,11 +155,23 @@ class StreamDef:
     row_schema: Mapping[str, Any] | None = None
     # A fact for the docs' stream tables that the fields above do not tell.
     note: str = ""
+    # The list's records sit under this key of an object answer (``{"data": [...], "meta": ...}``).
+    items_key: str | None = None
+    # An Explore dataset (``timeline`` streams of organizations/{org}/events/): its name.
+    dataset: str | None = None
+    # Far larger than errors: ``sync`` reads it only when chosen (--streams, a catalog, or the
+    # config's explore_datasets).
+    opt_in: bool = False
 
     @property
     def endpoint(self) -> Route:
         """The list's route, with the scope it needs."""
         return Route(self.route, self.scope)
+
+    @property
+    def key_fields(self) -> tuple[str, ...]:
+        """The primary key's fields."""
+        return (self.primary_key, *self.key_extra)
 
 
 _TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -236,6 +257,60 @@ USAGE_STATS_ROW: dict[str, Any] = {
     "quantity": {"type": ["number", "null"], "description": "sum(quantity) in the interval."},
     "times_seen": {"type": ["number", "null"], "description": "sum(times_seen) in the interval."},
 }
+
+
+# The rows of release_health: sessions answers intervals and groups like stats_v2.
+RELEASE_HEALTH_ROW: dict[str, Any] = {
+    "id": {"type": ["string", "null"], "description": "Synthetic key: resolution, interval and group-by values."},
+    "interval": {"type": ["string", "null"], "format": "date-time", "description": "Start of the interval."},
+    "resolution": {"type": ["string", "null"], "description": "The interval's length: 1h or 1d."},
+    "project": {"type": ["number", "null"], "description": "Project id."},
+    "release": {"type": ["string", "null"]},
+    "environment": {"type": ["string", "null"]},
+    "session_status": {"type": ["string", "null"], "description": "healthy, errored, crashed or abnormal."},
+    "sessions": {"type": ["number", "null"], "description": "sum(session) in the interval."},
+    "users": {"type": ["number", "null"], "description": "count_unique(user) in the interval."},
+}
+
+_STRING = {"type": ["string", "null"]}
+_NUMBER = {"type": ["number", "null"]}
+# What Explore says of each field (meta.fields) -> its JSON schema; unlisted fields are strings.
+_EXPLORE_TYPES: dict[str, Mapping[str, Any]] = {
+    "timestamp": _TIME,
+    "project.id": {**_NUMBER, "airbyte_type": "integer"},
+    "span.duration": {**_NUMBER, "description": "Milliseconds."},
+    "is_transaction": {"type": ["boolean", "null"]},
+    "http_status_code": {**_NUMBER, "airbyte_type": "integer"},
+    "check_duration_us": {**_NUMBER, "airbyte_type": "integer", "description": "Microseconds."},
+    "value": _NUMBER,
+}
+SAMPLED = "sampled"
+
+
+def _explore_row(dataset: str) -> dict[str, Any]:
+    return {name: dict(_EXPLORE_TYPES.get(name, _STRING)) for name in EXPLORE_FIELDS[dataset]}
+
+
+def _explore(dataset: str, name: str | None = None) -> StreamDef:
+    """An Explore dataset read through organizations/{org}/events/ (see ``timeline``)."""
+    return StreamDef(
+        name=name or dataset,
+        route="organizations/{organization}/events/",
+        scope="event:read",
+        cursor_field="timestamp",
+        kind="timeline",
+        key_extra=("trace",) if dataset == "spans" else (),
+        params={"dataset": dataset, "sort": "timestamp"},
+        params_hook=_project_filter,
+        items_key="data",
+        dataset=dataset,
+        opt_in=True,
+        expires=True,
+        row_schema=_explore_row(dataset),
+        extra_fields={SAMPLED: {"type": ["boolean", "null"], "description": (
+            "True when Sentry answered this row's query from sampled data (meta.dataScanned = partial).")}},
+        note="Explore dataset; opt-in",
+    )
 
 
 STREAMS: tuple[StreamDef, ...] = (
@@ -432,6 +507,40 @@ STREAMS: tuple[StreamDef, ...] = (
         params_hook=_project_filter,
         expires=True,
         row_schema=USAGE_STATS_ROW,
+    ),
+    # --- Beyond errors: release health, Explore datasets, session replays.
+    StreamDef(
+        name="release_health",
+        route="organizations/{organization}/sessions/",
+        scope="org:read",
+        cursor_field="interval",
+        kind="sessions",
+        page_param=None,
+        params={
+            "field": ["sum(session)", "count_unique(user)"],
+            "groupBy": ["project", "release", "environment", "session.status"],
+            "includeTotals": "0",
+        },
+        params_hook=_project_filter,
+        expires=True,
+        row_schema=RELEASE_HEALTH_ROW,
+        note="one row per interval (config release_health_interval) and group",
+    ),
+    _explore("spans"),
+    _explore("logs"),
+    _explore("uptime_results"),
+    _explore("tracemetrics"),
+    StreamDef(
+        name="replays",
+        route="organizations/{organization}/replays/",
+        scope="org:read",
+        cursor_field="finished_at",
+        kind="timeline",
+        params={"sort": "finished_at"},
+        params_hook=_project_filter,
+        items_key="data",
+        expires=True,
+        note="incremental on the replay's end",
     ),
 )
 

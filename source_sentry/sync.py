@@ -45,6 +45,10 @@ def run_sync(args: argparse.Namespace) -> int:
         where = f"The catalog {args.catalog}"
     else:
         streams = [s.strip() for s in args.streams.split(",") if s.strip()] if args.streams else None
+        if streams is None:
+            # Every stream, but the Explore datasets only where the config names them: they can be
+            # far larger than everything else together.
+            streams = [s.name for s in STREAMS if not s.opt_in or s.dataset in config.explore_datasets]
         catalog = default_configured_catalog({"streams": discovered_streams()}, streams, args.full_refresh)
         where = "The catalog"
     warnings: list[str] = []
