@@ -7,7 +7,8 @@ Usage::
 
 The full file (about 3.9 MB, see tests/data/sentry-api/SOURCE.md for where it comes from) is not
 in the repository. The trimmed file keeps, for each GET operation in :data:`PATHS`, only
-``paths[path].get.operationId`` and ``paths[path].get.responses["200"].content["application/json"].schema``,
+``paths[path].get.operationId``, ``deprecated`` where it is true, and
+``paths[path].get.responses["200"].content["application/json"].schema``,
 byte-for-byte the same schema nodes except the ``example``/``examples`` keywords, which no test
 reads. Its shape is the full file's, so ``scripts/gen_schemas.py`` and the emulator's OpenAPI
 test read it unchanged. Output: sorted keys, one-space indent, trailing newline (deterministic).
@@ -91,10 +92,13 @@ def trim(openapi: dict[str, Any], paths: tuple[str, ...] = PATHS) -> dict[str, A
             schema = get["responses"]["200"]["content"]["application/json"]["schema"]
         except KeyError:
             raise SystemExit(f"GET {path}: no 200 application/json schema in the OpenAPI file") from None
-        out["paths"][path] = {"get": {
+        kept: dict[str, Any] = {
             "operationId": get.get("operationId"),
             "responses": {"200": {"content": {"application/json": {"schema": strip_examples(schema)}}}},
-        }}
+        }
+        if get.get("deprecated"):
+            kept["deprecated"] = True  # the connector must read no endpoint Sentry is retiring
+        out["paths"][path] = {"get": kept}
     return out
 
 

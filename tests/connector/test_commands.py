@@ -117,7 +117,8 @@ def test_discover_lists_the_airbyte_streams(emulator, tmp_path: Path) -> None:
     assert {"events", "issues", "projects", "releases"} <= set(streams)
     assert set(streams) == {s.name for s in STREAMS}
     for stream in streams.values():
-        assert stream["source_defined_primary_key"] == [["id"]]
+        # Span ids are unique only within their trace.
+        assert stream["source_defined_primary_key"] == ([["id"], ["trace"]] if stream["name"] == "spans" else [["id"]])
         if stream["name"] == "environments":  # no timestamps at all: full refresh only
             assert stream["supported_sync_modes"] == ["full_refresh"]
             continue
