@@ -621,6 +621,9 @@ class _SessionsReader(_StreamReader):
         start = earliest
         if saved.interval is not None:
             start = max(earliest, _floor(saved.interval - config.release_health_tail, step))
+        if start >= ctx.now:  # a saved interval in the future: nothing to read yet
+            ctx.out.state(stream.name, saved.to_json())
+            return []
         next_start = max(earliest, _floor(complete - config.release_health_tail, step))
         recent: dict[str, str] = {}
         async for rows in self._ranges(start, ctx.now, step, resolution):
@@ -756,9 +759,12 @@ class _TimelineReader(_StreamReader):
         first = ctx.since
         if stream.dataset is not None:
             first = max(first, ctx.now - timedelta(days=config.explore_days))
+        # Whole hours from the start and whole minutes to the live edge: two reads in a row
+        # cover the same range.
+        first = _ceil(first, timedelta(hours=1))
         cursor = max(first, saved.cursor) if saved.cursor is not None else first
         cursor = cursor.replace(microsecond=0)
-        upper = (ctx.now - config.ingestion_lag).replace(microsecond=0)
+        upper = _floor(ctx.now - config.ingestion_lag, timedelta(minutes=1))
         if stream.dataset is not None and cursor < ctx.now - _FULL_FIDELITY + _FIDELITY_MARGIN:
             self._warn(
                 f"reading from {format_time(cursor)}, more than the {_FULL_FIDELITY.days} days Sentry keeps at full "

@@ -29,6 +29,12 @@ def _hour_start() -> datetime:
     return now + timedelta(seconds=1)
 
 
+def _next_hour(at: datetime) -> datetime:
+    """The first whole hour at or after ``at``: where a first sync's range starts."""
+    hour = at.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == at else hour + timedelta(hours=1)
+
+
 def _cursor(run: Any, stream: str, field: str) -> datetime:
     [state] = [s for s in run.final_states() if s["stream"]["stream_descriptor"]["name"] == stream]
     value = parse_time(state["stream"]["stream_state"][field])
@@ -170,7 +176,7 @@ def test_explore_holds_back_the_live_edge_so_late_rows_are_not_lost(make_emulato
     held = Connector(tmp_path / "held", emu, explore_days=1)
     eager = Connector(tmp_path / "eager", emu, explore_days=1, ingestion_lag_minutes=0)
     got: dict[str, set[str]] = {"held": set(), "eager": set()}
-    start = emu.now() - timedelta(days=1) + timedelta(minutes=5)
+    start = _next_hour(emu.now() - timedelta(days=1) + timedelta(minutes=1))
     for _ in range(3):
         for name, connector in (("held", held), ("eager", eager)):
             run = connector.read(["logs"])
@@ -193,7 +199,7 @@ def test_explore_window_cut_by_the_row_cap_goes_on_from_its_last_second(make_emu
     assert run.statuses("spans")[-1] == "COMPLETE", run.errors()
     upper = _cursor(run, "spans", "timestamp")
     # The first sync starts explore_days before now; its upper bound is now less the lag.
-    truth = emu.explore_rows("spans", start=upper + timedelta(minutes=10) - timedelta(days=1), end=upper)
+    truth = emu.explore_rows("spans", start=_next_hour(upper + timedelta(minutes=10) - timedelta(days=1)), end=upper)
     assert len(truth) > 25_000
     rows = run.records("spans")
     assert set(_ids(rows, "id", "trace")) == set(_ids(truth, "id", "trace"))
@@ -313,9 +319,21 @@ def test_sync_stores_them_and_reads_explore_only_when_chosen(make_emulator, tmp_
     before = emu.now()
     sync.run("--streams", "spans")
     # Away from the edges of the range read (its start and the live edge), the table is the truth.
-    low, high = before - timedelta(days=2) + timedelta(minutes=1), before - timedelta(minutes=10)
+    low, high = _next_hour(before - timedelta(days=2) + timedelta(minutes=1)), before - timedelta(minutes=10)
     truth = {(r["id"], r["trace"]) for r in emu.explore_rows("spans", start=low, end=high)}
     stored = sync.query(
         f"select id, trace from spans where timestamp >= '{low.isoformat()}' and timestamp < '{high.isoformat()}'"
     )
     assert truth and set(stored) == truth and len(stored) == len(truth)
+
+
+def test_explore_streams_share_explores_own_rate_limit_without_a_429(make_emulator, tmp_path: Path) -> None:
+    from sentry_emulator import RateLimits
+
+    emu = make_emulator(days=3, rate_limits=RateLimits(explore_limit=8, explore_window=1, explore_concurrent=2))
+    run = Connector(tmp_path, emu, explore_days=2).read(["spans", "logs", "uptime_results", "tracemetrics"])
+    for stream in ("spans", "logs", "uptime_results", "tracemetrics"):
+        assert run.statuses(stream)[-1] == "COMPLETE", run.errors()
+    explore = [r for r in emu.requests if r.path.endswith(f"/organizations/{emu.organization}/events/")]
+    assert len(explore) > 8  # more than one window's worth: the limit was in play
+    assert emu.count_429() == 0
