@@ -29,6 +29,12 @@ def _hour_start() -> datetime:
     return now + timedelta(seconds=1)
 
 
+def _mid_hour() -> datetime:
+    """A start time five minutes into an hour: a read in the next seconds starts its range on the
+    same whole hour and ends it on the same whole minute as the test computes afterwards."""
+    return _hour_start() + timedelta(minutes=5)
+
+
 def _next_hour(at: datetime) -> datetime:
     """The first whole hour at or after ``at``: where a first sync's range starts."""
     hour = at.replace(minute=0, second=0, microsecond=0)
@@ -143,13 +149,13 @@ def _ids(rows: list[dict[str, Any]], *keys: str) -> list[tuple[Any, ...]]:
 
 @pytest.mark.parametrize("dataset", ["spans", "logs", "uptime_results", "tracemetrics"])
 def test_explore_dataset_full_then_nothing_then_new_rows(make_emulator, tmp_path: Path, dataset: str) -> None:
-    emu = make_emulator(days=10)
+    emu = make_emulator(days=10, start_time=_mid_hour())
     connector = Connector(tmp_path, emu)
     keys = ("id", "trace") if dataset == "spans" else ("id",)
     run = connector.read([dataset])
     assert run.statuses(dataset)[-1] == "COMPLETE", run.errors()
     upper = _cursor(run, dataset, "timestamp")
-    assert emu.now() - timedelta(minutes=11) < upper <= emu.now() - timedelta(minutes=10)
+    assert emu.now() - timedelta(minutes=12) < upper <= emu.now() - timedelta(minutes=10)
     truth = emu.explore_rows(dataset, end=upper)
     rows = run.records(dataset)
     assert rows and _ids(rows, *keys) == _ids(truth, *keys)
@@ -170,7 +176,7 @@ def test_explore_dataset_full_then_nothing_then_new_rows(make_emulator, tmp_path
 
 
 def test_explore_holds_back_the_live_edge_so_late_rows_are_not_lost(make_emulator, tmp_path: Path) -> None:
-    emu = make_emulator(days=2, explore_rows_per_hour={"logs": 400})
+    emu = make_emulator(days=2, explore_rows_per_hour={"logs": 400}, start_time=_mid_hour())
     (tmp_path / "held").mkdir()
     (tmp_path / "eager").mkdir()
     held = Connector(tmp_path / "held", emu, explore_days=1)
@@ -193,7 +199,7 @@ def test_explore_holds_back_the_live_edge_so_late_rows_are_not_lost(make_emulato
 
 
 def test_explore_window_cut_by_the_row_cap_goes_on_from_its_last_second(make_emulator, tmp_path: Path) -> None:
-    emu = make_emulator(projects=1, days=2, explore_rows_per_hour={"spans": 1500})
+    emu = make_emulator(projects=1, days=2, explore_rows_per_hour={"spans": 1500}, start_time=_mid_hour())
     connector = Connector(tmp_path, emu, explore_days=1)
     run = connector.read(["spans"])
     assert run.statuses("spans")[-1] == "COMPLETE", run.errors()
@@ -303,7 +309,7 @@ def test_sync_stores_them_and_reads_explore_only_when_chosen(make_emulator, tmp_
     import duckdb
     from test_sync import Sync
 
-    emu = make_emulator(days=3)
+    emu = make_emulator(days=3, start_time=_mid_hour())
     sync = Sync(tmp_path, emu, explore_datasets=["logs"], explore_days=2)
     sync.run()
     with duckdb.connect(sync.db, read_only=True) as con:
@@ -317,7 +323,10 @@ def test_sync_stores_them_and_reads_explore_only_when_chosen(make_emulator, tmp_
     assert columns == 2
 
     before = emu.now()
-    sync.run("--streams", "spans")
+    sync.run("--streams", "spans,uptime_results,tracemetrics")
+    for table in ("uptime_results", "tracemetrics"):
+        [(rows, keys)] = sync.query(f'select count(*), count(distinct id) from "{table}"')
+        assert rows == keys > 0
     # Away from the edges of the range read (its start and the live edge), the table is the truth.
     low, high = _next_hour(before - timedelta(days=2) + timedelta(minutes=1)), before - timedelta(minutes=10)
     truth = {(r["id"], r["trace"]) for r in emu.explore_rows("spans", start=low, end=high)}
