@@ -38,6 +38,7 @@ import orjson
 from source_sentry.errors import ConfigError, register_secret
 from source_sentry.spec import (
     DEFAULT_EXPLORE_DAYS,
+    DEFAULT_FULL_LIST_MAX_RECORDS,
     DEFAULT_FULL_SCAN_HOURS,
     DEFAULT_HOSTNAME,
     DEFAULT_INGESTION_LAG_MINUTES,
@@ -84,6 +85,7 @@ class Config:
     region: str = ""
     # Issues and releases: hours between full lists (0 = every sync); see the spec.
     full_scan: timedelta = timedelta(hours=DEFAULT_FULL_SCAN_HOURS)
+    full_list_max_records: int = DEFAULT_FULL_LIST_MAX_RECORDS
     release_health_interval: str = "1d"
     release_health_tail: timedelta = timedelta(hours=DEFAULT_RELEASE_HEALTH_TAIL_HOURS)
     explore_datasets: tuple[str, ...] = ()
@@ -517,6 +519,7 @@ def parse_config(raw: object) -> Config:
         max_retries=int(reader.option("max_retries")),
         region=region,
         full_scan=timedelta(hours=reader.option("full_scan_hours")),
+        full_list_max_records=int(reader.option("full_list_max_records")),
         release_health_interval=_choice(reader, "release_health_interval"),
         release_health_tail=timedelta(hours=reader.option("release_health_tail_hours")),
         explore_datasets=_explore_datasets(reader),

@@ -144,13 +144,16 @@ class _StreamReader:
             params.update(stream.params_hook(self.ctx.scope()))
         return params
 
-    def _delta_due(self, stream: StreamDef, known: bool, cursor: datetime | None, full_scan_at: datetime | None) -> bool:
-        """Whether ``stream``'s list may be read as a delta (only what moved since ``cursor``):
-        within full_scan_hours of its last complete full list, with what that list saw kept."""
+    def _delta_due(self, stream: StreamDef, known: int | None, cursor: datetime | None, full_scan_at: datetime | None) -> bool:
+        """Whether ``stream``'s list may be read as a delta (only what moved since ``cursor``): a
+        list of more than full_list_max_records (``known``: how many its last full list saw),
+        within full_scan_hours of that list. A smaller list is read whole every sync, so a change
+        without a new event (a resolve, an assignment) arrives with the next sync."""
         interval = self.ctx.config.full_scan
         return (
             stream.delta_hook is not None
-            and known
+            and known is not None
+            and known > self.ctx.config.full_list_max_records
             and cursor is not None
             and full_scan_at is not None
             and interval > timedelta(0)
@@ -210,7 +213,8 @@ class _SnapshotReader(_StreamReader):
         if stream.params_hook is not None and self._no_projects_left():
             return list(ctx.project_errors.values())
         # Between full lists (full_scan_hours), only what moved since the cursor.
-        delta = not self.full_refresh and self._delta_due(stream, saved.known is not None, saved.cursor, saved.full_scan_at)
+        known = len(saved.known) if saved.known is not None else None
+        delta = not self.full_refresh and self._delta_due(stream, known, saved.cursor, saved.full_scan_at)
         params = self._delta_params(stream, saved.cursor) if delta and saved.cursor else self._base_params()
         progress = SnapshotProgress(
             saved, emit_all=self.full_refresh or (saved.known is None and saved.cursor is None), delta=delta
@@ -444,7 +448,7 @@ class _ChildReader(_StreamReader):
         # Between full lists of the parents (full_scan_hours), only the parents that moved since
         # the newest one seen, as the parent stream reads them: an issue with new events, a new
         # release. A parent's other changes (a deploy to an old release) wait for the full list.
-        delta = self._delta_due(parent, bool(known), saved.parent_cursor, saved.full_scan_at)
+        delta = self._delta_due(parent, len(known) if known else None, saved.parent_cursor, saved.full_scan_at)
         parent_params = (
             self._delta_params(parent, saved.parent_cursor) if delta and saved.parent_cursor else self._base_params(parent)
         )

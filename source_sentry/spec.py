@@ -29,6 +29,9 @@ DEFAULT_MAX_RETRIES = 8
 # Issues and releases are listed in full at most this often; between full lists only what
 # moved is read (about one request per stream), so frequent syncs stay cheap.
 DEFAULT_FULL_SCAN_HOURS = 24
+# Lists of issues and releases up to this many records (100 requests at 100 a page) are read
+# whole every sync, so status changes without a new event arrive with the next sync.
+DEFAULT_FULL_LIST_MAX_RECORDS = 10_000
 
 # Release health, Explore datasets and replays (see docs/sentry.md).
 DEFAULT_RELEASE_HEALTH_TAIL_HOURS = 48
@@ -216,17 +219,30 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "type": "number",
             "title": "Full Scan Interval (hours)",
             "description": (
-                "Issues and releases have no 'updated since' filter. Incremental syncs within this "
-                "many hours of the last full list read only what moved (issues with new events, "
-                "new releases: about one request each; the same for the parents of issue_events, "
-                "release_deploys and release_commits); changes without new events (status, "
-                "assignment, deploys, deletions) arrive with the next full list, at most this many "
-                "hours later. 0: every sync lists them all (one request per 100 issues or releases)."
+                "Issues and releases have no 'updated since' filter. A list larger than Full List Max "
+                "Records is read whole at most this often; incremental syncs in between read only "
+                "what moved (issues with new events, new releases: about one request each; the same "
+                "for the parents of issue_events, release_deploys and release_commits), and changes "
+                "without new events (status, assignment, deploys, deletions) arrive with the next "
+                "full list, at most this many hours later. 0: every sync lists them all."
             ),
             "default": DEFAULT_FULL_SCAN_HOURS,
             "minimum": 0,
             "maximum": 720,
             "order": 13,
+        },
+        "full_list_max_records": {
+            "type": "integer",
+            "title": "Full List Max Records",
+            "description": (
+                "Issues and releases lists of up to this many records are read whole every sync "
+                "(one request per 100), so a resolve, ignore or assignment without a new event "
+                "arrives with the next sync; larger lists follow Full Scan Interval."
+            ),
+            "default": DEFAULT_FULL_LIST_MAX_RECORDS,
+            "minimum": 0,
+            "maximum": 1000000,
+            "order": 14,
         },
         "release_health_interval": {
             "type": "string",
@@ -234,7 +250,7 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "description": "The length of one release_health row: 1d (default) or 1h.",
             "enum": ["1d", "1h"],
             "default": "1d",
-            "order": 14,
+            "order": 15,
         },
         "release_health_tail_hours": {
             "type": "integer",
@@ -246,7 +262,7 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "default": DEFAULT_RELEASE_HEALTH_TAIL_HOURS,
             "minimum": 0,
             "maximum": 720,
-            "order": 15,
+            "order": 16,
         },
         "explore_datasets": {
             "type": "array",
@@ -258,7 +274,7 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             ),
             "items": {"type": "string", "enum": list(EXPLORE_DATASETS)},
             "default": [],
-            "order": 16,
+            "order": 17,
         },
         "explore_fields": {
             "type": "object",
@@ -268,7 +284,7 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
                 "most 20 with the keys and timestamp, which are always read)."
             ),
             "properties": {name: {"type": "array", "items": {"type": "string"}} for name in EXPLORE_DATASETS},
-            "order": 17,
+            "order": 18,
         },
         "explore_days": {
             "type": "integer",
@@ -280,7 +296,7 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "default": DEFAULT_EXPLORE_DAYS,
             "minimum": 1,
             "maximum": 90,
-            "order": 18,
+            "order": 19,
         },
         "ingestion_lag_minutes": {
             "type": "integer",
@@ -292,7 +308,7 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "default": DEFAULT_INGESTION_LAG_MINUTES,
             "minimum": 0,
             "maximum": 1440,
-            "order": 19,
+            "order": 20,
         },
     },
 }

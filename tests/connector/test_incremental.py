@@ -203,7 +203,8 @@ def test_a_new_project_starts_from_its_own_beginning(make_emulator, tmp_path: Pa
 
 def test_issues_between_full_scans_read_only_what_moved(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=1, events_per_project=400, issues_per_project=250)
-    conn = Connector(tmp_path, emu)  # the default: a full list every 24 hours
+    # A list larger than full_list_max_records (0 here): a full list every 24 hours, deltas between.
+    conn = Connector(tmp_path, emu, full_list_max_records=0)
     first = conn.read(["issues"])
     assert len(first.records("issues")) == len(emu.issues()) > 200  # a full list: several pages
     unresolved = [i for i in emu.issues() if i["status"] == "unresolved"]
@@ -245,7 +246,8 @@ def test_a_full_list_stopped_half_way_is_read_in_full_again(make_emulator, tmp_p
 
 def test_releases_between_full_scans_read_only_the_newest(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=1, releases=250)
-    conn = Connector(tmp_path, emu)  # the default: a full list every 24 hours
+    # A list larger than full_list_max_records (0 here): a full list every 24 hours, deltas between.
+    conn = Connector(tmp_path, emu, full_list_max_records=0)
     assert len(conn.read(["releases"]).records("releases")) == 250
     old_version = emu.releases()[-1]["version"]
     emu.advance(60)
@@ -262,3 +264,23 @@ def test_releases_between_full_scans_read_only_the_newest(make_emulator, tmp_pat
     emu.advance(25 * 3600)
     third = conn.read(["releases"])
     assert old_version in {r["version"] for r in third.records("releases")}
+
+
+def test_a_resolve_without_a_new_event_arrives_with_the_next_default_sync(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=2, issues_per_project=120)
+    conn = Connector(tmp_path, emu)  # the default config: lists up to 10,000 issues read whole
+    first = conn.read(["issues"])
+    unresolved = [i for i in emu.issues() if i["status"] == "unresolved"]
+    resolved, assigned = str(unresolved[0]["id"]), str(unresolved[1]["id"])
+    assert {str(r["id"]) for r in first.records("issues")} >= {resolved, assigned}
+    emu.advance(60)
+    emu.set_issue_status(resolved, "resolved")
+    emu.assign_issue(assigned, f"team:{emu.teams()[0]['slug']}")
+    emu.clear_requests()
+    second = conn.read(["issues"])
+    changed = {str(r["id"]): r for r in second.records("issues")}
+    assert set(changed) == {resolved, assigned}  # only what changed, and all of it
+    assert changed[resolved]["status"] == "resolved"
+    assert changed[assigned]["assignedTo"] is not None
+    pages = [r for r in emu.requests if r.path.endswith("/issues/")]
+    assert len(pages) == -(-len(emu.issues()) // 100)  # the whole list: one request per 100 issues

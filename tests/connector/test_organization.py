@@ -142,7 +142,8 @@ def test_child_streams_read_only_changed_parents(make_emulator, tmp_path: Path) 
 
 def test_child_streams_list_only_the_parents_that_moved_between_full_lists(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=1, events_per_project=900, issues_per_project=350, releases=250)
-    conn = Connector(tmp_path, emu)  # full_scan_hours: 24, the default
+    # Lists larger than full_list_max_records (0 here, 10,000 by default) go by full_scan_hours (24).
+    conn = Connector(tmp_path, emu, full_list_max_records=0)
     streams = ["issue_events", "release_deploys", "release_commits"]
     first = conn.read(streams)
     assert first.returncode == 0, first.errors()

@@ -1,0 +1,67 @@
+"""Requests of a no-change incremental sync of `issues` as a function of the number of issues,
+with the default config: lists up to `full_list_max_records` (10,000) are read whole every sync,
+so a resolve or an assignment without a new event arrives with the next sync; larger lists are
+read as deltas between full lists (`full_scan_hours`).
+
+    .venv/bin/python bench/issue_polling.py        # prints a Markdown table (a few minutes)
+
+The figures are in docs/benchmarks.md ("Status changes without a new event").
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sentry_emulator import Emulator
+
+SIZES = (100, 1_000, 5_000, 10_000, 12_000)
+
+
+def _read(emu: Emulator, workdir: Path, state: Any = None) -> tuple[list[dict[str, Any]], int, float]:
+    from source_sentry.catalog import discovered_streams
+
+    entry = next(s for s in discovered_streams() if s["name"] == "issues")
+    catalog = {"streams": [{"stream": entry, "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
+                            "cursor_field": entry["default_cursor_field"], "primary_key": [["id"]]}]}
+    config = {"auth_token": emu.token, "organization": emu.organization, "hostname": emu.base_url}
+    for name, value in (("config", config), ("catalog", catalog), ("state", state)):
+        (workdir / f"{name}.json").write_text(json.dumps(value))
+    args = [sys.executable, "-m", "source_sentry", "read", "--config", str(workdir / "config.json"),
+            "--catalog", str(workdir / "catalog.json")]
+    if state is not None:
+        args += ["--state", str(workdir / "state.json")]
+    emu.clear_requests()
+    started = time.monotonic()
+    proc = subprocess.run(args, capture_output=True, text=True, check=True)
+    seconds = time.monotonic() - started
+    messages = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    states = [m["state"] for m in messages if m["type"] == "STATE"][-1:]
+    issue_requests = sum(r.path.endswith("/issues/") for r in emu.requests)
+    return states, issue_requests, seconds
+
+
+def main() -> None:
+    print("| issues | full read: requests to issues/ | no-change sync: requests to issues/ | seconds | a resolve arrives |")
+    print("| -----: | -----------------------------: | ----------------------------------: | ------: | :---------------- |")
+    for size in SIZES:
+        now = datetime.now(timezone.utc)
+        with tempfile.TemporaryDirectory() as tmp, Emulator(
+            seed=1, projects=1, issues_per_project=size, events_per_project=size + 100, start_time=now
+        ) as emu:
+            workdir = Path(tmp)
+            state, full, _ = _read(emu, workdir)
+            emu.advance(60)
+            _, again, seconds = _read(emu, workdir, state)
+            when = "next sync" if size <= 10_000 else "next full list (`full_scan_hours`)"
+            print(f"| {size:,} | {full} | {again} | {seconds:.1f} | {when} |")
+
+
+if __name__ == "__main__":
+    main()
