@@ -559,6 +559,17 @@ class Dataset:
         h = gen.hash(i)
         return EventRef(hex32(h), project.idx, owner, gen.time_us(i), gen.received_us(i), h, gen.user(i))
 
+    def added_refs(self, project: Project, *, event_ids: Iterable[str] = (), issue_id: str | None = None) -> list[EventRef]:
+        """Stored (added) events of a project by id, or those added to `issue_id`, oldest first."""
+        wanted = set(event_ids)
+        out = []
+        for e in project.explicit:
+            if e.event_id in wanted or (issue_id is not None and e.base_issue == issue_id):
+                owner = self._resolve(e.base_issue)
+                if owner is not None:
+                    out.append(EventRef(e.event_id, e.project, owner, e.t_us, e.recv_us, e.h, e.user))
+        return out
+
     def _stored(self, events: Iterable[ExplicitEvent], lo_us: int, hi_us: int, now_us: int,
                 issue: Issue | None = None) -> list[tuple[ExplicitEvent, EventRef]]:
         """Stored events received by now in [lo, hi): of `issue`, or else the error events."""

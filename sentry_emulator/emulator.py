@@ -22,12 +22,14 @@ from .deprecation import DEFAULT_DATE, DeprecationTable
 from .details import live_detectors, live_workflows
 from .explore import DATASETS, FIELD_TYPES
 from .faults import FaultTable
-from .models import Issue, Monitor, Project, Release
+from .models import EventRef, Issue, Monitor, Project, Release
 from .pagination import FULL_PAGE_SIZE, parse_cursor
+from .rand import hkey, uuid4_like
 from .ratelimit import RateLimiter, RateLimitSetting, resolve
 from .server import App, EmulatorHTTPServer, RequestLog, RequestRecord
 from .shapes import Shapes
-from .timeutil import US, parse_iso
+from .timeutil import US, iso_us, parse_iso
+from .webhooks import RESOURCES, SENTRY_ACTOR, Hook, WebhookSender, error_payload, metric_alert_payload
 
 __all__ = ["Emulator"]
 
@@ -102,6 +104,13 @@ class Emulator:
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._app: App | None = None
+        # Outgoing webhooks (configure_webhooks): one installation of one internal integration.
+        self._hooks = WebhookSender(self.clock.time, uuid4_like(hkey(seed, organization, "installation")))
+        self._app_uuid = uuid4_like(hkey(seed, organization, "sentry-app"))
+        self._comments = 0
+        self._alert_rules: dict[str, str] = {}  # metric alert name -> rule id
+        self._incidents: dict[str, dict[str, str]] = {}  # open metric-alert incident per alert name
+        self._incident_seq = 0
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Emulator:
@@ -345,24 +354,44 @@ class Emulator:
         moves the issue's lastSeen and count, and regresses a resolved issue to unresolved.
         """
         with self._ds.lock:
-            return self._ds.add_events(self._project(project_slug), n, self.clock.now_us(),
-                                       int(late_by_seconds * US), None if issue_id is None else str(issue_id))
+            project = self._project(project_slug)
+            before = self._hook_snapshot(project)
+            ids = self._ds.add_events(project, n, self.clock.now_us(), int(late_by_seconds * US),
+                                      None if issue_id is None else str(issue_id))
+            hooks = self._issue_hooks_after(project, before)
+            hooks += self._error_hooks(self._ds.added_refs(project, event_ids=ids))
+        self._send_hooks(hooks)
+        return ids
 
     def add_issue(self, project_slug: str, **fields: Any) -> str:
         """A new issue with one event now; `fields` override Issue attributes (title, level,
         status, substatus, culprit, priority, assignee=...); `events=N` sets the first events."""
         with self._ds.lock:
-            return self._ds.add_issue(self._project(project_slug), self.clock.now_us(), **fields)
+            project = self._project(project_slug)
+            before = self._hook_snapshot(project)
+            issue_id = self._ds.add_issue(project, self.clock.now_us(), **fields)
+            hooks = self._issue_hooks_after(project, before)
+            hooks += self._error_hooks(self._ds.added_refs(project, issue_id=issue_id))
+        self._send_hooks(hooks)
+        return issue_id
 
     def set_issue_status(self, issue_id: str, status: str, substatus: str | None = None) -> None:
         """resolved | unresolved | ignored (alias archived) ...; lastSeen does not move."""
         with self._ds.lock:
-            self._ds.set_issue_status(self._issue(issue_id), status, substatus, self.clock.now_us())
+            issue = self._issue(issue_id)
+            self._ds.set_issue_status(issue, status, substatus, self.clock.now_us())
+            action = {"resolved": "resolved", "ignored": "ignored", "unresolved": "unresolved"}.get(issue.status)
+            hooks = self._issue_hook(issue, action, self._user_actor()) if action else []
+        self._send_hooks(hooks)
 
     def assign_issue(self, issue_id: str, assignee: Any) -> None:
         """Assign to a member (email, user id, name), a team ("team:slug"), or None; lastSeen stays."""
         with self._ds.lock:
-            self._ds.assign_issue(self._issue(issue_id), assignee)
+            issue = self._issue(issue_id)
+            self._ds.assign_issue(issue, assignee)
+            # Sentry sends issue.assigned on an assignment; unassigning sends nothing.
+            hooks = self._issue_hook(issue, "assigned", self._user_actor()) if issue.assigned_to else []
+        self._send_hooks(hooks)
 
     def delete_issue(self, issue_id: str) -> None:
         """The issue and its events disappear from every list; its detail answers 404."""
@@ -551,6 +580,156 @@ class Emulator:
     def deprecations(self) -> list[dict[str, Any]]:
         """Deprecated paths, newest first: path, date, replacement, brownout_times (still to come)."""
         return self._deprecations.pending()
+
+    # ------------------------------------------------------------ outgoing webhooks
+    def configure_webhooks(self, url: str, secret: str, resources: Iterable[str] = RESOURCES, *,
+                           timeout: float = 5.0, verify: bool | str = True) -> None:
+        """From now on, mutations POST Sentry's integration-platform webhooks of these `resources`
+        to `url`, signed with `secret`, synchronously (the mutation returns once the receiver
+        answered or the delivery failed; a failure never raises). `timeout` in seconds per POST;
+        `verify`: TLS verification of an https receiver (False, or a CA bundle path)."""
+        self._hooks.configure(url, secret, resources, timeout, verify)
+
+    def stop_webhooks(self) -> None:
+        """Mutations deliver no more webhooks (the delivery log stays)."""
+        self._hooks.stop()
+
+    @property
+    def webhook_installation(self) -> str:
+        """`installation.uuid` of every delivery (fixed per seed and organization)."""
+        return self._hooks.installation_uuid
+
+    @property
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """Every POST so far, in order: resource, action, request_id, status (0: no answer),
+        bytes (of the body), sent_at (emulator clock, epoch seconds)."""
+        return self._hooks.deliveries()
+
+    def send_webhook(self, resource: str, action: str, data: dict[str, Any], *, secret: str | None = None,
+                     timestamp: int | None = None, request_id: str | None = None, pad_bytes: int = 0,
+                     url: str | None = None, actor: dict[str, Any] | None = None) -> int:
+        """One delivery, hostile if asked: another `secret` (a bad signature), a `timestamp`
+        (epoch seconds: a stale one), a repeated `request_id` (a redelivery), `pad_bytes` (a
+        `_padding` field making the body that much larger), another `url`. Ignores the
+        subscribed resources. Returns the HTTP status, 0 when no answer came."""
+        return self._hooks.send(resource, action, data, actor=actor, secret=secret, timestamp=timestamp,
+                                request_id=request_id, pad_bytes=pad_bytes, url=url)
+
+    def redeliver(self, request_id: str) -> int:
+        """Send a delivery again as Sentry's retries do: same body, headers and Request-ID, a
+        fresh Sentry-Hook-Timestamp. Returns the HTTP status (0: no answer)."""
+        return self._hooks.redeliver(request_id)
+
+    def add_comment(self, issue_id: str, text: str, user_email: str | None = None) -> dict[str, Any]:
+        """A comment on the issue now, by the member `user_email` (default: the first member);
+        moves the issue's numComments; delivers `comment`/`created`. Returns the webhook data."""
+        with self._ds.lock:
+            issue = self._issue(issue_id)
+            actor = self._user_actor(user_email)
+            self._comments += 1
+            issue.num_comments += 1
+            self._ds.version += 1
+            comment = {"comment_id": 1000 + self._comments, "issue_id": int(issue.id),
+                       "project_slug": self._ds.projects[issue.project].slug,
+                       "timestamp": iso_us(self.clock.now_us()), "comment": text}
+        self._send_hooks([("comment", "created", dict(comment), actor)])
+        return comment
+
+    def fire_event_alert(self, issue_id: str, rule: str = "High error rate") -> None:
+        """An issue alert rule fired on the issue's newest event: `event_alert`/`triggered`."""
+        with self._ds.lock:
+            issue = self._issue(issue_id)
+            refs = self._ds.issue_event_view(issue, None, None, self.clock.now_us()).page(0, 1)
+            if not refs:
+                raise ValueError(f"issue {issue_id} has no visible event")
+            data = {"event": error_payload(self._shapes, refs[0]), "triggered_rule": rule}
+        self._send_hooks([("event_alert", "triggered", data, SENTRY_ACTOR)])
+
+    def fire_metric_alert(self, action: str = "critical", name: str = "p95 latency") -> None:
+        """A metric alert named `name` changed state: `metric_alert`/`critical|warning|resolved`.
+        critical/warning open an incident (or keep the open one); resolved closes it."""
+        if action not in ("critical", "warning", "resolved"):
+            raise ValueError(f"metric alert action must be critical, warning or resolved, not {action!r}")
+        with self._ds.lock:
+            now = iso_us(self.clock.now_us())
+            rule_id = self._alert_rules.setdefault(name, str(1001 + len(self._alert_rules)))
+            incident = self._incidents.get(name)
+            if incident is None:
+                self._incident_seq += 1
+                incident = {"id": str(5000 + self._incident_seq), "identifier": str(self._incident_seq),
+                            "started": now}
+                self._incidents[name] = incident
+            if action == "resolved":
+                del self._incidents[name]
+            data = metric_alert_payload(
+                base_url=self.base_url, org_slug=self._ds.org_slug, org_id=self._ds.org_id,
+                projects=[p.slug for p in self._ds.live_projects[:1]], action=action, name=name, rule_id=rule_id,
+                incident_id=incident["id"], identifier=incident["identifier"], started=incident["started"],
+                now=now, created=iso_us(self._ds.org_created_us))
+        self._send_hooks([("metric_alert", action, data, SENTRY_ACTOR)])
+
+    def install_integration(self, action: str = "created") -> None:
+        """The emulator's integration was installed or uninstalled: `installation`/`created|deleted`."""
+        if action not in ("created", "deleted"):
+            raise ValueError(f"installation action must be created or deleted, not {action!r}")
+        with self._ds.lock:
+            org = self._ds.org_slug
+            data = {"installation": {
+                "uuid": self._hooks.installation_uuid, "status": "installed",
+                "app": {"uuid": self._app_uuid, "slug": f"{org}-emulator-hooks"},
+                "organization": {"slug": org}, "code": self._app_uuid.replace("-", "")}}
+            actor = self._user_actor()
+        self._send_hooks([("installation", action, data, actor)])
+
+    def _send_hooks(self, hooks: list[Hook]) -> None:
+        """Deliver what a mutation built under the dataset lock, after releasing it (a receiver
+        may call the API back before it answers)."""
+        for resource, action, data, actor in hooks:
+            self._hooks.deliver(resource, action, data, actor)
+
+    def _user_actor(self, email: str | None = None) -> dict[str, Any]:
+        """`actor` of a user's action: the member with this email, else the first member."""
+        members = [m for m in self._ds.members if not m.pending and m.user_id]
+        if email is not None:
+            members = [m for m in members if m.email == email]
+            if not members:
+                raise KeyError(f"unknown member {email!r}")
+        if not members:
+            return dict(SENTRY_ACTOR)
+        m = members[0]
+        uid: Any = int(m.user_id) if m.user_id and m.user_id.isdigit() else m.user_id
+        return {"type": "user", "id": uid, "name": m.name}
+
+    def _issue_hook(self, issue: Issue, action: str, actor: dict[str, Any]) -> list[Hook]:
+        if not self._hooks.wants("issue"):
+            return []
+        return [("issue", action, {"issue": self.issue(issue.id)}, actor)]
+
+    def _hook_snapshot(self, project: Project) -> tuple[int, list[Issue]] | None:
+        """Before a mutation that adds events: how many issues exist and which of the project's
+        are resolved (a new event regresses them); None when no issue webhook is wanted."""
+        if not self._hooks.wants("issue"):
+            return None
+        return len(self._ds.issues), [i for i in self._ds.issues.values()
+                                      if i.project == project.idx and i.status == "resolved"]
+
+    def _issue_hooks_after(self, project: Project, before: tuple[int, list[Issue]] | None) -> list[Hook]:
+        """issue.created for the issues a mutation made, issue.unresolved for those it regressed."""
+        if before is None:
+            return []
+        count, resolved = before
+        hooks: list[Hook] = []
+        for issue in list(self._ds.issues.values())[count:]:
+            hooks += self._issue_hook(issue, "created", SENTRY_ACTOR)
+        for issue in resolved:
+            if issue.status == "unresolved":
+                hooks += self._issue_hook(issue, "unresolved", SENTRY_ACTOR)
+        return hooks
+
+    def _error_hooks(self, refs: list[EventRef]) -> list[Hook]:
+        if not self._hooks.wants("error"):
+            return []
+        return [("error", "created", {"error": error_payload(self._shapes, r)}, SENTRY_ACTOR) for r in refs]
 
     # ------------------------------------------------------------ faults
     def inject_fault(self, kind: str, *, path: str = ".*", times: int = 1, after: int = 0,
