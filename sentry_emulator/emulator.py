@@ -24,7 +24,7 @@ from .explore import DATASETS, FIELD_TYPES
 from .faults import FaultTable
 from .models import EventRef, Issue, Monitor, Project, Release
 from .pagination import FULL_PAGE_SIZE, parse_cursor
-from .rand import hkey, uuid4_like
+from .rand import hex32, hkey, uuid4_like
 from .ratelimit import RateLimiter, RateLimitSetting, resolve
 from .server import App, EmulatorHTTPServer, RequestLog, RequestRecord
 from .shapes import Shapes
@@ -677,7 +677,7 @@ class Emulator:
             data = {"installation": {
                 "uuid": self._hooks.installation_uuid, "status": "installed",
                 "app": {"uuid": self._app_uuid, "slug": f"{org}-emulator-hooks"},
-                "organization": {"slug": org}, "code": self._app_uuid.replace("-", "")}}
+                "organization": {"slug": org}, "code": hex32(hkey(self._ds.seed, org, "installation-code"))}}
             actor = self._user_actor()
         self._send_hooks([("installation", action, data, actor)])
 
