@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import sys
 import traceback
+from collections.abc import Callable
 
 from . import __version__, protocol
 from .config import Config, load_config_file, load_json_file
@@ -90,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--full-refresh", action="store_true", help="read everything again and replace the tables (Full Refresh | Overwrite)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(handler=_sync)
+
+    p = sub.add_parser("listen", help="own a DuckDB file: sync it now and then, apply Sentry's webhooks in between")
+    p.add_argument("--config", required=True, help="path to the config JSON file (with webhook_secret)")
+    p.add_argument("--destination", required=True, help="path of the DuckDB file to write (created if missing)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one (default: 8765)")
+    p.add_argument("--sync-every", type=float, default=15.0, metavar="MINUTES",
+                   help="minutes between incremental syncs; 0: only the one at start (default: 15)")
+    p.add_argument("--max-body-bytes", type=int, default=10 << 20, help="larger webhooks get 413 (default: 10 MB)")
+    p.set_defaults(handler=_listen)
     return parser
 
 
@@ -137,12 +148,28 @@ def _read(args: argparse.Namespace, emit: protocol.Emit) -> int:
 
 
 def _sync(args: argparse.Namespace, emit: protocol.Emit) -> int:
-    from .destination import DestinationError
     from .sync import run_sync
 
-    # A person runs this one: errors as plain sentences on stderr, not protocol messages.
+    return _for_a_person("sync", run_sync, args)
+
+
+def _listen(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    from .listen import run_listen
+
     try:
-        return run_sync(args)
+        return _for_a_person("listen", run_listen, args)
+    except OSError as exc:  # the address is taken or not ours
+        print(f"source-sentry listen: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def _for_a_person(command: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command a person runs (sync, listen): what they must fix is one plain sentence on
+    stderr and exit code 1, not protocol messages."""
+    from .destination import DestinationError
+
+    try:
+        return run(args)
     except (SentrySourceError, DestinationError) as exc:
-        print(f"source-sentry sync: {redact(exc.message)}", file=sys.stderr)
+        print(f"source-sentry {command}: {redact(exc.message)}", file=sys.stderr)
         return 1

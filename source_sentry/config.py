@@ -93,6 +93,7 @@ class Config:
     explore_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     explore_days: int = DEFAULT_EXPLORE_DAYS
     ingestion_lag: timedelta = timedelta(minutes=DEFAULT_INGESTION_LAG_MINUTES)
+    webhook_secret: str | None = field(default=None, repr=False)
 
     @property
     def is_saas(self) -> bool:
@@ -526,7 +527,15 @@ def parse_config(raw: object) -> Config:
         explore_fields=_explore_fields(reader),
         explore_days=int(reader.option("explore_days")),
         ingestion_lag=timedelta(minutes=reader.option("ingestion_lag_minutes")),
+        webhook_secret=_webhook_secret(reader),
     )
+
+
+def _webhook_secret(reader: _Reader) -> str | None:
+    value = reader.optional_str("webhook_secret")
+    if value is not None:
+        register_secret(value)  # never in a message, a log or the database
+    return value
 
 
 def _choice(reader: _Reader, name: str) -> str:

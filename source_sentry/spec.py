@@ -310,6 +310,17 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "maximum": 1440,
             "order": 20,
         },
+        "webhook_secret": {
+            "type": "string",
+            "title": "Webhook Client Secret",
+            "description": (
+                "For `source-sentry listen` only: the client secret of the Sentry internal "
+                "integration whose webhooks it receives; each request's Sentry-Hook-Signature is "
+                "checked with it."
+            ),
+            "airbyte_secret": True,
+            "order": 21,
+        },
     },
 }
 

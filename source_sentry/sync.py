@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from .http import HttpStats
 from .memory import trimming_heap
 from .streams import CORE_STREAMS, STREAMS
 
-__all__ = ["run_sync"]
+__all__ = ["default_catalog", "run_sync", "sync_into"]
 
 
 def run_sync(args: argparse.Namespace) -> int:
@@ -34,10 +36,8 @@ def run_sync(args: argparse.Namespace) -> int:
     Raises :class:`ConfigError` or :class:`~source_sentry.destination.DestinationError` for what
     the user must fix, before any stream is read.
     """
-    from .destination import DuckDBDestination, default_configured_catalog
     from .destination.catalog import destination_streams
     from .progress import SyncProgress
-    from .read import run_read
 
     config = load_config_file(args.config)
     if args.catalog:
@@ -45,11 +45,7 @@ def run_sync(args: argparse.Namespace) -> int:
         where = f"The catalog {args.catalog}"
     else:
         streams = [s.strip() for s in args.streams.split(",") if s.strip()] if args.streams else None
-        if streams is None:
-            # Every stream, but the Explore datasets only where the config names them: they can be
-            # far larger than everything else together.
-            streams = [s.name for s in STREAMS if not s.opt_in or s.dataset in config.explore_datasets]
-        catalog = default_configured_catalog({"streams": discovered_streams()}, streams, args.full_refresh)
+        catalog = default_catalog(config, streams, args.full_refresh)
         where = "The catalog"
     warnings: list[str] = []
     selected = select_streams(catalog, warnings, where)
@@ -62,20 +58,48 @@ def run_sync(args: argparse.Namespace) -> int:
     progress = SyncProgress(names, quiet=args.quiet)
     for text in warnings + notes:
         progress.on_message({"type": "LOG", "log": {"level": "WARN", "message": text}})
+    started = time.monotonic()
+    ok = sync_into(config, catalog, args.destination, progress, reset=names if args.full_refresh else ())
+    if ok and not args.quiet:
+        path = Path(args.destination).resolve()
+        print(f"\nSynced into {path} in {time.monotonic() - started:.1f} s.", file=sys.stderr)
+        query = "select status, count(*) from issues group by 1"
+        print(f"Query it:  {sys.executable} -c 'import duckdb; duckdb.connect(\"{path}\").sql(\"{query}\").show()'", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def sync_into(
+    config: Config,
+    catalog: dict[str, Any],
+    path: str,
+    progress: Any,
+    *,
+    reset: Iterable[str] = (),
+    lock: threading.RLock | None = None,
+    adjust_state: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+) -> bool:
+    """Read ``catalog``'s streams into the DuckDB file at ``path`` (its stored states first
+    forgotten for ``reset``, then passed through ``adjust_state``); whether every stream completed.
+    ``lock``: shared with the file's other writers in this process (``listen``)."""
+    from .destination import DuckDBDestination
+    from .read import run_read
+
     destination = DuckDBDestination(
-        args.destination,
+        path,
         catalog,
         # Destination warnings (an overwrite drops history) go where the reader's do.
         on_warning=lambda text: progress.on_message({"type": "LOG", "log": {"level": "WARN", "message": text}}),
         expiring_streams=[s.name for s in STREAMS if s.expires],
+        lock=lock,
     )
     stats = HttpStats()
     ok = False
-    started = time.monotonic()
     try:
-        if args.full_refresh:
-            destination.reset_state(names)
+        if reset:
+            destination.reset_state(reset)
         state = destination.read_state()
+        if adjust_state is not None:
+            state = adjust_state(state)
 
         def emit(message: dict[str, Any]) -> None:
             destination.write(message)
@@ -90,12 +114,18 @@ def run_sync(args: argparse.Namespace) -> int:
     finally:
         progress.on_http(stats.requests, stats.pages, stats.rate_limited, stats.rate_limit_wait_seconds)
         progress.finish(ok)
-    if ok and not args.quiet:
-        path = Path(args.destination).resolve()
-        print(f"\nSynced into {path} in {time.monotonic() - started:.1f} s.", file=sys.stderr)
-        query = "select status, count(*) from issues group by 1"
-        print(f"Query it:  {sys.executable} -c 'import duckdb; duckdb.connect(\"{path}\").sql(\"{query}\").show()'", file=sys.stderr)
-    return 0 if ok else 1
+    return ok
+
+
+def default_catalog(config: Config, streams: list[str] | None = None, full_refresh: bool = False) -> dict[str, Any]:
+    """The configured catalog ``sync`` uses without one: ``streams`` (default: every stream, but
+    the Explore datasets only where the config names them), incremental and deduplicated."""
+    from .destination import default_configured_catalog
+
+    if streams is None:
+        # The Explore datasets can be far larger than everything else together.
+        streams = [s.name for s in STREAMS if not s.opt_in or s.dataset in config.explore_datasets]
+    return default_configured_catalog({"streams": discovered_streams()}, streams, full_refresh)
 
 
 def _preflight(config: Config, selected: list[SelectedStream], chosen: bool) -> list[str]:

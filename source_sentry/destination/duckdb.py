@@ -64,7 +64,7 @@ from .columns import (
 )
 from .errors import check_path, connect_error, not_duckdb
 
-__all__ = ["BUFFER_LIMIT", "DuckDBDestination", "StreamResult", "SyncResult"]
+__all__ = ["BUFFER_LIMIT", "DuckDBDestination", "StreamResult", "SyncResult", "connect_database"]
 
 # Records buffered per stream before they are written without waiting for a state.
 BUFFER_LIMIT = 20_000
@@ -91,7 +91,7 @@ _SCHEMA_DDL = (
 )
 
 
-def _connect(path: str) -> duckdb.DuckDBPyConnection:
+def connect_database(path: str) -> duckdb.DuckDBPyConnection:
     """Open (or create) the database file, or raise a DestinationError saying what to fix."""
     check_path(path)
     try:
@@ -187,7 +187,8 @@ class DuckDBDestination:
     directory, no permission, locked by another process, not a DuckDB file) and ConfigError for a
     catalog it cannot apply. ``expiring_streams``: streams whose source forgets old records (Sentry's
     retention); each of them configured Full Refresh | Overwrite gets a warning that the overwrite
-    deletes what the source no longer has.
+    deletes what the source no longer has. ``lock``: the lock of another writer of the same file in
+    this process to share (its commits and ours then never interleave).
     """
 
     def __init__(
@@ -200,6 +201,7 @@ class DuckDBDestination:
         buffer_limit: int = BUFFER_LIMIT,
         commit_records: int = _COMMIT_RECORDS,
         commit_seconds: float = _COMMIT_SECONDS,
+        lock: threading.RLock | None = None,
     ) -> None:
         self._commit_records = commit_records
         self._commit_seconds = commit_seconds
@@ -208,11 +210,13 @@ class DuckDBDestination:
         self.errors: list[str] = []
         self._on_warning = on_warning
         self._buffer_limit = buffer_limit
-        self._lock = threading.RLock()
+        # Shared by the writers of one file in one process (``listen``: a sync and webhooks), so
+        # their commits never interleave.
+        self._lock = lock if lock is not None else threading.RLock()
         self._closed = False
         self._unknown_streams: set[str] = set()
         self._batch_bytes = 0  # size of the last batch file written
-        self._con = _connect(os.fspath(path))
+        self._con = connect_database(os.fspath(path))
         fd, self._batch_path = tempfile.mkstemp(prefix="source-sentry-", suffix=".json")
         os.close(fd)
         try:

@@ -1,0 +1,179 @@
+"""``source-sentry listen`` as a real subprocess: the emulator delivers signed webhooks to it, as
+Sentry does, and the DuckDB file holds each change once the 200 came back (the process is then
+killed outright, so only what was committed can be there)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from connector_helpers import config_for, write_json
+
+SECRET = "whsec-0123456789abcdef"
+
+
+class Listen:
+    """A running ``listen``; its stderr lines collected as they come."""
+
+    def __init__(self, tmp_path: Path, emu: Any, db: Path, *extra: str) -> None:
+        config = write_json(tmp_path / "listen-config.json", config_for(emu, webhook_secret=SECRET))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "source_sentry", "listen", "--config", config, "--destination", str(db),
+             "--port", "0", "--sync-every", "0", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, self.proc.stderr.read() if self.proc.stderr else ""
+        self.url = json.loads(line)["url"]
+        self.lines: list[str] = []
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            assert self.proc.poll() is None, "".join(self.lines)
+            assert time.monotonic() < deadline, "".join(self.lines)
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+
+def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.sql(sql).fetchall()
+
+
+def test_signed_webhooks_are_committed_before_the_200(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=2, issues_per_project=30)
+    db = tmp_path / "sentry.duckdb"
+    listen = Listen(tmp_path, emu, db)
+    listen.wait_for("sync at")  # the first sync: every table as Sentry has it
+    emu.configure_webhooks(listen.url, SECRET)
+    unresolved = [i for i in emu.issues() if i["status"] == "unresolved"]
+    resolved, ignored = str(unresolved[0]["id"]), str(unresolved[1]["id"])
+    emu.set_issue_status(resolved, "resolved")
+    emu.set_issue_status(ignored, "ignored")
+    new_issue = emu.add_issue(emu.project_slugs[0], title="Webhook-born")
+    new_events = emu.add_events(emu.project_slugs[1], 3)
+    emu.add_comment(resolved, "fixed in the next release")
+    emu.fire_metric_alert(action="critical", name="p95 latency")
+    deliveries = emu.webhook_deliveries
+    assert deliveries and all(d["status"] == 200 for d in deliveries), deliveries
+    listen.kill()  # no clean shutdown: only what was committed before each 200 is in the file
+
+    statuses = dict(_query(db, "select id, status from issues"))
+    assert statuses[resolved] == "resolved" and statuses[ignored] == "ignored"
+    assert new_issue in statuses
+    stored_events = {row[0] for row in _query(db, "select id from events")}
+    assert set(new_events) <= stored_events
+    history = _query(db, f"select status from _airbyte_raw_issues where id = '{resolved}' order by _airbyte_extracted_at")
+    assert [s for (s,) in history][-2:] == ["unresolved", "resolved"]  # the change kept in the history
+    [(comment,)] = _query(db, "select comment from webhook_comments")
+    assert comment == "fixed in the next release"
+    [(name, action)] = _query(db, "select alert_rule_name, action from webhook_metric_alerts")
+    assert (name, action) == ("p95 latency", "critical")
+    [(applied,)] = _query(db, "select count(*) from _sentry_webhooks")
+    assert applied == len(deliveries)
+
+
+def test_bad_signatures_stale_timestamps_replays_and_oversized_bodies_change_nothing(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, issues_per_project=10)
+    db = tmp_path / "sentry.duckdb"
+    listen = Listen(tmp_path, emu, db, "--max-body-bytes", "100000")
+    listen.wait_for("sync at")
+    emu.configure_webhooks(listen.url, SECRET)
+    first, second = (dict(i) for i in [i for i in emu.issues() if i["status"] == "unresolved"][:2])
+    forged = {**first, "status": "resolved"}
+    assert emu.send_webhook("issue", "resolved", {"issue": forged}, secret="not-the-secret") == 401
+    assert emu.send_webhook("issue", "resolved", {"issue": forged}, timestamp=int(time.time()) - 3600) == 401
+    assert emu.send_webhook("issue", "resolved", {"issue": forged}, pad_bytes=200_000) == 413
+    # A redelivery is acknowledged and not applied twice.
+    accepted = {**second, "status": "resolved"}
+    assert emu.send_webhook("issue", "resolved", {"issue": accepted}, request_id="req-1") == 200
+    assert emu.send_webhook("issue", "ignored", {"issue": {**second, "status": "ignored"}}, request_id="req-1") == 200
+    listen.kill()
+    statuses = dict(_query(db, "select id, status from issues"))
+    assert statuses[str(first["id"])] == "unresolved"  # nothing refused was applied
+    assert statuses[str(second["id"])] == "resolved"  # req-1 once, not its replay
+    versions = dict(_query(db, "select id, count(*) from _airbyte_raw_issues group by id"))
+    assert versions[str(first["id"])] == 1 and versions[str(second["id"])] == 2
+    assert _query(db, "select count(*) from _sentry_webhooks") == [(1,)]
+    assert not any(SECRET in line for line in listen.lines)
+
+
+def test_a_sync_after_webhooks_leaves_every_table_as_sentry_serves_it(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=2, issues_per_project=25)
+    db = tmp_path / "sentry.duckdb"
+    listen = Listen(tmp_path, emu, db)
+    listen.wait_for("sync at")
+    emu.configure_webhooks(listen.url, SECRET)
+    issues = [str(i["id"]) for i in emu.issues()]
+    emu.advance(60)
+    emu.set_issue_status(issues[0], "resolved")
+    emu.set_issue_status(issues[1], "resolved")
+    emu.set_issue_status(issues[1], "unresolved")
+    emu.assign_issue(issues[2], f"team:{emu.teams()[0]['slug']}")
+    occurring = str(emu.issues(emu.project_slugs[0])[-1]["id"])
+    emu.add_events(emu.project_slugs[0], 4, issue_id=occurring)
+    emu.add_issue(emu.project_slugs[1], title="Seen first by a webhook")
+    assert all(d["status"] == 200 for d in emu.webhook_deliveries)
+    assert listen.stop() == 0
+    # The next listen syncs at start: Sentry's own versions replace what the webhooks wrote.
+    again = Listen(tmp_path, emu, db)
+    again.wait_for("sync at")
+    assert again.stop() == 0
+    expected = {str(i["id"]): (i["status"], json.dumps(i["assignedTo"], sort_keys=True), i["count"]) for i in emu.issues()}
+    rows = _query(db, 'select id, status, "assignedTo", "count" from issues')
+    got = {r[0]: (r[1], json.dumps(json.loads(r[2]) if r[2] else None, sort_keys=True), r[3]) for r in rows}
+    assert got == expected
+    events = {row[0] for row in _query(db, "select id from events")}
+    assert events == {e["id"] for slug in emu.project_slugs for e in emu.events(slug)}
+
+
+def test_listen_needs_the_webhook_secret(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1)
+    config = write_json(tmp_path / "config.json", config_for(emu))
+    proc = subprocess.run(
+        [sys.executable, "-m", "source_sentry", "listen", "--config", config, "--destination", str(tmp_path / "x.duckdb"),
+         "--port", "0"],
+        capture_output=True, text=True, timeout=60, env={**os.environ},
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert "webhook_secret is required" in proc.stderr
+
+
+def test_it_syncs_every_interval_and_stops_cleanly_on_sigterm(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, issues_per_project=10)
+    db = tmp_path / "sentry.duckdb"
+    listen = Listen(tmp_path, emu, db, "--sync-every", "0.02")  # every 1.2 s
+    listen.wait_for("sync at")
+    emu.add_events(emu.project_slugs[0], 2)
+    deadline = time.monotonic() + 60
+    while sum("sync at" in line for line in listen.lines) < 3:
+        assert time.monotonic() < deadline, "".join(listen.lines)
+        time.sleep(0.1)
+    assert listen.stop() == 0
+    assert all(": ok in" in line for line in listen.lines if "sync at" in line)
+    stored = {row[0] for row in _query(db, "select id from events")}
+    assert stored == {e["id"] for e in emu.events(emu.project_slugs[0])}
