@@ -1,7 +1,7 @@
 """Requests of a no-change incremental sync of `issues` as a function of the number of issues,
 with the default config: lists up to `full_list_max_records` (10,000) are read whole every sync,
 so a resolve or an assignment without a new event arrives with the next sync; larger lists are
-read as deltas between full lists (`full_scan_hours`).
+read as deltas plus the next slice of 10,000 between full lists (`full_scan_hours`).
 
     .venv/bin/python bench/issue_polling.py        # prints a Markdown table (a few minutes)
 
@@ -59,7 +59,8 @@ def main() -> None:
             state, full, _ = _read(emu, workdir)
             emu.advance(60)
             _, again, seconds = _read(emu, workdir, state)
-            when = "next sync" if size <= 10_000 else "next full list (`full_scan_hours`)"
+            slices = -(-size // 10_000)
+            when = "next sync" if size <= 10_000 else f"within {slices} syncs (slices of 10,000), at the latest the next full list"
             print(f"| {size:,} | {full} | {again} | {seconds:.1f} | {when} |")
 
 

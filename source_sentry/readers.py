@@ -18,7 +18,7 @@ from typing import Any
 
 from .config import Config
 from .errors import HTTPStatusError, PaginationError, SentrySourceError
-from .http import Page, Route, SentryClient
+from .http import PAGE_SIZE, Page, Route, SentryClient
 from .protocol import Output
 from .state import (
     ChildState,
@@ -237,12 +237,34 @@ class _SnapshotReader(_StreamReader):
 
         lists = [(path, {**params, **variant}) for variant in stream.variants for path in self._partitions()]
         await self._each_partition([read_list(path, p) for path, p in lists], fatal=not stream.per_project)
+        if delta and not self.failures and len(lists) == 1:
+            await self._read_slice(progress, lists[0][0])
         failed = bool(self.failures)
         kept: dict[str, Entry] = {}
         if not failed and not delta and not self.full_refresh and stream.tombstones and saved.known is not None:
             kept = await self._tombstones(progress)
         out.state(stream.name, progress.complete(stream.cursor_field, ctx.now, failed=failed, kept=kept))
         return self.failures
+
+    async def _read_slice(self, progress: SnapshotProgress, path: dict[str, str]) -> None:
+        """Between full lists of a large list, read its next slice (full_list_max_records of it,
+        from where the last slice ended) and emit what changed: a resolve or an assignment
+        without a new event arrives within as many syncs as the list has slices, and at the
+        latest with the next full list."""
+        stream, out = self.stream, self.ctx.out
+        budget = max(PAGE_SIZE, self.ctx.config.full_list_max_records)
+        params = {**self._base_params(), **stream.variants[0]}
+        resume = progress.saved.rotation
+        try:
+            async with aclosing(self._pages(path, params, cursor=resume, limit=budget)) as pages:
+                async for page in pages:
+                    out.records(stream.name, [r for r in self._records(page.items) if self._see(progress, r)])
+                    progress.rotation = page.next_cursor  # None at the end: the head next time
+        except HTTPStatusError as exc:
+            if exc.status != 400 or resume is None:
+                raise
+            progress.rotation = None  # the server no longer takes the saved cursor: the head next time
+            self._warn(f"the saved slice cursor was refused ({exc.message}); the next slice starts at the head")
 
     def _see(self, progress: SnapshotProgress, record: dict[str, Any]) -> bool:
         """Report ``record`` to the read; whether to emit it."""

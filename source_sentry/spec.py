@@ -220,11 +220,13 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "title": "Full Scan Interval (hours)",
             "description": (
                 "Issues and releases have no 'updated since' filter. A list larger than Full List Max "
-                "Records is read whole at most this often; incremental syncs in between read only "
-                "what moved (issues with new events, new releases: about one request each; the same "
-                "for the parents of issue_events, release_deploys and release_commits), and changes "
-                "without new events (status, assignment, deploys, deletions) arrive with the next "
-                "full list, at most this many hours later. 0: every sync lists them all."
+                "Records is read whole at most this often; incremental syncs in between read what "
+                "moved (issues with new events, new releases: about one request each; the same for "
+                "the parents of issue_events, release_deploys and release_commits) and, for issues, "
+                "the next slice of Full List Max Records of the list, so a status or assignment "
+                "change arrives within as many syncs as the list has slices; deletions and release "
+                "changes arrive with the next full list, at most this many hours later. 0: every "
+                "sync lists them all."
             ),
             "default": DEFAULT_FULL_SCAN_HOURS,
             "minimum": 0,

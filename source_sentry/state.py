@@ -8,7 +8,8 @@ connector, or Airbyte's own Sentry connector, wrote (a test covers each) and wri
   [{"start", "end", "cursor"} or {"start", "end", "done": true}]}}, "dateCreated": oldest}``;
   earlier versions wrote one ``"window"``; Airbyte's connector one top-level ``dateCreated``.
 - snapshot lists (``SnapshotState``): ``{"fingerprints": {key: "digest[@day]"}, <cursor field>,
-  "fullScanAt"}``; lists filtered by project group their fingerprints per project
+  "fullScanAt", "rotation"}`` (rotation: where the next slice of a large list starts); lists
+  filtered by project group their fingerprints per project
   (``{"fingerprints": {project id: {key: ...}}}``) and records found by another field than their
   key keep it (``"locators": {key: version}``). Airbyte's connector: only the cursor.
 - child streams (``ChildState``): ``{"parents": {key: "token[|newest]"}, "fullScanAt",
@@ -293,12 +294,16 @@ class SnapshotState:
     known: dict[str, Entry] | None = None
     cursor: datetime | None = None
     full_scan_at: datetime | None = None
+    # Between full lists of a large list, where the next slice of it starts (a page cursor;
+    # None: at the head).
+    rotation: str | None = None
 
     @classmethod
     def load(cls, raw: Mapping[str, Any], cursor_field: str | None, warn: Warn) -> SnapshotState:
         state = cls(
             cursor=_time(raw, cursor_field, "cursor", warn) if cursor_field else None,
             full_scan_at=parse_time(raw.get("fullScanAt")),
+            rotation=raw["rotation"] if isinstance(raw.get("rotation"), str) else None,
         )
         saved = raw.get("fingerprints")
         if saved is None:
@@ -342,6 +347,8 @@ class SnapshotState:
         if cursor_field:
             _put_time(out, cursor_field, self.cursor)
         _put_time(out, "fullScanAt", self.full_scan_at)
+        if self.rotation:
+            out["rotation"] = self.rotation
         return out
 
 
@@ -360,6 +367,8 @@ class SnapshotProgress:
         self._emit_all = emit_all
         self.seen: dict[str, Entry] = {}
         self.newest = saved.cursor
+        # A delta read of a large list also reads its next slice: where the one after starts.
+        self.rotation = saved.rotation
 
     def see(self, key: str, entry: Entry, cursor: datetime | None) -> bool:
         """Record one listed record; True when it is to be emitted (new or changed)."""
@@ -383,7 +392,11 @@ class SnapshotProgress:
 
     def checkpoint(self, cursor_field: str | None) -> dict[str, Any]:
         """A state for a read still in progress."""
-        partial = SnapshotState(cursor=self.saved.cursor if self.delta else self.newest, full_scan_at=self.saved.full_scan_at)
+        partial = SnapshotState(
+            cursor=self.saved.cursor if self.delta else self.newest,
+            full_scan_at=self.saved.full_scan_at,
+            rotation=self.saved.rotation,
+        )
         return partial.to_json(cursor_field, {**(self.saved.known or {}), **self.seen})
 
     def missing(self, in_scope: Callable[[Entry], bool], aged_out_day: int | None) -> dict[str, Entry]:
@@ -411,6 +424,8 @@ class SnapshotProgress:
         final = SnapshotState(
             cursor=self.saved.cursor if self.delta and failed else self.newest,
             full_scan_at=now if not self.delta and not failed else self.saved.full_scan_at,
+            # A full list covered every slice: the rotation starts again at the head.
+            rotation=(self.rotation if not failed else self.saved.rotation) if self.delta else None,
         )
         return final.to_json(cursor_field, fingerprints)
 

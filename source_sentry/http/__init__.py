@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from .client import HttpStats, SentryClient
-from .paging import Page, parse_link_header
+from .paging import PAGE_SIZE, Page, parse_link_header
 from .route import Route
 
-__all__ = ["HttpStats", "Page", "Route", "SentryClient", "parse_link_header"]
+__all__ = ["PAGE_SIZE", "HttpStats", "Page", "Route", "SentryClient", "parse_link_header"]
