@@ -77,6 +77,8 @@ def test_signed_webhooks_are_committed_before_the_200(make_emulator, tmp_path: P
     new_events = emu.add_events(emu.project_slugs[1], 3)
     emu.add_comment(resolved, "fixed in the next release")
     emu.fire_metric_alert(action="critical", name="p95 latency")
+    emu.fire_event_alert(new_issue, rule="High error rate")
+    emu.install_integration("created")
     deliveries = emu.webhook_deliveries
     assert deliveries and all(d["status"] == 200 for d in deliveries), deliveries
     listen.kill()  # no clean shutdown: only what was committed before each 200 is in the file
@@ -92,6 +94,10 @@ def test_signed_webhooks_are_committed_before_the_200(make_emulator, tmp_path: P
     assert comment == "fixed in the next release"
     [(name, action)] = _query(db, "select alert_rule_name, action from webhook_metric_alerts")
     assert (name, action) == ("p95 latency", "critical")
+    [(rule, alerted)] = _query(db, "select triggered_rule, issue_id from webhook_event_alerts")
+    assert (rule, alerted) == ("High error rate", new_issue)
+    [(uuid, action)] = _query(db, "select installation_uuid, action from webhook_installations")
+    assert (uuid, action) == (emu.webhook_installation, "created")
     [(applied,)] = _query(db, "select count(*) from _sentry_webhooks")
     assert applied == len(deliveries)
 
