@@ -114,7 +114,21 @@ def sync_into(
     finally:
         progress.on_http(stats.requests, stats.pages, stats.rate_limited, stats.rate_limit_wait_seconds)
         progress.finish(ok)
+    _refresh_views(path, lock)
     return ok
+
+
+def _refresh_views(path: str, lock: threading.RLock | None) -> None:
+    """Create or replace the analytics views over whatever the file now holds."""
+    from .destination.duckdb import connect_database
+    from .destination.views import create_views
+
+    with lock if lock is not None else threading.RLock():
+        con = connect_database(path)
+        try:
+            create_views(con)
+        finally:
+            con.close()
 
 
 def default_catalog(config: Config, streams: list[str] | None = None, full_refresh: bool = False) -> dict[str, Any]:

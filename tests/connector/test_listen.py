@@ -11,13 +11,29 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from connector_helpers import config_for, write_json
 
 SECRET = "whsec-0123456789abcdef"
+
+
+_RUNNING: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_listen_left() -> Iterator[None]:
+    """A failed test must not leave its listen process behind."""
+    yield
+    while _RUNNING:
+        proc = _RUNNING.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
 
 
 class Listen:
@@ -30,6 +46,7 @@ class Listen:
              "--port", "0", "--sync-every", "0", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
+        _RUNNING.append(self.proc)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         assert line, self.proc.stderr.read() if self.proc.stderr else ""
