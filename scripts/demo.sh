@@ -7,7 +7,7 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e . > .venv/install.log 2>&1 \
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[report]' > .venv/install.log 2>&1 \
   || { cat .venv/install.log; exit 1; }
 mkdir -p demo
 # A fixed port and seed: a second run talks to the same organization. Its history ends at 00:00 UTC
@@ -55,3 +55,6 @@ rows = con.sql('select "shortId", status, "count", title from issues order by "c
 for row in rows:
     print("  ", *row)
 PY
+.venv/bin/source-sentry report --destination demo/sentry.duckdb --output demo/report.html > /dev/null
+echo
+echo "The report (one file, opens offline): $(pwd)/demo/report.html"

@@ -101,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="minutes between incremental syncs; 0: only the one at start (default: 15)")
     p.add_argument("--max-body-bytes", type=int, default=10 << 20, help="larger webhooks get 413 (default: 10 MB)")
     p.set_defaults(handler=_listen)
+
+    p = sub.add_parser("report", help="write one self-contained HTML report of a synced DuckDB file")
+    p.add_argument("--destination", required=True, help="the DuckDB file sync wrote")
+    p.add_argument("--output", default="report.html", help="the HTML file to write (default: report.html)")
+    p.add_argument("--days", type=int, default=30, help="how many days back the charts go (default: 30)")
+    p.set_defaults(handler=_report)
     return parser
 
 
@@ -161,6 +167,12 @@ def _listen(args: argparse.Namespace, emit: protocol.Emit) -> int:
     except OSError as exc:  # the address is taken or not ours
         print(f"source-sentry listen: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+
+
+def _report(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    from .report import run_report
+
+    return _for_a_person("report", run_report, args)
 
 
 def _for_a_person(command: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
