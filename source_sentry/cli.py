@@ -9,7 +9,6 @@ bare traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import traceback
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from collections.abc import Callable
 from . import __version__, protocol
 from .config import Config, load_config_file, load_json_file
 from .errors import ConfigError, SentrySourceError, redact
-from .memory import trimming_heap, tune_gc
 
 __all__ = ["main"]
 
@@ -118,6 +116,8 @@ def _spec(args: argparse.Namespace, emit: protocol.Emit) -> int:
 
 
 def _check(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    import asyncio  # here, not at the top: spec needs neither asyncio nor the ssl it imports
+
     from .catalog import select_streams
     from .read import check_connection
 
@@ -143,6 +143,9 @@ def _discover(args: argparse.Namespace, emit: protocol.Emit) -> int:
 
 
 def _read(args: argparse.Namespace, emit: protocol.Emit) -> int:
+    import asyncio
+
+    from .memory import trimming_heap, tune_gc
     from .read import run_read
 
     config: Config = load_config_file(args.config)
