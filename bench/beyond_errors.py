@@ -22,8 +22,9 @@ from typing import Any
 from sentry_emulator import Emulator
 
 
-def _read(emu: Emulator, stream: str, workdir: Path, state: Any = None, **config: Any) -> dict[str, Any]:
-    """One ``read`` of ``stream`` in incremental mode: records, requests, seconds, final states."""
+def read_stream(emu: Emulator, stream: str, workdir: Path, state: Any = None, **config: Any) -> dict[str, Any]:
+    """One ``read`` of ``stream`` in incremental mode (the CLI as a subprocess): records, requests
+    (and their paths), seconds, final states. bench/issue_polling.py uses it too."""
     from source_sentry.catalog import discovered_streams
 
     entry = next(s for s in discovered_streams() if s["name"] == stream)
@@ -53,6 +54,7 @@ def _read(emu: Emulator, stream: str, workdir: Path, state: Any = None, **config
         "records": sum(m["type"] == "RECORD" for m in messages),
         "sampled": sum(m["type"] == "RECORD" and bool(m["record"]["data"].get("sampled")) for m in messages),
         "requests": len(emu.requests),
+        "request_paths": [r.path for r in emu.requests],
         "seconds": seconds,
         "states": list(states.values()),
     }
@@ -70,14 +72,14 @@ def main() -> None:
                 *((name, "", {}) for name in ("spans", "logs", "uptime_results", "tracemetrics", "replays")),
             ]
             for stream, note, config in cases:
-                full = _read(emu, stream, workdir, **config)
-                again = _read(emu, stream, workdir, state=full["states"], **config)
+                full = read_stream(emu, stream, workdir, **config)
+                again = read_stream(emu, stream, workdir, state=full["states"], **config)
                 rows.append((stream, f"{note} full read".strip(), full))
                 rows.append((stream, f"{note} no change".strip(), again))
         with Emulator(seed=1, projects=1, days=2, start_time=now, explore_rows_per_hour={"spans": 1500}) as emu:
-            rows.append(("spans", "1,500 a hour, one day: past the 10,000-row cap", _read(emu, "spans", workdir, explore_days=1)))
+            rows.append(("spans", "1,500 a hour, one day: past the 10,000-row cap", read_stream(emu, "spans", workdir, explore_days=1)))
         with Emulator(seed=1, projects=1, days=45, start_time=now) as emu:
-            rows.append(("logs", "45 days: 15 past full fidelity", _read(emu, "logs", workdir, explore_days=45)))
+            rows.append(("logs", "45 days: 15 past full fidelity", read_stream(emu, "logs", workdir, explore_days=45)))
     print("| stream | read | records | of them sampled | requests | seconds |")
     print("| :----- | :--- | ------: | --------------: | -------: | ------: |")
     for stream, what, r in rows:

@@ -10,14 +10,12 @@ The figures are in docs/benchmarks.md ("Status changes without a new event").
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from beyond_errors import read_stream
 
 from sentry_emulator import Emulator
 
@@ -25,26 +23,9 @@ SIZES = (100, 1_000, 5_000, 10_000, 12_000)
 
 
 def _read(emu: Emulator, workdir: Path, state: Any = None) -> tuple[list[dict[str, Any]], int, float]:
-    from source_sentry.catalog import discovered_streams
-
-    entry = next(s for s in discovered_streams() if s["name"] == "issues")
-    catalog = {"streams": [{"stream": entry, "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
-                            "cursor_field": entry["default_cursor_field"], "primary_key": [["id"]]}]}
-    config = {"auth_token": emu.token, "organization": emu.organization, "hostname": emu.base_url}
-    for name, value in (("config", config), ("catalog", catalog), ("state", state)):
-        (workdir / f"{name}.json").write_text(json.dumps(value))
-    args = [sys.executable, "-m", "source_sentry", "read", "--config", str(workdir / "config.json"),
-            "--catalog", str(workdir / "catalog.json")]
-    if state is not None:
-        args += ["--state", str(workdir / "state.json")]
-    emu.clear_requests()
-    started = time.monotonic()
-    proc = subprocess.run(args, capture_output=True, text=True, check=True)
-    seconds = time.monotonic() - started
-    messages = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    states = [m["state"] for m in messages if m["type"] == "STATE"][-1:]
-    issue_requests = sum(r.path.endswith("/issues/") for r in emu.requests)
-    return states, issue_requests, seconds
+    """The final states, the requests to issues/ and the seconds of one read of ``issues``."""
+    run = read_stream(emu, "issues", workdir, state)
+    return run["states"], sum(path.endswith("/issues/") for path in run["request_paths"]), run["seconds"]
 
 
 def main() -> None:
