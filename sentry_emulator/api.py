@@ -114,6 +114,19 @@ def match_route(path: str) -> tuple[Route, dict[str, str]] | None:
     return None
 
 
+def explicit_range(req: Request) -> tuple[int, int] | None:
+    """`start` and `end` (both or neither, in order) as epoch microseconds, or None."""
+    start, end = req.get("start"), req.get("end")
+    if (start is None) != (end is None):
+        raise BadParam("start and end are both required")
+    if start is None or end is None:
+        return None
+    s, e = parse_iso(start), parse_iso(end)
+    if s > e:
+        raise BadParam("start must be before end")
+    return s, e
+
+
 def _bool(raw: str | None) -> bool:
     return (raw or "").lower() in ("1", "true", "yes", "on")
 
@@ -206,14 +219,10 @@ class Api:
 
     def _range(self, req: Request, default_us: int | None) -> tuple[int | None, int | None]:
         """`start`/`end` (both or neither) or `statsPeriod`; else the last `default_us`."""
-        start, end, period = req.get("start"), req.get("end"), req.get("statsPeriod")
-        if (start is None) != (end is None):
-            raise BadParam("start and end are both required")
-        if start is not None and end is not None:
-            s, e = parse_iso(start), parse_iso(end)
-            if s > e:
-                raise BadParam("start must be before end")
-            return s, e
+        explicit = explicit_range(req)
+        if explicit is not None:
+            return explicit
+        period = req.get("statsPeriod")
         if period:
             return req.now_us - parse_period(period), None
         return (req.now_us - default_us if default_us else None), None

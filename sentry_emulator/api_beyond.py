@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import ORG, Api, ApiError, Reply, Request, route
+from .api import ORG, Api, ApiError, Reply, Request, explicit_range, route
 from .explore import DATASETS, FIELD_TYPES, parse_timestamp_clauses
 from .health import SESSION_FIELDS, SESSION_GROUP_BY, users_of
 from .models import Project
 from .pagination import MAX_PER_PAGE, offset_page, parse_cursor
 from .replays import REPLAY_FIELDS, REPLAY_SORTS
-from .timeutil import US, BadParam, iso_s, parse_iso, parse_period
+from .timeutil import US, BadParam, iso_s, parse_period
 
 __all__ = ["EXPLORE_ROUTE", "REPLAYS_ROUTE", "SESSIONS_ROUTE"]
 
@@ -33,16 +33,12 @@ TOO_MANY_INTERVALS = ("Your interval and date range would create too many result
 def _period_range(req: Request, default_us: int | None) -> tuple[int, int, bool] | None:
     """(start, end, explicit) from `statsPeriod` (it wins, as Sentry's get_date_range_from_params)
     or `start` + `end`; the default period when neither (None when there is no default)."""
-    period, start, end = req.get("statsPeriod"), req.get("start"), req.get("end")
+    period = req.get("statsPeriod")
     if period:
         return req.now_us - parse_period(period), req.now_us, False
-    if (start is None) != (end is None):
-        raise BadParam("start and end are both required")
-    if start is not None and end is not None:
-        s, e = parse_iso(start), parse_iso(end)
-        if s > e:
-            raise BadParam("start must be before end")
-        return s, e, True
+    explicit = explicit_range(req)
+    if explicit is not None:
+        return (*explicit, True)
     if default_us is None:
         return None
     return req.now_us - default_us, req.now_us, False
