@@ -46,6 +46,9 @@ def synced(make_emulator: Any, tmp_path: Path) -> tuple[Any, Path, dict[str, str
     _sync(emu, tmp_path, db)
     emu.advance(600)
     emu.add_events(emu.project_slugs[0], 1, issue_id=regressed)  # a new event regresses it
+    # A sync reads up to the server's Date header, whole seconds: an event from this very second
+    # waits for the next sync. Let it be a second old so this sync is the one that reads it.
+    emu.advance(2)
     _sync(emu, tmp_path, db)
     return emu, db, {"resolved": resolved, "regressed": regressed}
 
