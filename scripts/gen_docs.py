@@ -29,12 +29,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from source_sentry import __version__  # noqa: E402
 from source_sentry.catalog import discovered_streams  # noqa: E402
+from source_sentry.protocol import spec_message  # noqa: E402
 from source_sentry.spec import DEFAULT_RETENTION_DAYS, SPEC  # noqa: E402
 from source_sentry.streams import DELETED_AT, STREAMS, StreamDef, stream_by_name  # noqa: E402
 
@@ -511,6 +514,11 @@ def render_spec() -> str:
     return _json(SPEC)
 
 
+def render_spec_message() -> str:
+    """The line ``source-sentry spec`` prints, byte for byte (see source_sentry/cli.py)."""
+    return (orjson.dumps(spec_message(SPEC)) + b"\n").decode()
+
+
 def render_configured_catalog() -> str:
     streams = []
     for stream in discovered_streams():
@@ -631,6 +639,7 @@ def outputs() -> dict[str, str]:
         "integration_tests/configured_catalog.json": render_configured_catalog(),
         "integration_tests/abnormal_state.json": render_abnormal_state(),
         "acceptance-test-config.yml": render_acceptance_config(),
+        "source_sentry/spec_message.json": render_spec_message(),
     }
 
 

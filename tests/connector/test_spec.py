@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -158,16 +160,33 @@ def test_wraps_into_official_airbyte_message() -> None:
     ]
 
 
-def test_spec_imports_neither_the_http_client_nor_duckdb() -> None:
-    # spec answers before anything talks to Sentry: the send path (httpx, httpcore), asyncio and
-    # the ssl it imports, and the destination are not imported for it (a protocol helper that
-    # pulled in source_sentry.http once cost spec 60 ms of its 90; asyncio and ssl, 45 ms).
+# What spec never imports: the send path (httpx, httpcore), asyncio and the ssl it imports, the
+# destination, the JSON library and the argument parser, the commands and the config (a protocol
+# helper that pulled in source_sentry.http once cost spec 60 ms of its 90; asyncio and ssl, 45 ms).
+NOT_FOR_SPEC = ("httpx", "httpcore", "duckdb", "source_sentry.http", "asyncio", "ssl", "orjson", "argparse",
+                "source_sentry.commands", "source_sentry.config", "source_sentry.spec")
+
+
+def test_spec_imports_nothing_but_its_entry_point() -> None:
     code = (
         "import sys; from source_sentry.cli import main; main(['spec']); "
-        "print(sorted(m for m in ('httpx', 'httpcore', 'duckdb', 'source_sentry.http', 'asyncio', 'ssl') "
-        "if m in sys.modules), "
-        "file=sys.stderr)"
+        f"print(sorted(m for m in {NOT_FOR_SPEC!r} if m in sys.modules), file=sys.stderr)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip() == "[]"
+    assert [json.loads(line)["type"] for line in proc.stdout.splitlines()] == ["SPEC"]
+
+
+def test_spec_is_the_same_without_the_written_message(tmp_path: Path) -> None:
+    # The written line is what the commands build; without it (a tree that never ran the
+    # generator) spec is built by the commands, the same bytes.
+    code = (
+        "import sys; import source_sentry.cli as cli; cli.SPEC_MESSAGE_FILE = sys.argv[1]; "
+        "raise SystemExit(cli.main(['spec']))"
+    )
+    fast = subprocess.run([sys.executable, "-m", "source_sentry", "spec"], capture_output=True, timeout=60)
+    built = subprocess.run([sys.executable, "-c", code, str(tmp_path / "missing.json")], capture_output=True, timeout=60)
+    assert fast.returncode == built.returncode == 0, built.stderr
+    assert fast.stdout == built.stdout
+    assert b"SPEC" in fast.stdout

@@ -150,7 +150,7 @@ def test_installed_discover_reads_the_packaged_schemas(installed: Path, tmp_path
 
 
 def _commands() -> list[str]:
-    from source_sentry.cli import _parser
+    from source_sentry.commands import _parser
 
     parser = _parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
