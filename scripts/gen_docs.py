@@ -195,8 +195,10 @@ def _semantics(stream: StreamDef) -> str:
             text += f" (`{parent.stream}` listed as that stream lists it: between full lists, only what moved)"
         if parent.change_fields:
             text += " (" + ", ".join(f"`{f}`" for f in parent.change_fields) + ")"
-        if parent.since_field:
+        if parent.since_field and stream.cursor_field:
             text += f"; only children newer than the parent's previous `{parent.since_field}`"
+        elif parent.since_field:
+            text += f" (`{parent.since_field}`)"
     elif stream.kind == "usage":
         text = f"{per}daily outcomes from the saved day on, the last complete day read again"
     elif stream.kind == "sessions":
@@ -529,7 +531,8 @@ def render_configured_catalog() -> str:
             "destination_sync_mode": "append",
         }
         if incremental:
-            entry["cursor_field"] = stream["default_cursor_field"]
+            # Streams incremental without a cursor (changes told by fingerprints) have none.
+            entry["cursor_field"] = stream.get("default_cursor_field", [])
         if stream.get("source_defined_primary_key"):
             entry["primary_key"] = stream["source_defined_primary_key"]
         streams.append(entry)

@@ -92,6 +92,8 @@ class StreamSource:
     name: str
     operations: tuple[Operation, ...]
     derived: dict[str, Any] | None = None  # hand-written row schema for non-list responses
+    keys: tuple[str, ...] = ("id",)  # the primary key's fields...
+    added: tuple[str, ...] = ()  # ...documented here or among the fields the connector adds
 
 
 # Our route placeholders -> the OpenAPI file's.
@@ -117,6 +119,8 @@ def source_of(stream: StreamDef) -> StreamSource:
         stream.name,
         tuple(Operation(openapi_path(r), stream.items_key if r == stream.route else None) for r in routes),
         dict(stream.row_schema) if stream.row_schema is not None else None,
+        stream.key_fields,
+        tuple(stream.extra_fields),
     )
 
 
@@ -251,8 +255,9 @@ def build_stream_schema(openapi: dict[str, Any], stream: StreamSource) -> dict[s
         if _base_type(record) != "object":
             raise SchemaGenError(f"{stream.name}: the record schema is not an object")
         properties = record.get("properties", {})
-    if "id" not in properties:
-        raise SchemaGenError(f"{stream.name}: the primary key 'id' is not documented")
+    for key in stream.keys:
+        if key not in properties and key not in stream.added:
+            raise SchemaGenError(f"{stream.name}: the primary key field '{key}' is neither documented nor added")
     return {
         "$schema": DRAFT_07,
         "type": "object",

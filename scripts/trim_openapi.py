@@ -67,6 +67,19 @@ PATHS: tuple[str, ...] = (
     f"{_PROJECT}/keys/{{key_id}}/",
     f"{_PROJECT}/user-feedback/",
     "/api/0/teams/{organization_id_or_slug}/{team_id_or_slug}/",
+    # The tables other connectors have (issue 21).
+    f"{_ORG}/issues/{{issue_id}}/tags/{{key}}/values/",
+    f"{_ORG}/releases/{{version}}/files/",
+    f"{_ORG}/repos/",
+    f"{_ORG}/repos/{{repo_id}}/commits/",
+    f"{_ORG}/integrations/",
+    f"{_ORG}/integrations/{{integration_id}}/",
+    f"{_ORG}/sentry-app-installations/",
+    f"{_ORG}/dashboards/",
+    f"{_ORG}/dashboards/{{dashboard_id}}/",
+    f"{_PROJECT}/users/",
+    f"{_PROJECT}/hooks/",
+    f"{_PROJECT}/ownership/",
 )
 _DROPPED_KEYWORDS = ("example", "examples")
 

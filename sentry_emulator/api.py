@@ -366,7 +366,9 @@ class Api:
 
     @route("/api/0/organizations/{org}/issues/{issue_id}/", "event:read", EVENT)
     def issue_detail(self, req: Request) -> Reply:
-        return Reply(self.shapes.issue_detail(self._issue(req), req.now_us))
+        body = self.shapes.issue_detail(self._issue(req), req.now_us)
+        body["tags"] = api_peers.issue_tag_summaries(self, req)  # every key, from the issue's events
+        return Reply(body)
 
     # ------------------------------------------------------------ releases
     def _release(self, req: Request) -> Release:
@@ -587,4 +589,4 @@ def _deleter(find: Callable[[str], Any], delete: Callable[[Any], None]) -> Calla
 
 
 # The routes beyond errors (sessions, Explore, replays) register on the same table.
-from . import api_beyond  # noqa: E402, F401
+from . import api_beyond, api_peers  # noqa: E402, F401

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from .dataset import Dataset
 from .explore import ExploreData
 from .health import HealthData
+from .peers import PeerData
 from .replays import ReplayData
 
 __all__ = ["Beyond"]
@@ -19,6 +20,7 @@ class Beyond:
     health: HealthData
     explore: ExploreData
     replays: ReplayData
+    peers: PeerData  # the tables of issue 21 (api_peers.py)
     sessions_max_points: int = 10_000  # most data points (groups x intervals) a sessions answer holds
     explore_max_offset: int = 10_000  # an Explore request from this offset on is a 400
     explore_full_fidelity_days: float = 30  # Explore samples queries starting further back
@@ -28,4 +30,4 @@ class Beyond:
               explore_rows_per_hour: Mapping[str, int] | None = None, explore_max_offset: int = 10_000,
               explore_full_fidelity_days: float = 30, replays_per_hour: int = 2) -> Beyond:
         return cls(HealthData(ds), ExploreData(ds, explore_rows_per_hour), ReplayData(ds, replays_per_hour),
-                   int(sessions_max_points), int(explore_max_offset), float(explore_full_fidelity_days))
+                   PeerData(ds), int(sessions_max_points), int(explore_max_offset), float(explore_full_fidelity_days))

@@ -543,6 +543,53 @@ class Emulator:
         with self._ds.lock:
             return self._shapes.project_key(self._ds.add_key(self._project(project_slug), name, self.clock.now_us()))
 
+    # ------------------------------------------------------------ the tables of issue 21 (peers.py)
+    def add_service_hook(self, project_slug: str, url: str) -> dict[str, Any]:
+        """A service hook of a project, created now (its body shows its secret, as Sentry's does)."""
+        with self._ds.lock:
+            hook = self._beyond.peers.add_hook(self._project(project_slug), url, self.clock.now_us())
+            return self._beyond.peers.hook_body(hook)
+
+    def add_release_file(self, version: str, name: str) -> dict[str, Any]:
+        """An artifact uploaded to a release now."""
+        with self._ds.lock:
+            return self._beyond.peers.file_body(self._beyond.peers.add_file(self._release(version), name, self.clock.now_us()))
+
+    def remove_repository(self, name: str, *, for_good: bool = False) -> None:
+        """Hide a repository (Sentry lists it with status=deleted), or delete it ``for_good``."""
+        with self._ds.lock:
+            repo = next(r for r in self._beyond.peers.repos if r.name == name)
+            repo.status, repo.gone = "hidden", for_good
+            self._ds.version += 1
+
+    def remove_integration(self, integration_id: str) -> None:
+        """Uninstall an integration: gone from the list, its route answers 404."""
+        with self._ds.lock:
+            next(i for i in self._beyond.peers.integrations if i.id == integration_id).gone = True
+
+    def add_dashboard(self, title: str) -> dict[str, Any]:
+        """A dashboard created now, with two widgets; returns its detail body."""
+        with self._ds.lock:
+            dashboard = self._beyond.peers.add_dashboard(title, self.clock.now_us())
+            return self._beyond.peers.dashboard_body(dashboard, None, detail=True)
+
+    def add_dashboard_widget(self, dashboard_id: str, title: str, query: str) -> None:
+        """A widget added to a dashboard: the list does not change, the dashboard's route does."""
+        with self._ds.lock:
+            dashboard = next(d for d in self._beyond.peers.dashboards if d.id == dashboard_id)
+            dashboard.widgets.append(self._beyond.peers.widget(dashboard, len(dashboard.widgets), title, query))
+
+    def delete_dashboard(self, dashboard_id: str) -> None:
+        with self._ds.lock:
+            next(d for d in self._beyond.peers.dashboards if d.id == dashboard_id).gone = True
+
+    def set_ownership(self, project_slug: str, raw: str) -> None:
+        """Replace a project's ownership rules (``path:src/* #team`` lines), updated now."""
+        with self._ds.lock:
+            project = self._project(project_slug)
+            self._beyond.peers.ownership[project.idx] = raw
+            self._beyond.peers.ownership_updated[project.idx] = self.clock.now_us() // US * US
+
     # ------------------------------------------------------------ beyond errors
     def explore_rows(self, dataset: str, *, start: str | datetime | None = None, end: str | datetime | None = None,
                      fields: Iterable[str] | None = None) -> list[dict[str, Any]]:

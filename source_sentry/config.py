@@ -94,6 +94,8 @@ class Config:
     explore_days: int = DEFAULT_EXPLORE_DAYS
     ingestion_lag: timedelta = timedelta(minutes=DEFAULT_INGESTION_LAG_MINUTES)
     webhook_secret: str | None = field(default=None, repr=False)
+    # End users' personal data in project_users: "hash", "drop" or "keep" (see the spec).
+    personal_data: str = "hash"
 
     @property
     def is_saas(self) -> bool:
@@ -528,6 +530,7 @@ def parse_config(raw: object) -> Config:
         explore_days=int(reader.option("explore_days")),
         ingestion_lag=timedelta(minutes=reader.option("ingestion_lag_minutes")),
         webhook_secret=_webhook_secret(reader),
+        personal_data=_choice(reader, "personal_data"),
     )
 
 

@@ -10,6 +10,7 @@ holds; records and states go out through :class:`~source_sentry.protocol.Output`
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncGenerator, Awaitable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -175,7 +176,10 @@ class _StreamReader:
         if len(records) < len(items) and stream is self.stream:
             self.without_key += len(items) - len(records)
         transform = stream.transform
-        return [transform(r) for r in records] if transform else records
+        records = [transform(r) for r in records] if transform else records
+        if stream.personal_fields and self.ctx.config.personal_data != "keep":
+            records = [_personal(r, stream.personal_fields, self.ctx.config.personal_data) for r in records]
+        return records
 
     def _no_projects_left(self) -> bool:
         """Every named project failed: a project filter left empty would mean "all projects"."""
@@ -226,7 +230,10 @@ class _SnapshotReader(_StreamReader):
             # A delta read stops at the first page without a change: no page read ahead.
             async with aclosing(self._pages(path, list_params, read_ahead=not delta)) as pages:
                 async for page in pages:
-                    batch = [record for record in self._records(page.items) if self._see(progress, record)]
+                    records = self._records(self._with_project(page.items, path))
+                    if stream.expand:
+                        records = await self._expanded(records)
+                    batch = [record for record in records if self._see(progress, record)]
                     out.records(stream.name, batch)
                     if delta and not batch:
                         break  # newest first: a page without a change ends what moved
@@ -266,6 +273,41 @@ class _SnapshotReader(_StreamReader):
             progress.rotation = None  # the server no longer takes the saved cursor: the head next time
             self._warn(f"the saved slice cursor was refused ({exc.message}); the next slice starts at the head")
 
+    def _with_project(self, items: list[Any], path: Mapping[str, str]) -> list[Any]:
+        """The items with the stream's ``project_fields`` added from the project of ``path``."""
+        wanted = self.stream.project_fields
+        project = next((p for p in self.ctx.projects if p.slug == path.get("project")), None)
+        if not wanted or project is None:
+            return items
+        added = {name: getattr(project, attribute) for name, attribute in wanted.items()}
+        return [{**item, **added} if isinstance(item, dict) else item for item in items]
+
+    async def _expanded(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each record read from the stream's ``expand`` route, concurrently; a record whose
+        route answers 404 (deleted since the list) is left out: the next full list tombstones it."""
+        stream, ctx = self.stream, self.ctx
+        assert stream.expand is not None
+        route = Route(stream.expand, stream.scope)
+        placeholder = stream.expand.rsplit("{", 1)[1].split("}", 1)[0]
+        found: dict[int, dict[str, Any]] = {}
+
+        async def expand(i: int, record: dict[str, Any]) -> None:
+            path = {"organization": ctx.config.organization, placeholder: str(record[stream.primary_key])}
+            try:
+                body, _ = await ctx.client.get(route, path)
+            except HTTPStatusError as exc:
+                if exc.status != 404:
+                    raise
+                return
+            if isinstance(body, dict) and body.get(stream.primary_key) is not None:
+                found[i] = {**record, **body}
+
+        tasks = _Tasks()
+        for i, record in enumerate(records):
+            tasks.spawn(expand(i, record))
+        await tasks.wait()
+        return self._records([found[i] for i in sorted(found)])
+
     def _see(self, progress: SnapshotProgress, record: dict[str, Any]) -> bool:
         """Report ``record`` to the read; whether to emit it."""
         stream = self.stream
@@ -279,7 +321,9 @@ class _SnapshotReader(_StreamReader):
             stream.partition_of(record) if stream.partition_of else None,
             str(locator) if locator is not None else None,
         )
-        return progress.see(str(record[stream.primary_key]), entry, cursor)
+        # A composite key (a user hash within its project) keeps one fingerprint per whole key.
+        key = "|".join(str(record[k]) for k in stream.key_fields) if stream.key_extra else str(record[stream.primary_key])
+        return progress.see(key, entry, cursor)
 
     async def _tombstones(self, progress: SnapshotProgress) -> dict[str, Entry]:
         """Emit a tombstone for each known record this complete list missed and Sentry confirms
@@ -317,6 +361,9 @@ class _SnapshotReader(_StreamReader):
                     gone.append(key)
                 else:
                     kept[key] = entry  # forbidden or otherwise unknown: not a confirmed deletion
+                return
+            if detail.listing:
+                kept[key] = entry  # the route lists under the record: the record exists
                 return
             if not isinstance(body, dict) or str(body.get(stream.primary_key)) != key:
                 gone.append(key)  # another record answers for it: merged into it (Sentry's GroupRedirect)
@@ -525,7 +572,10 @@ class _ChildReader(_StreamReader):
                 since = floor
             extra = {name: item.get(parent_field) for name, parent_field in ref.record_fields.items()}
             try:
-                newest_child = await self._read_children(path, since, extra)
+                if ref.fan_out is not None:
+                    newest_child = await self._read_fanned_out(path, since, extra)
+                else:
+                    newest_child = await self._read_children(path, since, extra)
             except HTTPStatusError as exc:
                 if exc.status not in stream.ignored_statuses:
                     raise
@@ -574,7 +624,8 @@ class _ChildReader(_StreamReader):
             async for page in pages:
                 batch = []
                 older = False
-                for record in self._records(page.items):
+                # The parent's fields first: they may be part of the child's key.
+                for record in self._records([{**i, **extra} if isinstance(i, dict) else i for i in page.items]):
                     created = parse_time(record.get(stream.cursor_field)) if stream.cursor_field else None
                     if created is not None and (newest is None or created > newest):
                         newest = created
@@ -588,6 +639,37 @@ class _ChildReader(_StreamReader):
                 self.ctx.out.records(stream.name, batch)
                 if older:
                     break
+        return newest
+
+
+    async def _read_fanned_out(self, path: dict[str, str], since: datetime | None, extra: dict[str, Any]) -> datetime | None:
+        """Emit the children of one parent once per key its ``fan_out`` route lists (the most
+        frequent ``limit`` of them, warning about the rest); return the newest cursor read."""
+        ref = self.stream.parent
+        assert ref is not None and ref.fan_out is not None
+        fan = ref.fan_out
+        body, _ = await self.ctx.client.get(Route(fan.route, self.stream.scope), path)
+        listed = body.get(fan.list_field) if isinstance(body, dict) else None
+        items = [i for i in listed or [] if isinstance(i, dict) and i.get(fan.key_field) is not None]
+        if fan.order_field is not None:
+            order = fan.order_field
+
+            def rank(item: dict[str, Any]) -> float:
+                value = item.get(order)
+                return float(value) if isinstance(value, (int, float)) else 0.0
+
+            items.sort(key=rank, reverse=True)  # stable: Sentry's order among equals
+        if len(items) > fan.limit:
+            left = ", ".join(str(i[fan.key_field]) for i in items[fan.limit:][:10])
+            self._warn(
+                f"{'/'.join(path.values())} has {len(items)} {fan.list_field}; only the {fan.limit} most frequent are "
+                f"read ({len(items) - fan.limit} left out: {left}{', ...' if len(items) - fan.limit > 10 else ''})"
+            )
+        newest: datetime | None = None
+        for item in items[: fan.limit]:
+            read = await self._read_children({**path, fan.placeholder: str(item[fan.key_field])}, since, extra)
+            if read is not None and (newest is None or read > newest):
+                newest = read
         return newest
 
 
@@ -890,6 +972,18 @@ class _TimelineReader(_StreamReader):
         else:
             params["start"], params["end"] = _whole_seconds(start), _whole_seconds(end)
         return params
+
+
+def _personal(record: dict[str, Any], fields: tuple[str, ...], mode: str) -> dict[str, Any]:
+    """``record`` with its personal ``fields`` dropped (``mode`` "drop": null) or replaced by the
+    SHA-256 hex digest of their text ("hash": unsalted, so equal values still match)."""
+    out = dict(record)
+    for name in fields:
+        value = out.get(name)
+        if value is None:
+            continue
+        out[name] = None if mode == "drop" else hashlib.sha256(str(value).encode()).hexdigest()
+    return out
 
 
 def _whole_seconds(value: datetime) -> str:

@@ -323,6 +323,19 @@ _CONNECTION_SPECIFICATION: dict[str, Any] = {
             "airbyte_secret": True,
             "order": 21,
         },
+        "personal_data": {
+            "type": "string",
+            "title": "End Users' Personal Data",
+            "description": (
+                "What project_users does with the email, name, username, IP address, identifier, "
+                "tag value and avatar URL of your application's users: hash (default: the SHA-256 "
+                "hex digest of the value, unsalted, so it still joins and counts but is not shown), "
+                "drop (set to null) or keep."
+            ),
+            "enum": ["hash", "drop", "keep"],
+            "default": "hash",
+            "order": 22,
+        },
     },
 }
 

@@ -44,11 +44,14 @@ from .spec import EXPLORE_FIELDS
 __all__ = [
     "CORE_STREAMS",
     "DELETED_AT",
+    "ISSUE_TAG_KEYS_PER_ISSUE",
     "ORGANIZATION",
     "PROJECT",
     "PROJECTS",
+    "PROJECT_USER_PERSONAL",
     "STREAMS",
     "Detail",
+    "FanOut",
     "ParentRef",
     "ReadScope",
     "StreamDef",
@@ -91,6 +94,24 @@ class ParentRef:
     # Children come newest first with no time filter: remember the newest one read per parent
     # and stop paging at it (less the look-back) next time.
     stop_at_previous: bool = False
+    # The children are listed once per key of each parent (an issue's tag keys), the keys read
+    # from another route of the parent.
+    fan_out: FanOut | None = None
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """Keys a child route is read once for, per parent: ``route`` (filled as the child route
+    is) answers an object whose ``list_field`` holds items carrying the key in ``key_field``; it
+    fills the child route's ``placeholder``. At most ``limit`` keys per parent are read (those
+    ``order_field`` ranks highest); a parent with more gets a warning naming what was left out."""
+
+    route: str
+    list_field: str
+    key_field: str
+    placeholder: str
+    limit: int
+    order_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +123,9 @@ class Detail:
     route: str
     locator: str | None = None
     gone: tuple[int, ...] = (404,)
+    # The route answers a list under the record (its commits), not the record: any answer
+    # but ``gone`` means the record exists.
+    listing: bool = False
 
     @property
     def placeholder(self) -> str:
@@ -162,6 +186,15 @@ class StreamDef:
     # Far larger than errors: ``sync`` reads it only when chosen (--streams, a catalog, or the
     # config's explore_datasets).
     opt_in: bool = False
+    # Personal data of people outside the organization (end users' emails, names, IPs): kept,
+    # hashed or dropped as the config's ``personal_data`` says.
+    personal_fields: tuple[str, ...] = ()
+    # Per-project streams whose records do not name their project: fields added to each record
+    # from the project read (added field -> ``id`` or ``slug``).
+    project_fields: Mapping[str, str] = field(default_factory=dict)
+    # The list's items are summaries: each record is read from this route instead (its last
+    # placeholder filled from the item's primary key), one request per record and sync.
+    expand: str | None = None
 
     @property
     def endpoint(self) -> Route:
@@ -223,6 +256,27 @@ def _without_dsn_secrets(key: dict[str, Any]) -> dict[str, Any]:
     if isinstance(dsn, dict) and "secret" in dsn:
         key["dsn"] = {**dsn, "secret": None}
     return key
+
+
+def _without_hook_secret(hook: dict[str, Any]) -> dict[str, Any]:
+    """A service hook's secret signs its deliveries: dropped as DSN secrets are."""
+    return {**hook, "secret": None} if "secret" in hook else hook
+
+
+def _without_integration_config(integration: dict[str, Any]) -> dict[str, Any]:
+    """An integration's configuration may hold the third party's settings and credentials: it
+    is asked for with includeConfig=0 and dropped if sent anyway."""
+    return {**integration, **{k: None for k in ("configData", "configOrganization") if k in integration}}
+
+
+# Tag keys per issue whose values issue_tag_values reads (the most frequent first); an issue with
+# more gets a warning naming how many keys were left out.
+ISSUE_TAG_KEYS_PER_ISSUE = 100
+
+# The fields of project_users that identify a person (config personal_data: keep, hash, drop).
+# avatarUrl is a Gravatar URL made of the email's MD5; ``hash`` (the key) is Sentry's own MD5 of
+# the identifier and is kept.
+PROJECT_USER_PERSONAL = ("email", "username", "name", "ipAddress", "identifier", "tagValue", "avatarUrl")
 
 
 def _project_of_issue(issue: Mapping[str, Any]) -> str | None:
@@ -541,6 +595,158 @@ STREAMS: tuple[StreamDef, ...] = (
         items_key="data",
         expires=True,
         note="incremental on the replay's end",
+    ),
+    # --- The tables peers have (issue 21): issue hashes and tag values, project users, service
+    # hooks, release files, repositories, integrations, dashboards, ownership rules.
+    StreamDef(
+        name="issue_hashes",
+        route="organizations/{organization}/issues/{issue_id}/hashes/",
+        scope="event:read",
+        cursor_field=None,
+        kind="child",
+        # A hash is unique within its project only: the same code in two projects hashes alike.
+        key_extra=("issueId",),
+        ignored_statuses=(404,),
+        # The latest event in its short form: the full one is issue_events' to carry.
+        params={"full": "false"},
+        parent=ParentRef(
+            stream="issues",
+            path_params={"issue_id": "id"},
+            record_fields={"issueId": "id"},
+            since_field="lastSeen",
+        ),
+        extra_fields={"issueId": {"type": ["string", "null"]}},
+        note="all hashes of each issue whose `lastSeen` moved",
+    ),
+    StreamDef(
+        name="issue_tag_values",
+        route="organizations/{organization}/issues/{issue_id}/tags/{key}/values/",
+        scope="event:read",
+        cursor_field="lastSeen",
+        kind="child",
+        primary_key="issueId",
+        key_extra=("key", "value"),
+        ignored_statuses=(404,),
+        parent=ParentRef(
+            stream="issues",
+            path_params={"issue_id": "id"},
+            record_fields={"issueId": "id"},
+            since_field="lastSeen",
+            fan_out=FanOut(
+                route="organizations/{organization}/issues/{issue_id}/",
+                list_field="tags",
+                key_field="key",
+                placeholder="key",
+                limit=ISSUE_TAG_KEYS_PER_ISSUE,
+                order_field="totalValues",
+            ),
+        ),
+        expires=True,
+        extra_fields={"issueId": {"type": ["string", "null"]}},
+        note=(
+            f"every value of each tag key (its count, first and last seen) of each issue whose `lastSeen` moved; "
+            f"the keys from the issue's own route, at most {ISSUE_TAG_KEYS_PER_ISSUE} per issue (the most "
+            "frequent; more are warned about)"
+        ),
+    ),
+    StreamDef(
+        name="project_users",
+        route="projects/{organization}/{project}/users/",
+        scope="project:read",
+        cursor_field="dateCreated",
+        per_project=True,
+        primary_key="hash",
+        # Sentry's user hash is unique within a project: the same user of two projects has one.
+        key_extra=("projectId",),
+        project_fields={"projectId": "id"},
+        extra_fields={"projectId": {"type": ["string", "null"], "description": "The project the user was seen in."}},
+        personal_fields=PROJECT_USER_PERSONAL,
+        expires=True,
+        note="personal data hashed by default (config `personal_data`)",
+    ),
+    StreamDef(
+        name="service_hooks",
+        route="projects/{organization}/{project}/hooks/",
+        scope="project:read",
+        cursor_field="dateCreated",
+        per_project=True,
+        transform=_without_hook_secret,
+        note="the hook `secret` is dropped (set to null)",
+    ),
+    StreamDef(
+        name="release_files",
+        route="organizations/{organization}/releases/{version}/files/",
+        scope="project:releases",
+        cursor_field="dateCreated",
+        kind="child",
+        ignored_statuses=(404,),
+        parent=ParentRef(
+            stream="releases",
+            path_params={"version": "version"},
+            record_fields={"releaseVersion": "version"},
+            # CI uploads a release's artifacts with its commits, before it finalizes or deploys it.
+            change_fields=("dateReleased", "lastCommit", "lastDeploy"),
+        ),
+        extra_fields={"releaseVersion": {"type": ["string", "null"]}},
+        note="metadata only (name, size, sha1, headers), never the contents",
+    ),
+    StreamDef(
+        name="repositories",
+        route="organizations/{organization}/repos/",
+        scope="org:read",
+        cursor_field="dateCreated",
+        # Sentry lists visible repositories by default; "deleted" lists the others (hidden,
+        # pending deletion): together the whole table, so a removal shows as a status change.
+        variants=({"status": "active"}, {"status": "deleted"}),
+        tombstones=True,
+        # No GET of one repository: its commits answer 404 once it no longer exists.
+        detail=Detail("organizations/{organization}/repos/{repo_id}/commits/", listing=True),
+        extra_fields=_DELETED_FIELD,
+        note="active and deleted (hidden) repositories",
+    ),
+    StreamDef(
+        name="integrations",
+        route="organizations/{organization}/integrations/",
+        scope="org:read",
+        cursor_field=None,
+        params={"includeConfig": "0"},
+        transform=_without_integration_config,
+        tombstones=True,
+        detail=Detail("organizations/{organization}/integrations/{integration_id}/"),
+        extra_fields=_DELETED_FIELD,
+        note="`configData` and `configOrganization` are dropped (set to null)",
+    ),
+    StreamDef(
+        name="sentry_app_installations",
+        route="organizations/{organization}/sentry-app-installations/",
+        scope="org:read",
+        cursor_field=None,
+        primary_key="uuid",
+        note="installed Sentry apps (integration platform); no tokens",
+    ),
+    StreamDef(
+        name="dashboards",
+        route="organizations/{organization}/dashboards/",
+        scope="org:read",
+        cursor_field="dateCreated",
+        expand="organizations/{organization}/dashboards/{dashboard_id}/",
+        schema_routes=("organizations/{organization}/dashboards/{dashboard_id}/",),
+        tombstones=True,
+        detail=Detail("organizations/{organization}/dashboards/{dashboard_id}/"),
+        extra_fields=_DELETED_FIELD,
+        note="each dashboard read from its own route: widgets and their queries as JSON",
+    ),
+    StreamDef(
+        name="project_ownership",
+        route="projects/{organization}/{project}/ownership/",
+        scope="project:read",
+        cursor_field="lastUpdated",
+        per_project=True,
+        page_param=None,
+        primary_key="projectId",
+        project_fields={"projectId": "id", "projectSlug": "slug"},
+        extra_fields={"projectId": {"type": ["string", "null"]}, "projectSlug": {"type": ["string", "null"]}},
+        note="one record per project: its ownership rules (`raw`, parsed `schema`)",
     ),
 )
 

@@ -17,6 +17,8 @@ import jsonschema
 import pytest
 
 from source_sentry.schemas import STREAM_SCHEMA_NAMES, load_schema
+from source_sentry.schemas import stream_schema as discovered_schema
+from source_sentry.streams import stream_by_name
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "gen_schemas.py"
@@ -140,7 +142,12 @@ def test_primary_key_and_cursor_exist_and_are_scalar(
     stream_schema: tuple[str, dict[str, Any]],
 ) -> None:
     name, schema = stream_schema
-    fields = ["id"] + ([CURSOR_FIELDS[name]] if name in CURSOR_FIELDS else [])
+    stream = stream_by_name(name)
+    assert stream is not None
+    # Every field of the key (most streams: id; a tag value: issue, key and value), in the
+    # schema discover shows (Sentry's fields and those the connector adds).
+    schema = discovered_schema(stream)
+    fields = list(stream.key_fields) + ([CURSOR_FIELDS[name]] if name in CURSOR_FIELDS else [])
     for field in fields:
         assert field in schema["properties"], f"{name}.{field}"
         assert _base_type(schema["properties"][field]) in SCALAR_TYPES, f"{name}.{field}"

@@ -39,12 +39,20 @@ def _url(emu: Emulator, template: str) -> tuple[str, dict[str, Any]]:
     values = {"{org}": emu.organization, "{project}": emu.project_slugs[0], "{issue_id}": issue,
               "{version}": release, "{monitor}": emu.monitors()[0]["slug"],
               "{team_id_or_slug}": emu.teams()[0]["slug"], "{member_id}": emu.members()[0]["id"],
-              "{detector_id}": emu.detectors()[0]["id"], "{workflow_id}": emu.workflows()[0]["id"]}
+              "{detector_id}": emu.detectors()[0]["id"], "{workflow_id}": emu.workflows()[0]["id"],
+              # The tables of issue 21: the first of each list (environment: a key every issue has).
+              "{key}": "environment", "{repo_id}": _first_id(emu, "repos/"),
+              "{integration_id}": _first_id(emu, "integrations/"), "{dashboard_id}": _first_id(emu, "dashboards/")}
     url = template
     for k, v in values.items():
         url = url.replace(k, v)
     params = _PARAMS.get(template.rsplit("/", 2)[-2], {})
     return url, dict(params)
+
+
+def _first_id(emu: Emulator, route: str) -> str:
+    with client(emu) as c:
+        return str(c.get(f"/api/0/organizations/{emu.organization}/{route}").json()[0]["id"])
 
 
 _PARAMS: dict[str, dict[str, Any]] = {
