@@ -343,7 +343,9 @@ class _SnapshotReader(_StreamReader):
             return {}
         detail = stream.detail
         if detail is None:
-            return {}  # nothing can confirm a deletion: keep them all
+            # Nothing can confirm a deletion: no tombstone, and the state forgets them (one that
+            # was only missed while the list moved is emitted again when it is next listed).
+            return {}
         checked = dict(list(missing.items())[:_MAX_CONFIRMATIONS])
         kept = {key: entry for key, entry in missing.items() if key not in checked}
         gone: list[str] = []
