@@ -688,7 +688,8 @@ STREAMS: tuple[StreamDef, ...] = (
             change_fields=("dateReleased", "lastCommit", "lastDeploy"),
         ),
         extra_fields={"releaseVersion": {"type": ["string", "null"]}},
-        note="metadata only (name, size, sha1, headers), never the contents",
+        note="metadata only (name, size, sha1, headers), never the contents; a file uploaded to a release "
+        "that changes nothing else of it (no commit, deploy or release date) arrives with the next full refresh",
     ),
     StreamDef(
         name="repositories",
