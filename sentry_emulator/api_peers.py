@@ -7,7 +7,7 @@ OffsetPaginator does; each route answers 403 without one of the scopes its OpenA
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from .api import EVENT, NOT_FOUND, ORG, PROJECT, RELEASES, Api, ApiError, Reply, Request, route
 from .peers import TAG_NAMES, Dashboard, Integration, PeerData, Repo
@@ -95,12 +95,16 @@ def release_files(api: Api, req: Request) -> Reply:
     return api._offset_list(req, files, PeerData.file_body)
 
 
-def _repo(api: Api, req: Request) -> Repo:
+_Live = TypeVar("_Live", Repo, Integration)
+
+
+def _live(api: Api, req: Request, items: list[_Live], param: str) -> _Live:
+    """The item of ``items`` whose id is the path's ``param``, unless gone (a 404 then)."""
     api._org(req)
-    repo = next((r for r in _peers(api).repos if r.id == req.params["repo_id"] and not r.gone), None)
-    if repo is None:
+    found = next((i for i in items if i.id == req.params[param] and not i.gone), None)
+    if found is None:
         raise ApiError(404, NOT_FOUND)
-    return repo
+    return found
 
 
 @route(f"{_ORG}/repos/", "org:read", REPOS)
@@ -119,18 +123,10 @@ def repositories(api: Api, req: Request) -> Reply:
 
 @route(f"{_ORG}/repos/{{repo_id}}/commits/", "org:read", REPOS)
 def repository_commits(api: Api, req: Request) -> Reply:
-    repo = _repo(api, req)
+    repo = _live(api, req, _peers(api).repos, "repo_id")
     commits = [(r, c) for r in api.ds.releases for c in r.commits if f"acme/{r.package or 'app'}" == repo.name]
     commits.sort(key=lambda rc: rc[1].date_created_us, reverse=True)
     return api._offset_list(req, commits, lambda rc: api.shapes.commit(rc[0], rc[1]))
-
-
-def _integration(api: Api, req: Request) -> Integration:
-    api._org(req)
-    found = next((i for i in _peers(api).integrations if i.id == req.params["integration_id"] and not i.gone), None)
-    if found is None:
-        raise ApiError(404, NOT_FOUND)
-    return found
 
 
 @route(f"{_ORG}/integrations/", "org:read", INTEGRATIONS)
@@ -143,7 +139,7 @@ def integrations(api: Api, req: Request) -> Reply:
 
 @route(f"{_ORG}/integrations/{{integration_id}}/", "org:read", INTEGRATIONS)
 def integration_detail(api: Api, req: Request) -> Reply:
-    return Reply(_peers(api).integration_body(_integration(api, req), True))
+    return Reply(_peers(api).integration_body(_live(api, req, _peers(api).integrations, "integration_id"), True))
 
 
 @route(f"{_ORG}/sentry-app-installations/", "org:read", ("org:read", "org:integrations"))

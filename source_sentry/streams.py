@@ -263,6 +263,18 @@ def _without_hook_secret(hook: dict[str, Any]) -> dict[str, Any]:
     return {**hook, "secret": None} if "secret" in hook else hook
 
 
+def _of_each_release(change_fields: tuple[str, ...]) -> dict[str, Any]:
+    """The fields of a stream listed under each release that changed (``change_fields``)."""
+    return {
+        "kind": "child",
+        # The release was deleted between its list and this request: nothing to read.
+        "ignored_statuses": (404,),
+        "parent": ParentRef(stream="releases", path_params={"version": "version"},
+                            record_fields={"releaseVersion": "version"}, change_fields=change_fields),
+        "extra_fields": {"releaseVersion": {"type": ["string", "null"]}},
+    }
+
+
 def _without_integration_config(integration: dict[str, Any]) -> dict[str, Any]:
     """An integration's configuration may hold the third party's settings and credentials: it
     is asked for with includeConfig=0 and dropped if sent anyway."""
@@ -462,16 +474,7 @@ STREAMS: tuple[StreamDef, ...] = (
         route="organizations/{organization}/releases/{version}/deploys/",
         scope="project:releases",
         cursor_field="dateFinished",
-        kind="child",
-        # The parent was deleted between its list and this request: nothing to read.
-        ignored_statuses=(404,),
-        parent=ParentRef(
-            stream="releases",
-            path_params={"version": "version"},
-            record_fields={"releaseVersion": "version"},
-            change_fields=("deployCount", "lastDeploy"),
-        ),
-        extra_fields={"releaseVersion": {"type": ["string", "null"]}},
+        **_of_each_release(("deployCount", "lastDeploy")),
     ),
     StreamDef(
         name="release_commits",
@@ -678,16 +681,8 @@ STREAMS: tuple[StreamDef, ...] = (
         route="organizations/{organization}/releases/{version}/files/",
         scope="project:releases",
         cursor_field="dateCreated",
-        kind="child",
-        ignored_statuses=(404,),
-        parent=ParentRef(
-            stream="releases",
-            path_params={"version": "version"},
-            record_fields={"releaseVersion": "version"},
-            # CI uploads a release's artifacts with its commits, before it finalizes or deploys it.
-            change_fields=("dateReleased", "lastCommit", "lastDeploy"),
-        ),
-        extra_fields={"releaseVersion": {"type": ["string", "null"]}},
+        # CI uploads a release's artifacts with its commits, before it finalizes or deploys it.
+        **_of_each_release(("dateReleased", "lastCommit", "lastDeploy")),
         note="metadata only (name, size, sha1, headers), never the contents; a file uploaded to a release "
         "that changes nothing else of it (no commit, deploy or release date) arrives with the next full refresh",
     ),
