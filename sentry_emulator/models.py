@@ -242,3 +242,18 @@ class Project:
     deleted: bool = False
     live_next: int = 0  # live events (after the anchor) below this number were looked at
     live_late: list[tuple[int, int]] = field(default_factory=list)  # heap of (dateReceived, j) not yet received
+
+
+# issueCategory and issueType of the non-error kinds (errors, messages and CSP reports: "error").
+_CATEGORY = {"performance": "performance", "cron": "cron", "uptime": "uptime", "feedback": "feedback"}
+_ISSUE_TYPE = {"cron": "monitor_check_in_failure", "uptime": "uptime_domain_failure", "feedback": "feedback"}
+
+
+def issue_category(issue: Issue) -> str:
+    """Sentry's ``issueCategory`` of an issue (``issue.category`` in a search)."""
+    return _CATEGORY.get(issue.kind, "error")
+
+
+def issue_type(issue: Issue) -> str:
+    """Sentry's ``issueType`` of an issue (``issue.type`` in a search)."""
+    return str(issue.detail.get("issue_type") or _ISSUE_TYPE.get(issue.kind, "error"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .models import Issue
+from .models import Issue, issue_category, issue_type
 from .timeutil import BadParam, parse_iso, parse_period
 
 __all__ = ["SORTS", "parse_issue_query"]
@@ -97,8 +97,10 @@ def _term(key: str, raw: str, now_us: int, slugs: dict[int, str]) -> Predicate:
         return lambda i: i.assigned_to is not None and (
             "me" in values or any(v.lstrip("#") in (i.assigned_to.get("name"), i.assigned_to.get("email"))
                                   for v in values))
-    if key in ("issue.category", "issue.type"):
-        return lambda i: "error" in values
+    if key == "issue.category":
+        return lambda i: issue_category(i) in values
+    if key == "issue.type":
+        return lambda i: issue_type(i) in values
     return lambda i: False  # any other key is a tag filter; generated issues carry no such tag
 
 

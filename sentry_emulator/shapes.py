@@ -19,6 +19,8 @@ from .models import (
     ProjectKey,
     Release,
     Team,
+    issue_category,
+    issue_type,
 )
 from .rand import hex32, hkey, mix, pick, uuid4_like
 from .timeutil import US, iso_auto, iso_ms, iso_s, iso_us
@@ -39,9 +41,6 @@ _SCOPE_ACCESS = ["org:read", "project:read", "team:read", "member:read", "event:
 # transactions (performance) or generic events; feedback has its own.
 _EVENT_TYPE = {"error": "error", "default": "default", "csp": "csp", "performance": "transaction",
                "cron": "generic", "uptime": "generic", "feedback": "feedback"}
-# issueCategory and issueType of the non-error kinds (errors, messages and CSP reports: "error").
-_CATEGORY = {"performance": "performance", "cron": "cron", "uptime": "uptime", "feedback": "feedback"}
-_ISSUE_TYPE = {"cron": "monitor_check_in_failure", "uptime": "uptime_domain_failure", "feedback": "feedback"}
 _INITIAL_PRIORITY = {"error": 75, "default": 50, "csp": 25, "performance": 50, "cron": 75, "uptime": 75, "feedback": 50}
 _PRIORITY = {"high": 75, "medium": 50, "low": 25}
 _CRON_SUBTITLE = "Your monitor has reached its failure threshold."
@@ -430,8 +429,8 @@ class Shapes:
             "priority": issue.priority, "priorityLockedAt": None, "seerFixabilityScore": None,
             "seerAutofixLastTriggered": None, "seerExplorerAutofixLastTriggered": None,
             "project": self.project_ref(project), "type": _EVENT_TYPE[issue.kind],
-            "issueType": issue.detail.get("issue_type") or _ISSUE_TYPE.get(issue.kind, "error"),
-            "issueCategory": _CATEGORY.get(issue.kind, "error"),
+            "issueType": issue_type(issue),
+            "issueCategory": issue_category(issue),
             "metadata": {**self.event_metadata(issue), "initial_priority": _INITIAL_PRIORITY[issue.kind]},
             "numComments": issue.num_comments, "assignedTo": issue.assigned_to,
             "isBookmarked": issue.is_bookmarked, "isSubscribed": issue.assigned_to is not None,

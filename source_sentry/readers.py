@@ -58,6 +58,16 @@ _MAX_CONFIRMATIONS = 500
 _MIN_PAGES_PER_HALF = 2
 _MIN_SPLIT_SPAN = timedelta(hours=1)
 _MAX_WINDOWS = 64
+# Where Sentry's headers show the project events list as the narrow route (one request at a
+# time, or its window already waited for), the older part of a window with at least this many
+# pages left is read issue by issue: each issue's events list is a route of its own, with its
+# own limits (sentry.io: the default, 40 a second, 25 at a time, against 60 a minute, one at a
+# time). Only events older than _SETTLED: an issue's lastSeen, which picks the issues that have
+# events in a range, is updated after its events are stored.
+_MIN_PAGES_FOR_ISSUES = 5
+_SETTLED = timedelta(hours=1)
+_ISSUES = Route("organizations/{organization}/issues/", "event:read")
+_ISSUE_EVENTS = Route("organizations/{organization}/issues/{issue_id}/events/", "event:read")
 
 
 @dataclass(frozen=True)
@@ -402,6 +412,8 @@ class _WindowedReader(_StreamReader):
             self._state = WindowedState()
         else:
             self._state = WindowedState.load(self.state, cursor_field, single_project=single, warn=self._warn)
+        self._project_ids = {p.slug: p.id for p in ctx.projects}
+        self._issues_refused = False  # once refused (a token without event:read), never asked again
         await self._each_partition([self._read_project(p, p["project"]) for p in self._partitions()])
         ctx.out.state(stream.name, self._state.to_json(cursor_field))
         return self.failures
@@ -459,6 +471,74 @@ class _WindowedReader(_StreamReader):
             if project.open_windows():
                 checkpoint()  # the last one done leaves the project's cursor to the caller
 
+        def hand_to_issues(window: Window, page_span: timedelta) -> Window | None:
+            """The older part of ``window``'s unread range as a window read issue by issue, when
+            the project's list is the narrow route and enough of it is left (see _SETTLED)."""
+            if window.issues is not None or self._issues_refused or not endpoint.limited:
+                return None
+            if path.get("project") not in self._project_ids:
+                return None
+            if endpoint.concurrency > 1 and not endpoint.waits:
+                return None
+            seen = oldest.get(id(window))
+            # Once the list has paged past the settled edge: what is older holds events then.
+            if seen is None or seen > ctx.now - _SETTLED:
+                return None
+            edge = seen.replace(microsecond=0)
+            if edge - window.start < _MIN_PAGES_FOR_ISSUES * max(page_span, timedelta(seconds=1)):
+                return None
+            older = project.split(window, edge)
+            older.issues = ""
+            return older
+
+        async def read_by_issues(window: Window) -> bool:
+            """Read ``window`` issue by issue; False when Sentry refuses that way (a token
+            without event:read, a server without the query): the caller reads the project's list."""
+            org = ctx.config.organization
+            span = {"start": format_time(window.start), "end": format_time(window.end)}
+            # Every status (Sentry's default query is is:unresolved); errors only, as the
+            # project's events list holds (other issue categories' events live elsewhere).
+            params = {"project": self._project_ids[path["project"]], **span, "query": "issue.category:error", "sort": "new"}
+            try:
+                async with aclosing(ctx.client.pages(_ISSUES, {"organization": org}, params,
+                                                     cursor=window.issues or None, page_param="limit")) as issues:
+                    async for page in issues:
+                        done = set(window.issues_done)  # read before a resume
+                        reads = _Tasks()
+                        for issue in page.items:
+                            if isinstance(issue, dict) and issue.get("id") is not None and str(issue["id"]) not in done:
+                                reads.spawn(read_issue(window, str(issue["id"]), span))
+                        await reads.wait()
+                        if not page.next_cursor:
+                            break
+                        window.issues, window.issues_done = page.next_cursor, []
+                        checkpoint()
+            except HTTPStatusError as exc:
+                if exc.status not in (400, 403):
+                    raise
+                if not self._issues_refused:
+                    self._warn(f"reading events issue by issue was refused ({exc.message}); reading each project's "
+                               "events list instead")
+                self._issues_refused = True
+                window.issues, window.issues_done = None, []
+                return False
+            finish(window)
+            return True
+
+        async def read_issue(window: Window, issue_id: str, span: dict[str, str]) -> None:
+            """Emit one issue's events of ``span``; the checkpoint after it counts it read (a
+            resumed read repeats only the issues that were being read)."""
+            issue_path = {"organization": ctx.config.organization, "issue_id": issue_id}
+            try:
+                async with aclosing(ctx.client.pages(_ISSUE_EVENTS, issue_path, {**stream.params, **span})) as pages:
+                    async for page in pages:
+                        ctx.out.records(stream.name, self._records(page.items))
+            except HTTPStatusError as exc:
+                if exc.status != 404:
+                    raise  # a 404: deleted since it was listed, and its events with it
+            window.issues_done.append(issue_id)
+            checkpoint()
+
         def split_off(window: Window, page_span: timedelta) -> Window | None:
             """The older half of ``window``'s unread range as a new window, when a request slot
             is idle and each half should hold a few pages (a page covered ``page_span``)."""
@@ -473,6 +553,8 @@ class _WindowedReader(_StreamReader):
             return project.split(window, middle)
 
         async def read_window(window: Window) -> None:
+            if window.issues is not None and await read_by_issues(window):
+                return
             # The requests read this dict each time: a split narrows the range from the next one.
             params = {**self._base_params(), "start": format_time(window.start), "end": format_time(window.end)}
             narrowed_to: datetime | None = None  # the page read ahead before a split asked for more
@@ -490,7 +572,9 @@ class _WindowedReader(_StreamReader):
                     spanned = _span_of_newest_first(page.items, cursor_field)
                     if spanned is not None:
                         oldest[id(window)] = spanned[0]
-                    older = split_off(window, spanned[1]) if spanned is not None else None
+                    older = None
+                    if spanned is not None:
+                        older = hand_to_issues(window, spanned[1]) or split_off(window, spanned[1])
                     if older is not None:
                         tasks.spawn(read_window(older))
                         params["start"] = format_time(window.start)

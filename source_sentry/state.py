@@ -151,17 +151,27 @@ def _put_time(out: dict[str, Any], key: str, value: datetime | None) -> None:
 @dataclass
 class Window:
     """A time range of one project's events: ``[start, end)``, read newest first down from
-    ``end``; ``cursor`` is the page to read next, ``done`` once read to its start."""
+    ``end``; ``cursor`` is the page to read next, ``done`` once read to its start.
+
+    ``issues`` set: the window is read issue by issue instead (its issues listed by first
+    seen, newest first, each issue's events of the range read whole); it is the page of that list to
+    read next (``""``: its first), ``issues_done`` the issues of that page already read."""
 
     start: datetime
     end: datetime
     cursor: str | None = None
     done: bool = False
+    issues: str | None = None
+    issues_done: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         if self.done:
             return {"start": format_time(self.start), "end": format_time(self.end), "cursor": None, "done": True}
-        return {"start": format_time(self.start), "end": format_time(self.end), "cursor": self.cursor}
+        out: dict[str, Any] = {"start": format_time(self.start), "end": format_time(self.end), "cursor": self.cursor}
+        if self.issues is not None:
+            out["issues"] = self.issues
+            out["issues_done"] = self.issues_done
+        return out
 
     @classmethod
     def from_json(cls, value: Any) -> Window | None:
@@ -171,7 +181,12 @@ class Window:
         if start is None or end is None or start >= end or not (cursor is None or isinstance(cursor, str)):
             return None
         done = value.get("done") is True
-        return cls(start, end, None if done else cursor, done)
+        issues, issues_done = value.get("issues"), value.get("issues_done") or []
+        if not (issues is None or isinstance(issues, str)) or not all(isinstance(i, str) for i in issues_done):
+            return None
+        if done:
+            return cls(start, end, None, True)
+        return cls(start, end, cursor, False, issues, list(issues_done) if issues is not None else [])
 
 
 @dataclass

@@ -88,7 +88,7 @@ def test_a_backfill_of_one_page_is_one_request(make_emulator, tmp_path: Path) ->
 def test_on_sentry_io_limits_a_backfill_is_one_window(make_emulator, tmp_path: Path) -> None:
     # sentry.io allows one concurrent request on project events: more windows would not help.
     emu = make_emulator(projects=1, events_per_project=4 * PAGE + PAGE // 2, issues_per_project=2,
-                        rate_limits="sentry")  # 5 pages, all error events
+                        rate_limits="sentry", days=0.04)  # 5 pages, all error events, all in the last hour
     run = Connector(tmp_path, emu, project=emu.project_slugs[0]).read(["events"])
     assert run.returncode == 0, run.errors()
     assert len(run.records("events")) == 4 * PAGE + PAGE // 2
@@ -135,7 +135,7 @@ def test_a_read_stopped_with_windows_open_resumes_them_and_skips_the_finished_on
 
 def test_a_state_of_an_earlier_version_with_one_window_resumes_it(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=1, events_per_project=4 * PAGE + PAGE // 2, issues_per_project=2,
-                        rate_limits="sentry")  # 5 pages, all error events
+                        rate_limits="sentry", days=0.04)  # 5 pages, all error events, all in the last hour
     slug = emu.project_slugs[0]
     conn = Connector(tmp_path, emu, project=slug, lookback_window_minutes=0)
     first = conn.read(["events"])

@@ -65,7 +65,7 @@ def test_a_stalled_response_times_out_and_is_retried(make_emulator, tmp_path: Pa
 def test_exhausted_retries_fail_with_a_transient_error_after_checkpointing(make_emulator, tmp_path: Path) -> None:
     # sentry.io's limits: one time window, its pages in order.
     emu = make_emulator(projects=1, events_per_project=3 * PAGE + PAGE // 2, issues_per_project=2,
-                        rate_limits="sentry")  # 4 pages
+                        rate_limits="sentry", days=0.04)  # 4 pages, all in the last hour
     emu.inject_fault("503", path=".*/events/", times=100, after=2)
     run = Connector(tmp_path, emu, max_retries=2).read(["events"])
     assert run.returncode == 1

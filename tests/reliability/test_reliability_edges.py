@@ -41,9 +41,11 @@ def _state_of(run: Any, stream: str) -> dict[str, Any]:
 def test_a_full_page_without_a_usable_next_cursor_fails_and_keeps_the_cursor(make_emulator, tmp_path: Path, kind: str) -> None:
     # One events request at a time, as on sentry.io: the project's events are one chain of pages,
     # so the second request is that chain's second page (in parallel windows it may be the first
-    # page of a split-off window, which can be short: a lie there loses nothing).
+    # page of a split-off window, which can be short: a lie there loses nothing). All within the
+    # last hour: older events of a one-at-a-time list are read issue by issue.
     one_at_a_time = RateLimits(limit=1000, events_limit=1000, events_concurrent=1)
-    emu = make_emulator(projects=1, events_per_project=450, issues_per_project=250, rate_limits=one_at_a_time)
+    emu = make_emulator(projects=1, events_per_project=450, issues_per_project=250, rate_limits=one_at_a_time,
+                        days=0.04)
     conn = Connector(tmp_path, emu)
     # The second page of each list lies: it looks like the last one, or promises more without a cursor.
     emu.inject_fault(kind, path="/events/$", times=1, after=1)

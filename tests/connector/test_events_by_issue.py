@@ -1,0 +1,104 @@
+"""The events stream read issue by issue where Sentry's headers show the project's events list as
+the narrow route (sentry.io: 60 requests a minute, one at a time, against the default 40 a
+second for each issue's events list), with the same guarantees as the project's list: every
+event once, checkpoints that resume exactly, the newest hour from the project's list."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from connector_helpers import CliRun, catalog_for, config_for, run_cli, write_json
+
+from sentry_emulator.ratelimit import RateLimits
+from source_sentry.timeutil import parse_time
+
+PROJECT_EVENTS = "/api/0/projects/{org}/{project}/events/"
+ISSUE_EVENTS = "/api/0/organizations/{org}/issues/{issue_id}/events/"
+# The project's events list five requests a second, one at a time: the narrow route.
+NARROW = RateLimits(events_limit=5, events_window=1, events_concurrent=1)
+
+
+def _emulator(make_emulator: Any, events: int = 1200, **kw: Any) -> Any:
+    emu = make_emulator(projects=2, events_per_project=events, issues_per_project=40, days=30, **kw)
+    emu.advance(601)  # every late arrival received: nothing changes behind the test's back
+    return emu
+
+
+def _read(emu: Any, tmp_path: Path, name: str, state: Any = None, token: str | None = None) -> CliRun:
+    config = write_json(tmp_path / f"{name}-config.json", config_for(emu, **({"auth_token": token} if token else {})))
+    catalog = write_json(tmp_path / f"{name}-catalog.json", catalog_for(["events"]))
+    args = ["read", "--config", config, "--catalog", catalog]
+    if state is not None:
+        args += ["--state", write_json(tmp_path / f"{name}-state.json", state)]
+    run = run_cli(*args)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run
+
+
+def _truth(emu: Any) -> set[str]:
+    return {e["id"] for slug in emu.project_slugs for e in emu.events(slug)}
+
+
+def test_a_narrow_events_list_hands_its_older_windows_to_the_issue_lists(make_emulator: Any, tmp_path: Path) -> None:
+    emu = _emulator(make_emulator, rate_limits=NARROW)
+    run = _read(emu, tmp_path, "first")
+    ids = Counter(r["id"] for r in run.records("events"))
+    assert set(ids) == _truth(emu)
+    assert max(ids.values()) == 1  # each event belongs to one issue: read once
+    counts = emu.request_counts()
+    pages = len(ids) / 10
+    # Most events came from the issue lists; the project's list served its newest hour.
+    assert counts[ISSUE_EVENTS] > pages / 2
+    assert counts[PROJECT_EVENTS] < pages / 4
+    # Only events older than an hour were read issue by issue.
+    now = max(parse_time(r["dateReceived"]) for r in run.records("events"))
+    for state in run.states("events"):
+        for project in state["stream"]["stream_state"]["projects"].values():
+            for window in project.get("windows", []):
+                if "issues" in window:
+                    assert parse_time(window["end"]) <= now - timedelta(minutes=59)
+
+
+def test_without_rate_limit_headers_the_project_list_is_read(make_emulator: Any, tmp_path: Path) -> None:
+    emu = _emulator(make_emulator, rate_limits="none")
+    run = _read(emu, tmp_path, "first")
+    assert {r["id"] for r in run.records("events")} == _truth(emu)
+    assert ISSUE_EVENTS not in emu.request_counts()
+
+
+@pytest.mark.parametrize("merge", [False, True], ids=["resumed", "resumed-after-a-merge"])
+def test_a_read_stopped_on_the_issue_path_resumes_to_exact_data(make_emulator: Any, tmp_path: Path, merge: bool) -> None:
+    emu = _emulator(make_emulator, rate_limits=NARROW)
+    first = _read(emu, tmp_path, "first")
+    # Stop the first read at a checkpoint taken halfway through an issue-by-issue window.
+    before: set[str] = set()
+    stop_at = None
+    for message in first.messages:
+        if message["type"] == "RECORD":
+            before.add(message["record"]["data"]["id"])
+        elif message["type"] == "STATE":
+            projects = message["state"]["stream"]["stream_state"]["projects"].values()
+            if any(w.get("issues_done") for p in projects for w in p.get("windows", [])):
+                stop_at = message["state"]
+                break
+    assert stop_at is not None, "no checkpoint inside an issue-by-issue window"
+    if merge:
+        # Issues merged between the two reads: their events move, none is lost.
+        issues = [i for i in emu.issues(emu.project_slugs[0]) if i.get("issueCategory") == "error"]
+        emu.merge_issues(str(issues[0]["id"]), [str(i["id"]) for i in issues[1:6]])
+    resumed = _read(emu, tmp_path, "resumed", state=[{"type": "STREAM", "stream": stop_at["stream"]}])
+    assert before | {r["id"] for r in resumed.records("events")} == _truth(emu)
+
+
+def test_a_token_without_event_read_reads_the_project_list(make_emulator: Any, tmp_path: Path) -> None:
+    emu = _emulator(make_emulator, events=250, rate_limits=NARROW)  # read at five pages a second
+    token = emu.create_token(scopes=["project:read", "org:read"])
+    run = _read(emu, tmp_path, "first", token=token)
+    assert {r["id"] for r in run.records("events")} == _truth(emu)
+    warnings = [m["log"]["message"] for m in run.of_type("LOG") if m["log"]["level"] == "WARN"]
+    assert any("issue by issue was refused" in w for w in warnings), warnings
+    assert emu.request_counts().get(ISSUE_EVENTS, 0) == 0
