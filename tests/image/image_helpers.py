@@ -30,7 +30,7 @@ for _folder in ("tests/connector", "tests/packaging", "tests/acceptance"):
 from connector_helpers import CliRun, catalog_for, config_for, run_cli, validated, write_json  # noqa: E402
 from packaging_helpers import load_yaml  # noqa: E402
 
-__all__ = ["ROOT", "CliRun", "Engine", "catalog_for", "config_for", "load_yaml", "metadata", "run_cli",
+__all__ = ["LIVE_STREAMS", "ROOT", "CliRun", "Engine", "catalog_for", "config_for", "load_yaml", "metadata", "run_cli",
            "validated", "write_json"]
 
 IMAGE = "source-sentry/source-sentry:dev"
@@ -83,6 +83,11 @@ class Engine:
                 self.dockerd.kill()
                 self.dockerd.wait(timeout=30)
         if self.folder is not None:
+            # dockerd leaves its network namespace mounted in its exec root.
+            for mount in reversed(Path("/proc/mounts").read_text().splitlines()):
+                target = mount.split()[1]
+                if target.startswith(f"{self.folder}/"):
+                    subprocess.run(["umount", "--lazy", target], capture_output=True, timeout=60)
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -174,9 +179,19 @@ def run_image(engine: Engine, image: str, *args: str, timeout: float = 600, **kw
     return validated(CliRun(proc.returncode, proc.stdout, proc.stderr))
 
 
+# Streams whose rows move with the emulator's running clock (rows per hour up to now, the
+# current interval's counts): two reads a minute apart differ, wherever they run. Their messages
+# are still validated; their rows are compared only when the emulator's clock can be held still.
+LIVE_STREAMS = frozenset({"logs", "spans", "uptime_results", "tracemetrics", "release_health", "usage_stats",
+                          "replays"})
+
+
 def records_by_stream(run: CliRun) -> dict[str, list[str]]:
-    """Each stream's records as sorted JSON texts: two reads of the same data compare equal."""
+    """Each stream's records as sorted JSON texts (LIVE_STREAMS left out): two reads of the same
+    data compare equal."""
     out: dict[str, list[str]] = {}
     for message in run.of_type("RECORD"):
+        if message["record"]["stream"] in LIVE_STREAMS:
+            continue
         out.setdefault(message["record"]["stream"], []).append(json.dumps(message["record"]["data"], sort_keys=True))
     return {stream: sorted(rows) for stream, rows in out.items()}
