@@ -9,6 +9,7 @@ bare traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,6 +21,14 @@ from .errors import ConfigError, SentrySourceError, redact
 __all__ = ["main"]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, as Airbyte (or `docker stop`) sends to cancel: stops a command as Ctrl-C does."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``source-sentry``; returns the process exit code."""
     parser = _parser()
@@ -28,13 +37,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     writer = protocol.StdoutWriter()
+    # In a container the connector is PID 1, which the kernel sends no SIGTERM it has no handler
+    # for: without this, `docker stop` (or Airbyte cancelling a sync) waits for its SIGKILL.
+    # `listen` installs its own handler (a graceful stop).
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.handler(args, writer))
     except SentrySourceError as exc:
         writer(protocol.error_trace(redact(exc.message), exc.failure_type, internal_message=redact(exc.internal)))
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:
+        return 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130
     except Exception as exc:
         stack = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         writer(

@@ -72,9 +72,12 @@ def run_cli(*args: str, timeout: float = 240, env: dict[str, str] | None = None,
         env={**os.environ, **(env or {})},
     )
     run = CliRun(proc.returncode, proc.stdout, proc.stderr)
-    if raw:
-        return run
-    for line in proc.stdout.splitlines():
+    return run if raw else validated(run)
+
+
+def validated(run: CliRun) -> CliRun:
+    """``run`` with its stdout parsed: every line a valid Airbyte message, or the test fails."""
+    for line in run.stdout.splitlines():
         if not line.strip():
             continue
         message = orjson.loads(line)

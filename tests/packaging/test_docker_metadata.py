@@ -63,8 +63,21 @@ def _final_stage() -> list[Any]:
 
 
 # ------------------------------------------------------------------ Dockerfile
-def test_base_image_is_a_small_python_the_package_supports() -> None:
+def _base_image() -> str:
+    """The final stage's FROM, with an ARG's default substituted (FROM ${BASE_IMAGE})."""
     base = _final_stage()[0].args.split()[0]
+    defaults = {}
+    for ins in dockerfile():
+        if ins.keyword == "FROM":
+            break
+        if ins.keyword == "ARG" and "=" in ins.args:
+            name, _, value = ins.args.partition("=")
+            defaults[name.strip()] = value.strip()
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: defaults.get(m.group(1), m.group(0)), base)
+
+
+def test_base_image_is_a_small_python_the_package_supports() -> None:
+    base = _base_image()
     match = re.fullmatch(r"python:(3\.\d+)-slim(?:-[a-z]+)?(?:@sha256:[0-9a-f]{64})?", base)
     assert match, f"the image must be FROM python:3.X-slim, not {base}"
     declared = [c.rsplit(":: ", 1)[1] for c in pyproject()["project"]["classifiers"] if ":: Python :: 3." in c]

@@ -128,6 +128,6 @@ def test_readme_tells_how_to_use_it_from_airbyte_pyairbyte_and_pip() -> None:
     assert "## Using it from Airbyte, PyAirbyte and pip" in readme
     section = readme.split("## Using it from Airbyte, PyAirbyte and pip", 1)[1].split("\n## ", 1)[0]
     repository = load_yaml((ROOT / "metadata.yaml").read_text())["data"]["dockerRepository"]
-    for needle in ("docker build", "docker push", "metadata.yaml", "import airbyte as ab", "local_executable",
+    for needle in ("scripts/build_image.sh", "docker push", "metadata.yaml", "import airbyte as ab", "local_executable", "docker_image=",
                    "pip install", repository, "acceptance-test-config.yml"):
         assert needle in section, f"README section lacks {needle!r}"
