@@ -605,7 +605,8 @@ STREAMS: tuple[StreamDef, ...] = (
         name="issue_hashes",
         route="organizations/{organization}/issues/{issue_id}/hashes/",
         scope="event:read",
-        cursor_field=None,
+        # Hashes carry no time: the issue's lastSeen when they were read stands for it.
+        cursor_field="issueLastSeen",
         kind="child",
         # A hash is unique within its project only: the same code in two projects hashes alike.
         key_extra=("issueId",),
@@ -615,11 +616,12 @@ STREAMS: tuple[StreamDef, ...] = (
         parent=ParentRef(
             stream="issues",
             path_params={"issue_id": "id"},
-            record_fields={"issueId": "id"},
+            record_fields={"issueId": "id", "issueLastSeen": "lastSeen"},
             since_field="lastSeen",
         ),
-        extra_fields={"issueId": {"type": ["string", "null"]}},
-        note="all hashes of each issue whose `lastSeen` moved",
+        extra_fields={"issueId": {"type": ["string", "null"]},
+                      "issueLastSeen": _TIME},
+        note="all hashes of each issue whose `lastSeen` moved; `issueLastSeen` is the issue's `lastSeen` then",
     ),
     StreamDef(
         name="issue_tag_values",
@@ -704,19 +706,20 @@ STREAMS: tuple[StreamDef, ...] = (
         name="integrations",
         route="organizations/{organization}/integrations/",
         scope="org:read",
+        # No timestamp in Sentry's answer: full refresh only, as environments.
         cursor_field=None,
+        incremental=False,
         params={"includeConfig": "0"},
         transform=_without_integration_config,
-        tombstones=True,
-        detail=Detail("organizations/{organization}/integrations/{integration_id}/"),
-        extra_fields=_DELETED_FIELD,
-        note="`configData` and `configOrganization` are dropped (set to null)",
+        note="`configData` and `configOrganization` are dropped (set to null); an uninstalled integration "
+        "leaves the table with the next overwrite",
     ),
     StreamDef(
         name="sentry_app_installations",
         route="organizations/{organization}/sentry-app-installations/",
         scope="org:read",
-        cursor_field=None,
+        cursor_field=None,  # no timestamp either: full refresh only
+        incremental=False,
         primary_key="uuid",
         note="installed Sentry apps (integration platform); no tokens",
     ),

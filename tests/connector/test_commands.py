@@ -116,10 +116,12 @@ def test_discover_lists_the_airbyte_streams(emulator, tmp_path: Path) -> None:
     streams = {s["name"]: s for s in catalog["catalog"]["streams"]}
     assert {"events", "issues", "projects", "releases"} <= set(streams)
     assert set(streams) == {s.name for s in STREAMS}
+    by_name = {s.name: s for s in STREAMS}
     for stream in streams.values():
-        # Span ids are unique only within their trace.
-        assert stream["source_defined_primary_key"] == ([["id"], ["trace"]] if stream["name"] == "spans" else [["id"]])
-        if stream["name"] == "environments":  # no timestamps at all: full refresh only
+        # Span ids are unique only within their trace, hashes within their issue, ...
+        assert stream["source_defined_primary_key"] == [[k] for k in by_name[stream["name"]].key_fields]
+        if stream["name"] in ("environments", "integrations", "sentry_app_installations"):
+            # No timestamps at all: full refresh only.
             assert stream["supported_sync_modes"] == ["full_refresh"]
             continue
         assert stream["supported_sync_modes"] == ["full_refresh", "incremental"]
