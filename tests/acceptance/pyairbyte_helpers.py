@@ -38,7 +38,11 @@ result = source.read(cache=cache)
 out = {}
 for name, dataset in result.streams.items():
     frame = dataset.to_pandas()
-    out[name] = {"count": len(frame), "ids": sorted(str(v) for v in frame["id"])}
+    # The stream's primary key (PyAirbyte's columns are lower case), "|"-joined when composite.
+    columns = {c.lower(): c for c in frame.columns}
+    picked = [columns[k.lower()] for k in args["keys"][name]]
+    ids = sorted("|".join(str(v) for v in row) for row in frame[picked].itertuples(index=False))
+    out[name] = {"count": len(frame), "ids": ids}
 print("RESULT " + json.dumps(out))
 '''
 
@@ -70,7 +74,10 @@ def read_with_pyairbyte(folder: Path, config: dict[str, Any], source: dict[str, 
     """Run SCRIPT in PyAirbyte's venv with get_source(**source); each stream's count and ids."""
     python = pyairbyte_python()
     folder.mkdir(parents=True, exist_ok=True)
-    args = {"config": config, "source": source, "db": str(folder / "cache.duckdb"), "streams": streams}
+    from source_sentry.streams import STREAMS
+
+    keys = {s.name: list(s.key_fields) for s in STREAMS}
+    args = {"config": config, "source": source, "db": str(folder / "cache.duckdb"), "streams": streams, "keys": keys}
     (folder / "run_pyairbyte.py").write_text(SCRIPT)
     run_env = {**os.environ, "AIRBYTE_OFFLINE_MODE": "1", "DO_NOT_TRACK": "1",
                "AIRBYTE_LOGGING_ROOT": str(folder / "logs"), "NO_COLOR": "1", **(env or {})}
