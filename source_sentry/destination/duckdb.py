@@ -610,6 +610,9 @@ class DuckDBDestination:
                 self._start(run)
                 run.result.status = "COMPLETE"
                 self._finish(run)
+                # A stream said COMPLETE is in the file: whoever hears it next (the progress
+                # line, a person, a test that kills the sync) may rely on it.
+                self._writer.call(lambda: None)
             elif value == "INCOMPLETE":
                 self._fail(run)
         elif trace.get("type") == "ERROR":
