@@ -86,11 +86,14 @@ def run_measured(cmd: list[str], stdout: Any) -> dict[str, Any]:
     reader.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     samples = sampler.samples
-    flat = {}
+    flat: dict[str, Any] = {}
     if samples:
         for pct in (25, 50, 75, 100):
             _t, rss = samples[min(len(samples) - 1, len(samples) * pct // 100)]
             flat[f"rss_mib_at_{pct}pct"] = round(rss / 1024, 1)
+        # When the highest sample was taken (a peak at the end is the closing checkpoint).
+        top = max(samples, key=lambda sample: sample[1])
+        flat["rss_max_sample_at_pct"] = round(100 * top[0] / max(wall, 1e-9))
     return {
         "exit_code": proc.returncode,
         "wall_seconds": round(wall, 1),

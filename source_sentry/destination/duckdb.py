@@ -90,12 +90,15 @@ __all__ = ["BUFFER_LIMIT", "DuckDBDestination", "StreamResult", "SyncResult", "c
 
 # Records waiting for a state before they are written without one.
 BUFFER_LIMIT = 20_000
-_MEMORY_LIMIT = "128MB"
-# States are committed in groups: this many bytes of records, or this long since the last commit.
-# One transaction costs tens of milliseconds whatever its size, and DuckDB loads large batches
-# far faster per record than small ones; a kill loses (and the resumed sync reads again) at most
-# this much. 8 MB is ~4,000 full Sentry events, loaded in well under a second.
-_COMMIT_BYTES = 8 << 20
+# DuckDB's buffer pool (it spills to disk beyond it). With the process's own ~75 MB (Python, the
+# read, DuckDB's library and catalog) this keeps a sync's peak RSS near 150 MB, measured.
+_MEMORY_LIMIT = "48MB"
+# States are committed in groups: this many bytes of records, or this many records, or this long
+# since the last commit. One transaction costs milliseconds whatever its size, and DuckDB loads a
+# large batch far faster per record than a page of 10; but the memory of a load grows with the
+# batch (read buffers, parsed JSON, typed copy): 2 MB (~550 full Sentry events) kept the peak
+# lowest for the same speed, measured with bench/bench_load.py. A kill loses at most one group.
+_COMMIT_BYTES = 2 << 20
 _COMMIT_RECORDS = 50_000
 _COMMIT_SECONDS = 5.0
 # Batches waiting for the background writer (each a file on disk, not memory).
@@ -356,6 +359,9 @@ class DuckDBDestination:
         self._closed = False
         self._unknown_streams: set[str] = set()
         self._con = connect_database(os.fspath(path))
+        if background:
+            # One DuckDB thread: the other core is the read's (its event loop parses the pages).
+            self._con.execute("SET threads = 1")
         self._dir = tempfile.mkdtemp(prefix="source-sentry-")
         self._files = 0
         self._writer = _Writer(lock if lock is not None else threading.RLock(), background)
@@ -797,14 +803,23 @@ class DuckDBDestination:
         new = [key for (key,) in keys if columns.get(key) is None]
         if not new:
             return
-        # In the order a record shows them first; typed by the first non-null value.
-        wanted = [quote_literal(key) for key in new]
-        found = self._con.execute(
-            f"SELECT k, arg_min(json_type(d, _ab_pointer(k)), n) FROM ("
-            f"SELECT n, d, unnest(json_keys(d)) AS k, unnest(range(len(json_keys(d)))) AS i FROM {BATCH_TABLE}) "
-            f"WHERE k IN ({', '.join(wanted)}) AND json_type(d, _ab_pointer(k)) <> 'NULL' "
-            "GROUP BY k ORDER BY min(n * 100000 + i)"
+        # Typed by the first non-null value (one json_extract per record for all new fields);
+        # ordered as the records show them first.
+        pointers = "[" + ", ".join(quote_literal(json_pointer(key)) for key in new) + "]"
+        firsts = self._con.execute(
+            f"SELECT i, arg_min(json_type(v), n), min(n) FROM (SELECT n, unnest(json_extract(d, {pointers})) AS v, "
+            f"unnest(range({len(new)})) AS i FROM {BATCH_TABLE}) WHERE v IS NOT NULL AND v::VARCHAR <> 'null' GROUP BY i"
         ).fetchall()
+        first_rows = ", ".join(str(n) for _, _, n in firsts) or "NULL"
+        positions = {
+            (n, key): position
+            for n, keys in self._con.execute(f"SELECT n, json_keys(d) FROM {BATCH_TABLE} WHERE n IN ({first_rows})").fetchall()
+            for position, key in enumerate(keys)
+        }
+        found = [
+            (new[i], kind)
+            for _, _, i, kind in sorted((n, positions.get((n, new[i]), 0), i, kind) for i, kind, n in firsts)
+        ]
         added = columns.copy()
         start = len(added)
         for key, json_type in found:
@@ -818,11 +833,13 @@ class DuckDBDestination:
         self._new_columns(run)
         config, columns, con = run.config, run.columns, self._con
         pointers = "[" + ", ".join(quote_literal(json_pointer(c.field)) for c in columns) + "]"
-        values = [f"x[{i + 1}]" for i in range(len(columns))]
+        # Three steps: one json_extract per record gives every column's JSON value (x), the macros
+        # type each once (c1, c2, ...), and a value that is not null but typed NULL is a misfit.
+        values = ", ".join(f"{sql_value(c.type, f'x[{i}]')} AS c{i}" for i, c in enumerate(columns, 1))
         misfits = [
-            (column.field, misfit)
-            for column, value in zip(columns, values, strict=True)
-            if (misfit := sql_misfit(column.type, value)) is not None
+            (column.field, f"(x[{i}]::VARCHAR <> 'null' AND c{i} IS NULL)")
+            for i, column in enumerate(columns, 1)
+            if sql_misfit(column.type, "x") is not None
         ]
         nulled = (
             "list_filter([" + ", ".join(f"CASE WHEN {misfit} THEN {quote_literal(name)} END" for name, misfit in misfits)
@@ -842,13 +859,14 @@ class DuckDBDestination:
             "timezone('UTC', epoch_ms(e)) AS \"_airbyte_extracted_at\"",
             f'{int(run.generation)}::BIGINT AS "_airbyte_generation_id"',
             f'{meta} AS "_airbyte_meta"',
-        ]
-        select += [
-            f"{sql_value(column.type, value)} AS {quote_ident(column.name)}"
-            for column, value in zip(columns, values, strict=True)
+            *(f"c{i} AS {quote_ident(column.name)}" for i, column in enumerate(columns, 1)),
+            f"n AS {_SEQ}",
         ]
         names = ", ".join(quote_ident(name) for name in [*(name for name, _ in META_COLUMNS), *(c.name for c in columns)])
-        typed = f"SELECT {', '.join(select)}, n AS {_SEQ} FROM (SELECT n, e, m, json_extract(d, {pointers}) AS x FROM {BATCH_TABLE})"
+        typed = (
+            f"SELECT {', '.join(select)} FROM (SELECT n, e, m, x, {values} FROM "
+            f"(SELECT n, e, m, json_extract(d, {pointers}) AS x FROM {BATCH_TABLE}))"
+        )
         target = quote_ident(run.staging if config.overwrite else run.final)
         if not config.dedup:
             con.execute(f"INSERT INTO {target} ({names}) SELECT * EXCLUDE ({_SEQ}) FROM ({typed})")
