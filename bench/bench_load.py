@@ -110,6 +110,9 @@ def run_measured(cmd: list[str], stdout: Any, reader: Any = None, env: dict[str,
         "wall_seconds": round(wall, 1),
         "peak_rss_mib_vmhwm": round(sampler.hwm / 1024, 1),
         "peak_rss_mib_ru_maxrss": round(rusage.ru_maxrss / 1024, 1),
+        # CPU of the process (every thread): on a shared 2-core machine the wall time of a sync
+        # is about the read's CPU plus DuckDB's whenever no core is free for the writer thread.
+        "cpu_seconds": round(rusage.ru_utime + rusage.ru_stime, 1),
         **flat,
         "stderr_tail": b"".join(stderr_chunks).decode(errors="replace")[-600:],
         **({"records": counter.records} if counter is not None else {}),
@@ -228,9 +231,10 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
         runs = out[tool]
         if runs:
             summary[tool] = {key: _median([r[key] for r in runs])
-                             for key in ("wall_seconds", "peak_rss_mib_vmhwm", "records_per_second", "records")}
+                             for key in ("wall_seconds", "cpu_seconds", "peak_rss_mib_vmhwm", "records_per_second", "records")}
     if "read" in summary and "sync" in summary:
         summary["sync_over_read_wall"] = round(summary["sync"]["wall_seconds"] / summary["read"]["wall_seconds"], 2)
+        summary["sync_over_read_cpu"] = round(summary["sync"]["cpu_seconds"] / max(summary["read"]["cpu_seconds"], 0.1), 2)
     if "pyairbyte" in summary and "sync" in summary and summary["pyairbyte"]["records_per_second"]:
         summary["sync_over_pyairbyte_records_per_second"] = round(
             summary["sync"]["records_per_second"] / summary["pyairbyte"]["records_per_second"], 2)
