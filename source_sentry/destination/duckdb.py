@@ -32,13 +32,15 @@ whose object outgrows the memory cap goes again with more memory.
 
 Dedup: per batch, the last version of each key is found in the batch alone (a window over its
 rows), and replaces the stored row of that key with a ``DELETE ... USING`` joined on the batch's
-keys and an INSERT (see ``bench/bench_duckdb_write.py --dedup`` for its cost as the table grows).
+keys and an INSERT. The join scans the table's key column, so its cost grows with the table
+(``bench/bench_duckdb_write.py --dedup``); an index would not fit the memory cap.
 
 Threads: with ``background=True`` (``sync``) the database work runs on a writer thread of its own
 while the caller goes on reading: DuckDB releases the GIL while it works, so loading overlaps the
 HTTP reads. At most ``_QUEUE_DEPTH`` batches wait (memory stays flat: they are files); a failed
 batch stops every later one (so no later state is stored) and its error is raised to the caller
-at its next call. Without it (the default: tests, webhooks) the work runs on the caller's thread.
+at its next call. A stream's COMPLETE waits for the writer: a stream reported complete is in the
+file. Without it (the default: tests, webhooks) the work runs on the caller's thread.
 
 Opening: a path that cannot be a database this process writes raises ``DestinationError`` with
 one sentence saying what to do (see ``errors``).
