@@ -535,7 +535,7 @@ class DuckDBDestination:
         run.seq = seq + len(data)
         batch.records += len(data)
         batch.size += len(payload)
-        batch.longest = max(batch.longest, max(map(len, data)) + 64)
+        batch.longest = max(batch.longest, max(map(len, data)) + len(middle) + 32)  # the envelope too
         run.result.records_received += len(data)
         if batch.records >= self._buffer_limit:
             self._flush_pending(run)
