@@ -1,18 +1,29 @@
-"""Benchmark: records/s that DuckDBDestination writes for synthetic Sentry-event-like records.
+"""Benchmark: records/s that DuckDBDestination writes for synthetic Sentry-event-like records,
+and the cost of one deduplicating batch as the table grows.
 
 Not a test. Run: ``.venv/bin/python bench/bench_duckdb_write.py [--records 100000]``.
-Each scenario writes into a fresh DuckDB file in a temp directory; a STATE follows every
-``--page`` records, so each page is one transaction: 10 is a page of events (Sentry's full=true
-lists hold 10 since 2026-09), 100 a page of the other lists.
+Each scenario writes into a fresh DuckDB file in a temp directory, records as bytes through
+``write_records`` (sync's path); a STATE follows every ``--page`` records: 10 is a page of events
+(Sentry's full=true lists hold 10 since 2026-09), 100 a page of the other lists. States are
+committed in groups (see ``_COMMIT_BYTES`` in the destination), as in a sync.
+
+``--dedup 10000,100000,1000000``: for each table size, a table of that many rows (and its
+history) is made in SQL, then ``--rounds`` batches of ``--batch`` records (half of them new
+versions of stored keys, half new keys) are committed one at a time, each timed: Append + Deduped
+against Append, the difference being what the dedup costs per batch at that size.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
+import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+import orjson
 
 from source_sentry.destination import DuckDBDestination
 
@@ -95,26 +106,79 @@ def run(records: list[dict], mode: tuple[str, str], page: int, workdir: Path) ->
     messages: list[dict] = [
         {"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 0, "stream_status": {"stream_descriptor": {"name": "events"}, "status": "STARTED"}}}
     ]
-    for start in range(0, len(records), page):
-        for data in records[start : start + page]:
-            messages.append({"type": "RECORD", "record": {"stream": "events", "data": data, "emitted_at": 1732000000000}})
-        messages.append(
-            {"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_descriptor": {"name": "events"}, "stream_state": {"cursor": start}}, "sourceStats": {"recordCount": float(page)}}}
-        )
-    messages.append(
-        {"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 0, "stream_status": {"stream_descriptor": {"name": "events"}, "status": "COMPLETE"}}}
-    )
+    data = [orjson.dumps(r) for r in records]
     began = time.perf_counter()
     with DuckDBDestination(path, catalog) as destination:
-        for message in messages:
-            destination.write(message)
+        destination.write(messages[0])
+        for start in range(0, len(data), page):
+            destination.write_records("events", data[start : start + page], 1732000000000)
+            destination.write(_state(start))
+        destination.write(_status("COMPLETE"))
     return time.perf_counter() - began
+
+
+def _state(cursor: int) -> dict:
+    return {"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_descriptor": {"name": "events"}, "stream_state": {"cursor": cursor}}}}
+
+
+def _status(value: str) -> dict:
+    return {"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 0, "stream_status": {"stream_descriptor": {"name": "events"}, "status": value}}}
+
+
+def _catalog(destination_sync_mode: str) -> dict:
+    return {"streams": [{"stream": {"name": "events", "json_schema": EVENT_SCHEMA, "supported_sync_modes": ["incremental"],
+                                    "source_defined_primary_key": [["id"]]},
+                         "sync_mode": "incremental", "destination_sync_mode": destination_sync_mode, "primary_key": [["id"]]}]}
+
+
+def batch_seconds(size: int, mode: str, batch: int, rounds: int, workdir: Path) -> list[float]:
+    """Seconds per committed batch of ``batch`` records into a table of ``size`` rows."""
+    path = workdir / f"dedup-{mode}-{size}.duckdb"
+    template = make_records(1)[0]
+    destination = DuckDBDestination(path, _catalog(mode), commit_records=1)
+    tables = ['"events"', '"_airbyte_raw_events"'] if mode == "append_dedup" else ['"events"']
+    for table in tables:  # the stored rows, made in SQL: as a long history of syncs would leave them
+        destination._con.execute(
+            f"INSERT INTO {table} (_airbyte_raw_id, _airbyte_extracted_at, _airbyte_generation_id, _airbyte_meta, id, "
+            "title, \"dateCreated\", size, \"user\") SELECT uuid()::VARCHAR, now(), 0, '{\"changes\":[]}', i::VARCHAR, "
+            "'title ' || i, now(), i, '{\"id\":1}' FROM range(?) t(i)",
+            [size],
+        )
+    destination._con.execute("CHECKPOINT")
+    destination.write(_status("STARTED"))
+    rng = random.Random(size)
+    seconds = []
+    for n in range(rounds):
+        ids = [rng.randrange(size) for _ in range(batch // 2)] + [size + n * batch + k for k in range(batch - batch // 2)]
+        data = [orjson.dumps({**template, "id": str(i), "eventID": uuid.uuid4().hex}) for i in ids]
+        destination.write_records("events", data, 1732000000000)
+        began = time.perf_counter()
+        destination.write(_state(n))  # commits the batch, inline: timed to its end
+        seconds.append(time.perf_counter() - began)
+    rows = destination._con.execute('SELECT count(*), count(DISTINCT id) FROM "events"').fetchone()
+    destination.abort()
+    assert rows is not None and (mode != "append_dedup" or rows[0] == rows[1]), rows
+    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--dedup", help="table sizes (comma-separated): the cost of one batch at each, instead")
+    parser.add_argument("--batch", type=int, default=2000, help="records per batch for --dedup")
+    parser.add_argument("--rounds", type=int, default=7, help="batches timed per size for --dedup (median)")
     args = parser.parse_args()
+    if args.dedup:
+        with tempfile.TemporaryDirectory() as tmp:
+            for size in (int(text) for text in args.dedup.split(",")):
+                dedup = statistics.median(batch_seconds(size, "append_dedup", args.batch, args.rounds, Path(tmp)))
+                append = statistics.median(batch_seconds(size, "append", args.batch, args.rounds, Path(tmp)))
+                print(
+                    f"table {size:>9,} rows: batch of {args.batch:,}: append+dedup {dedup * 1000:7.1f} ms, "
+                    f"append {append * 1000:7.1f} ms, dedup part {(dedup - append) * 1000:7.1f} ms (medians of {args.rounds})",
+                    flush=True,
+                )
+        return
     records = make_records(args.records)
     scenarios = [
         (("incremental", "append_dedup"), 10),

@@ -1,30 +1,34 @@
-"""Load benchmark: a sync of 1,000,000 events with flat memory, for `read` and for `sync`.
+"""Load benchmark: `read` and `sync` of N events, wall time and peak RSS, and PyAirbyte beside `sync`.
 
 Starts ``sentry-emulator`` in its own process (so its memory and CPU are not the connector's),
-then runs the connector twice as a subprocess:
+then runs, ``--repeat`` rounds per size (``--events 10000,100000``), each as a subprocess:
 
-1. ``source-sentry read`` of the ``events`` stream, stdout to /dev/null;
+1. ``source-sentry read`` of the ``events`` stream, its RECORD lines counted as they stream by;
 2. ``source-sentry sync`` of ``events`` into a fresh DuckDB file (``--destination-mode``:
-   append_dedup, the default of ``sync``, or append / overwrite).
+   append_dedup, the default of ``sync``, or append / overwrite);
+3. with ``--pyairbyte``: PyAirbyte (its own venv) running our connector's ``events`` into its
+   default DuckDB cache: what a user would pick instead of ``sync``.
 
-For each it prints the records, the wall time, and the peak RSS of the connector process
-(``VmHWM`` sampled from /proc/<pid>/status, and ``ru_maxrss`` from wait4), plus RSS samples over
-time so "flat" can be seen: the RSS at 25%, 50%, 75% of the run and at the end.
+For each it prints the records, the wall time, and the peak RSS of the process (``VmHWM``
+sampled from /proc/<pid>/status, and ``ru_maxrss`` from wait4), plus RSS samples over time so
+"flat" can be seen; per size the medians, ``sync_over_read_wall`` and
+``sync_over_pyairbyte_records_per_second``. The sync's rows are read back from DuckDB and must
+match the read's records, one row per id.
 
     .venv/bin/python bench/bench_load.py                       # 1,000,000 events, 3 projects
-    .venv/bin/python bench/bench_load.py --events 100000 --projects 1
+    .venv/bin/python bench/bench_load.py --events 10000,100000 --projects 1 --repeat 3 --pyairbyte
     .venv/bin/python bench/bench_load.py --skip-sync
 
-Records of `read` are known without parsing its stdout: the emulator is settled first (every
-late event received), so each project serves exactly --events / --projects events; the sync's
-count is read back from DuckDB and must match.
+The emulator is settled first (every late event received), so every run serves the same events.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,48 +75,93 @@ class Sampler(threading.Thread):
             self.stop.wait(self.interval)
 
 
-def run_measured(cmd: list[str], stdout: Any) -> dict[str, Any]:
+def run_measured(cmd: list[str], stdout: Any, reader: Any = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``cmd`` to its end: wall time, peak RSS, RSS over time; with ``reader`` (a thread class
+    taking the stdout pipe and counting ``records``), the records it counted."""
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    counter = reader(proc.stdout) if reader is not None else None
+    if counter is not None:
+        counter.start()
     sampler = Sampler(proc.pid)
     sampler.start()
     stderr_chunks: list[bytes] = []
-    reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
-    reader.start()
+    errors = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    errors.start()
     _, status, rusage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
+    if counter is not None:
+        counter.join()
     sampler.stop.set()
     sampler.join()
-    reader.join()
+    errors.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     samples = sampler.samples
-    flat = {}
+    flat: dict[str, Any] = {}
     if samples:
         for pct in (25, 50, 75, 100):
             _t, rss = samples[min(len(samples) - 1, len(samples) * pct // 100)]
             flat[f"rss_mib_at_{pct}pct"] = round(rss / 1024, 1)
+        # When the highest sample was taken (a peak at the end is the closing checkpoint).
+        top = max(samples, key=lambda sample: sample[1])
+        flat["rss_max_sample_at_pct"] = round(100 * top[0] / max(wall, 1e-9))
     return {
         "exit_code": proc.returncode,
         "wall_seconds": round(wall, 1),
         "peak_rss_mib_vmhwm": round(sampler.hwm / 1024, 1),
         "peak_rss_mib_ru_maxrss": round(rusage.ru_maxrss / 1024, 1),
+        # CPU of the process (every thread): on a shared 2-core machine the wall time of a sync
+        # is about the read's CPU plus DuckDB's whenever no core is free for the writer thread.
+        "cpu_seconds": round(rusage.ru_utime + rusage.ru_stime, 1),
         **flat,
         "stderr_tail": b"".join(stderr_chunks).decode(errors="replace")[-600:],
+        **({"records": counter.records} if counter is not None else {}),
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000, help="total events (split over --projects)")
-    parser.add_argument("--projects", type=int, default=3)
-    parser.add_argument("--skip-read", action="store_true")
-    parser.add_argument("--skip-sync", action="store_true")
-    parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--destination-mode", default="append_dedup", choices=["append_dedup", "append", "overwrite"],
-                        help="destination_sync_mode of events for the sync run (default append_dedup, sync's default)")
-    args = parser.parse_args()
+PYAIRBYTE_SCRIPT = r"""
+import json, sys, time
+import airbyte as ab
 
-    per_project = -(-args.events // args.projects)
+args = json.loads(sys.argv[1])
+source = ab.get_source("source-sentry", local_executable=args["executable"], config=args["config"],
+                       streams=["events"])
+cache = ab.DuckDBCache(db_path=args["db"])
+result = source.read(cache=cache)
+print("RESULT " + json.dumps({"records": len(result["events"].to_pandas())}))
+"""
+
+
+def _pyairbyte_python() -> Path:
+    """PyAirbyte's own venv, made as tests/acceptance/test_pyairbyte.py makes it (shared cache)."""
+    sys.path.insert(0, str(ROOT / "tests" / "acceptance"))
+    from test_pyairbyte import _pyairbyte_python as make  # type: ignore[import-not-found]
+
+    with contextlib.redirect_stdout(sys.stderr):  # it says whether it installed; stdout is the results'
+        return Path(make())
+
+
+class _Counter(threading.Thread):
+    """Reads a child's stdout to its end, counting the RECORD lines (what `read` really emitted)."""
+
+    def __init__(self, pipe: Any) -> None:
+        super().__init__(daemon=True)
+        self.pipe, self.records = pipe, 0
+
+    def run(self) -> None:
+        tail = b""
+        for chunk in iter(lambda: self.pipe.read(1 << 20), b""):
+            self.records += (tail + chunk).count(b'{"type":"RECORD"')
+            tail = chunk[-20:]
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 1)
+
+
+def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
+    """``--repeat`` rounds of read, sync (and PyAirbyte) of ``size`` events from one emulator."""
+    per_project = -(-size // args.projects)
     total = per_project * args.projects
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     emulator = subprocess.Popen(
@@ -121,14 +170,11 @@ def main() -> int:
          "--days", "60", "--admin"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
-    results: dict[str, Any] = {"events": total, "projects": args.projects, "python": sys.version.split()[0],
-                               "destination_mode": args.destination_mode}
+    out: dict[str, Any] = {"events_generated": total, "read": [], "sync": [], "pyairbyte": []}
     try:
-        t0 = time.monotonic()
         ready = json.loads(emulator.stdout.readline())  # type: ignore[union-attr]
-        results["emulator_startup_seconds"] = round(time.monotonic() - t0, 1)
         base = ready["base_url"]
-        # Settle: every late event received, so the served count is exactly `total`.
+        # Settle: every late event received, so every run serves the same events.
         request = urllib.request.Request(f"{base}/_emulator/advance", data=b'{"seconds": 601}', method="POST")
         urllib.request.urlopen(request).read()
         config = {"auth_token": ready["token"], "organization": ready["organization"], "hostname": base}
@@ -143,40 +189,103 @@ def main() -> int:
         catalog_path = work / "catalog.json"
         catalog_path.write_text(json.dumps(catalog))
         cli = [sys.executable, "-m", "source_sentry"]
+        for n in range(args.repeat):  # rounds, so that a noisy minute hits every tool alike
+            if not args.skip_read:
+                print(f"[{size:,}] round {n + 1}: read ...", file=sys.stderr, flush=True)
+                read = run_measured([*cli, "read", "--config", str(config_path), "--catalog", str(catalog_path)],
+                                    subprocess.PIPE, _Counter)
+                read["records_per_second"] = round(read["records"] / read["wall_seconds"])
+                out["read"].append(read)
+            if not args.skip_sync:
+                db = work / f"sync-{n}.duckdb"
+                print(f"[{size:,}] round {n + 1}: sync ...", file=sys.stderr, flush=True)
+                sync = run_measured([*cli, "sync", "--config", str(config_path), "--destination", str(db),
+                                     "--catalog", str(catalog_path), "--quiet"], subprocess.DEVNULL)
+                import duckdb
 
-        if not args.skip_read:
-            print(f"read: {total:,} events, stdout to /dev/null ...", file=sys.stderr, flush=True)
-            with open(os.devnull, "wb") as devnull:
-                read = run_measured([*cli, "read", "--config", str(config_path), "--catalog", str(catalog_path)], devnull)
-            read["records"] = total
-            read["records_per_second"] = round(total / read["wall_seconds"])
-            results["read"] = read
-            print(json.dumps(read, indent=2), file=sys.stderr, flush=True)
-
-        if not args.skip_sync:
-            db = work / "sentry.duckdb"
-            print(f"sync: {total:,} events into {db} ...", file=sys.stderr, flush=True)
-            sync = run_measured([*cli, "sync", "--config", str(config_path), "--destination", str(db),
-                                 "--catalog", str(catalog_path), "--quiet"], subprocess.DEVNULL)
-            import duckdb
-
-            with duckdb.connect(str(db), read_only=True) as con:
-                rows, keys = con.execute("select count(*), count(distinct id) from events").fetchall()[0]
-            sync["records"] = rows
-            sync["distinct_ids"] = keys
-            sync["records_per_second"] = round(rows / sync["wall_seconds"])
-            sync["duckdb_mib"] = round(db.stat().st_size / 2**20, 1)
-            results["sync"] = sync
-            print(json.dumps(sync, indent=2), file=sys.stderr, flush=True)
+                with duckdb.connect(str(db), read_only=True) as con:
+                    rows, keys = con.execute("select count(*), count(distinct id) from events").fetchall()[0]
+                sync.update(records=rows, distinct_ids=keys, records_per_second=round(rows / sync["wall_seconds"]),
+                            duckdb_mib=round(db.stat().st_size / 2**20, 1))
+                db.unlink()
+                out["sync"].append(sync)
+            if args.pyairbyte:
+                print(f"[{size:,}] round {n + 1}: PyAirbyte ...", file=sys.stderr, flush=True)
+                script = work / "pyairbyte_read.py"
+                script.write_text(PYAIRBYTE_SCRIPT)
+                cache = work / f"pyairbyte-{n}.duckdb"
+                spec = {"executable": str(Path(sys.executable).parent / "source-sentry"), "config": config, "db": str(cache)}
+                # Offline (no registry lookup, no telemetry), as tests/acceptance/test_pyairbyte.py runs it.
+                env = {**os.environ, "AIRBYTE_OFFLINE_MODE": "1", "DO_NOT_TRACK": "1", "NO_COLOR": "1",
+                       "AIRBYTE_LOGGING_ROOT": str(work / "pyairbyte-logs")}
+                env.pop("PYTHONPATH", None)
+                peer = run_measured([str(_pyairbyte_python()), str(script), json.dumps(spec)], subprocess.PIPE, _Lines, env)
+                peer["records_per_second"] = round(peer["records"] / peer["wall_seconds"]) if peer["records"] else 0
+                cache.unlink(missing_ok=True)
+                out["pyairbyte"].append(peer)
     finally:
         emulator.terminate()
         emulator.wait(30)
+    summary: dict[str, Any] = {}
+    for tool in ("read", "sync", "pyairbyte"):
+        runs = out[tool]
+        if runs:
+            summary[tool] = {key: _median([r[key] for r in runs])
+                             for key in ("wall_seconds", "cpu_seconds", "peak_rss_mib_vmhwm", "records_per_second", "records")}
+    if "read" in summary and "sync" in summary:
+        summary["sync_over_read_wall"] = round(summary["sync"]["wall_seconds"] / summary["read"]["wall_seconds"], 2)
+        summary["sync_over_read_cpu"] = round(summary["sync"]["cpu_seconds"] / max(summary["read"]["cpu_seconds"], 0.1), 2)
+    if "pyairbyte" in summary and "sync" in summary and summary["pyairbyte"]["records_per_second"]:
+        summary["sync_over_pyairbyte_records_per_second"] = round(
+            summary["sync"]["records_per_second"] / summary["pyairbyte"]["records_per_second"], 2)
+    out["median"] = summary
+    return out
+
+
+class _Lines(threading.Thread):
+    """Reads PyAirbyte's stdout to its end and takes the record count from its RESULT line."""
+
+    def __init__(self, pipe: Any) -> None:
+        super().__init__(daemon=True)
+        self.pipe, self.records = pipe, 0
+
+    def run(self) -> None:
+        for line in self.pipe:
+            if line.startswith(b"RESULT "):
+                self.records = json.loads(line[len(b"RESULT "):])["records"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", default="1000000",
+                        help="total events (split over --projects); a comma-separated list measures each size")
+    parser.add_argument("--projects", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds per size; the summary gives medians")
+    parser.add_argument("--skip-read", action="store_true")
+    parser.add_argument("--skip-sync", action="store_true")
+    parser.add_argument("--pyairbyte", action="store_true",
+                        help="also PyAirbyte reading our connector's events into its default DuckDB cache "
+                             "(installs PyAirbyte into its own venv once, as tests/acceptance/test_pyairbyte.py)")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--destination-mode", default="append_dedup", choices=["append_dedup", "append", "overwrite"],
+                        help="destination_sync_mode of events for the sync run (default append_dedup, sync's default)")
+    args = parser.parse_args()
+
+    results: dict[str, Any] = {"projects": args.projects, "python": sys.version.split()[0], "repeat": args.repeat,
+                               "destination_mode": args.destination_mode, "load_average_start": os.getloadavg(),
+                               "sizes": {}}
+    for size in (int(text) for text in args.events.split(",")):
+        results["sizes"][str(size)] = measure(size, args)
+        print(json.dumps({size: results["sizes"][str(size)]["median"]}), file=sys.stderr, flush=True)
+    results["load_average_end"] = os.getloadavg()
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
-    ok = all(results[k]["exit_code"] == 0 for k in ("read", "sync") if k in results)
-    if "sync" in results:
-        ok = ok and results["sync"]["records"] == total == results["sync"]["distinct_ids"]
+    ok = True
+    for out in results["sizes"].values():
+        ok = ok and all(r["exit_code"] == 0 for tool in ("read", "sync", "pyairbyte") for r in out[tool])
+        reads = {r["records"] for r in out["read"]}
+        ok = ok and all(r["records"] == r["distinct_ids"] and (not reads or {r["records"]} == reads) for r in out["sync"])
     return 0 if ok else 1
 
 

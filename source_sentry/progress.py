@@ -1,8 +1,9 @@
 """Progress of a local sync, for people: a live table on a terminal, log lines elsewhere.
 
 The CLI hands every Airbyte message to :meth:`SyncProgress.on_message` (it only reads them),
-HTTP totals to :meth:`SyncProgress.on_http`, and calls :meth:`SyncProgress.finish` once at the
-end, which prints a summary: records per stream, duration, requests and 429 waits.
+the count of records that came as bytes to :meth:`SyncProgress.on_records`, HTTP totals to
+:meth:`SyncProgress.on_http`, and calls :meth:`SyncProgress.finish` once at the end, which
+prints a summary: records per stream, duration, requests and 429 waits.
 Nothing here writes stdout: stdout belongs to the protocol messages.
 """
 
@@ -83,6 +84,12 @@ class SyncProgress:
                     self._error(f"{level}: {log.get('message')}")
                 elif level == "WARN":
                     self._line(f"WARN: {log.get('message')}")
+            self._maybe_plain_progress()
+
+    def on_records(self, stream: str, count: int) -> None:
+        """Take ``count`` records of ``stream`` that came as bytes (no message per record)."""
+        with self._lock:
+            self._stream(stream).records += count
             self._maybe_plain_progress()
 
     def on_http(self, requests: int, pages: int, rate_limit_waits: int, wait_seconds: float) -> None:

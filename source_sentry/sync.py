@@ -2,7 +2,9 @@
 
 The same :func:`source_sentry.read.run_read` that serves ``read`` produces the messages;
 instead of stdout they go to :class:`~source_sentry.destination.duckdb.DuckDBDestination`,
-which commits each stream's records together with the state that covers them.
+which commits each stream's records together with the state that covers them. Records reach it
+as JSON bytes (the sync's emitter is a :class:`~source_sentry.protocol.RecordSink`), and it loads
+them on a writer thread of its own, so DuckDB's work overlaps the HTTP reads.
 
 A person runs this command: what they got wrong (the config, the catalog, the destination file,
 a host, token, organization or project that does not answer) is found before anything is read
@@ -91,6 +93,8 @@ def sync_into(
         on_warning=lambda text: progress.on_message({"type": "LOG", "log": {"level": "WARN", "message": text}}),
         expiring_streams=[s.name for s in STREAMS if s.expires],
         lock=lock,
+        # DuckDB loads on a thread of its own (it releases the GIL) while the event loop reads.
+        background=True,
     )
     stats = HttpStats()
     ok = False
@@ -101,10 +105,7 @@ def sync_into(
         if adjust_state is not None:
             state = adjust_state(state)
 
-        def emit(message: dict[str, Any]) -> None:
-            destination.write(message)
-            progress.on_message(message)
-
+        emit = _SyncSink(destination, progress)
         result = asyncio.run(trimming_heap(_with_progress(run_read(config, catalog, state, emit, stats=stats), progress, stats)))
         ok = result.ok
         destination.close()
@@ -116,6 +117,23 @@ def sync_into(
         progress.finish(ok)
     _refresh_views(path, lock)
     return ok
+
+
+class _SyncSink:
+    """The read's emitter in a sync (a :class:`~source_sentry.protocol.RecordSink`): every message to
+    the destination and the progress display; records as bytes, never a dict per record."""
+
+    def __init__(self, destination: Any, progress: Any) -> None:
+        self._destination = destination
+        self._progress = progress
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        self._destination.write(message)
+        self._progress.on_message(message)
+
+    def records(self, stream: str, data: list[bytes], emitted_at: int) -> None:
+        self._destination.write_records(stream, data, emitted_at)
+        self._progress.on_records(stream, len(data))
 
 
 def _refresh_views(path: str, lock: threading.RLock | None) -> None:

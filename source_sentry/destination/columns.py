@@ -1,9 +1,11 @@
-"""Columns of a stream's tables: JSON-schema types to DuckDB types, names, and value casts.
+"""Columns of a stream's tables: JSON-schema types to DuckDB types, names, and value typing.
 
 A stream's tables (final, raw history, overwrite staging) share one column layout, held by a
 :class:`ColumnSet`: an ordered list of :class:`Column` (record field -> SQL column name and type).
-Values are cast in Python before they reach DuckDB, so a value that does not fit its column
-becomes NULL with a note in ``_airbyte_meta.changes`` instead of failing the sync.
+Values are typed inside DuckDB (:data:`SQL_MACROS`, :func:`sql_value`), never record by record in
+Python: a value that does not fit its column becomes NULL with a note in ``_airbyte_meta.changes``
+(:func:`sql_misfit`) instead of failing the sync. :func:`encode_value` writes what orjson refuses
+(big integers, deep nesting, lone surrogates) for the records that arrive as Python objects.
 
 Names: a column is named after its field, except where DuckDB cannot take the field as it is, or
 a person could not query it: ``""`` becomes ``_empty``, a whitespace-only key ``_blank``, control
@@ -34,16 +36,20 @@ __all__ = [
     "JSON",
     "MAX_NAME_LENGTH",
     "META_COLUMNS",
+    "SQL_MACROS",
     "TIMESTAMPTZ",
     "VARCHAR",
     "Column",
     "ColumnSet",
+    "column_type_for_json_type",
     "column_type_for_schema",
-    "column_type_for_value",
     "encode_value",
+    "json_pointer",
     "parse_datetime",
     "quote_ident",
     "quote_literal",
+    "sql_misfit",
+    "sql_value",
     "storable_field",
 ]
 
@@ -72,7 +78,6 @@ SERIALIZATION_ERROR = "DESTINATION_SERIALIZATION_ERROR"
 MAX_NAME_LENGTH = 255
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def quote_ident(name: str) -> str:
@@ -83,6 +88,11 @@ def quote_ident(name: str) -> str:
 def quote_literal(text: str) -> str:
     """Quote an SQL string literal (``'`` doubled)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def json_pointer(field: str) -> str:
+    """The JSON pointer (RFC 6901) of a top-level key: any key, "" and case-alike ones too."""
+    return "/" + field.replace("~", "~0").replace("/", "~1")
 
 
 def storable_field(key: str) -> str:
@@ -197,118 +207,68 @@ def column_type_for_schema(schema: Any) -> str:
     return {"boolean": BOOLEAN, "integer": BIGINT, "number": DOUBLE}.get(kind, JSON)
 
 
-def column_type_for_value(value: Any) -> str:
-    """Type for a field the schema does not declare, inferred from its first non-null value.
+def column_type_for_json_type(json_type: str) -> str:
+    """Type for a field the schema does not declare, from DuckDB's ``json_type`` of its first
+    non-null value.
 
     Numbers become DOUBLE (not BIGINT) so a later fractional value still fits; strings stay
     VARCHAR (no date sniffing: a later non-date string would otherwise be nulled).
     """
-    if isinstance(value, bool):
+    if json_type == "BOOLEAN":
         return BOOLEAN
-    if isinstance(value, (int, float)):
+    if json_type in ("BIGINT", "UBIGINT", "HUGEINT", "DOUBLE"):
         return DOUBLE
-    if isinstance(value, str):
+    if json_type == "VARCHAR":
         return VARCHAR
     return JSON
 
 
-class _Mismatch(Exception):
-    """A value cannot be cast to its column type."""
+# The typing of one JSON value ``j`` (DuckDB JSON, NULL when the record lacks the field) per column
+# type, as SQL macros: what fits becomes the typed value, anything else NULL. The rules are those
+# of a careful reader: no rounding (1.5 is no BIGINT, TRY_CAST would give 2), no date words
+# ('epoch', 'infinity'), no NaN or infinity in DOUBLE, integers beyond 64 bits are no BIGINT.
+# A JSON ``null`` reads as the text 'null' (json_extract writes values minified).
+SQL_MACROS: tuple[str, ...] = (
+    "CREATE OR REPLACE TEMP MACRO _ab_str(j) AS json_extract_string(j, '$')",
+    # json_pointer() in SQL.
+    "CREATE OR REPLACE TEMP MACRO _ab_pointer(k) AS '/' || replace(replace(k, '~', '~0'), '/', '~1')",
+    "CREATE OR REPLACE TEMP MACRO _ab_varchar(j) AS "
+    "CASE json_type(j) WHEN 'NULL' THEN NULL WHEN 'VARCHAR' THEN _ab_str(j) ELSE j::VARCHAR END",
+    "CREATE OR REPLACE TEMP MACRO _ab_json(j) AS CASE WHEN j::VARCHAR = 'null' THEN NULL ELSE j END",
+    "CREATE OR REPLACE TEMP MACRO _ab_integral(d) AS "
+    "CASE WHEN d = trunc(d) AND d >= -9223372036854775808.0 AND d < 9223372036854775808.0 THEN d::BIGINT END",
+    "CREATE OR REPLACE TEMP MACRO _ab_bigint(j) AS CASE json_type(j) "
+    "WHEN 'BIGINT' THEN j::VARCHAR::BIGINT WHEN 'UBIGINT' THEN TRY_CAST(j::VARCHAR AS BIGINT) "
+    "WHEN 'DOUBLE' THEN _ab_integral(TRY_CAST(j::VARCHAR AS DOUBLE)) "
+    r"WHEN 'VARCHAR' THEN CASE WHEN regexp_full_match(_ab_str(j), '\s*[+-]?[0-9]+\s*') "
+    "THEN TRY_CAST(trim(_ab_str(j)) AS BIGINT) END END",
+    "CREATE OR REPLACE TEMP MACRO _ab_finite(d) AS CASE WHEN isfinite(d) THEN d END",
+    "CREATE OR REPLACE TEMP MACRO _ab_double(j) AS _ab_finite(CASE json_type(j) "
+    "WHEN 'BIGINT' THEN TRY_CAST(j::VARCHAR AS DOUBLE) WHEN 'UBIGINT' THEN TRY_CAST(j::VARCHAR AS DOUBLE) "
+    "WHEN 'DOUBLE' THEN TRY_CAST(j::VARCHAR AS DOUBLE) WHEN 'VARCHAR' THEN TRY_CAST(trim(_ab_str(j)) AS DOUBLE) END)",
+    "CREATE OR REPLACE TEMP MACRO _ab_boolean(j) AS CASE json_type(j) WHEN 'BOOLEAN' THEN j::VARCHAR = 'true' "
+    "WHEN 'VARCHAR' THEN CASE lower(trim(_ab_str(j))) WHEN 'true' THEN true WHEN 'false' THEN false END "
+    "WHEN 'BIGINT' THEN CASE j::VARCHAR WHEN '0' THEN false WHEN '1' THEN true END END",
+    # ISO 8601 only (a date first: no 'epoch' or 'infinity'); the connection's TimeZone is UTC, so a
+    # value without an offset is UTC, as Sentry's timestamps are.
+    "CREATE OR REPLACE TEMP MACRO _ab_timestamptz(j) AS CASE WHEN json_type(j) = 'VARCHAR' "
+    "AND regexp_matches(_ab_str(j), '^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}') "
+    "THEN TRY_CAST(upper(trim(_ab_str(j))) AS TIMESTAMPTZ) END",
+)
 
 
-def _to_varchar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:  # a big integer, deep nesting, a lone surrogate inside
-        return _json_text(value)  # its surrogates are replaced (and noted) when the row is written
+def sql_value(column_type: str, json_value: str) -> str:
+    """SQL giving the value of ``json_value`` (an SQL expression of type JSON) in a column of
+    ``column_type``: the typed value, or NULL where it does not fit (see :func:`sql_misfit`)."""
+    return f"_ab_{column_type.lower()}({json_value})"
 
 
-def _to_timestamptz(value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            parsed = parse_datetime(value)
-        except (ValueError, OverflowError):  # e.g. year 1 moved before year 1 by its offset
-            raise _Mismatch from None
-        if parsed is not None:
-            # An explicit +00:00 offset makes DuckDB's cast independent of the session TimeZone.
-            return parsed.isoformat()
-    raise _Mismatch
-
-
-def _to_double(value: Any) -> float:
-    if isinstance(value, bool):
-        raise _Mismatch
-    if isinstance(value, (int, float)):
-        try:
-            result = float(value)
-        except OverflowError:  # an integer beyond 1e308
-            raise _Mismatch from None
-    elif isinstance(value, str):
-        try:
-            result = float(value)
-        except ValueError:
-            raise _Mismatch from None
-    else:
-        raise _Mismatch
-    if not math.isfinite(result):  # NaN/inf have no JSON form on the way into DuckDB
-        raise _Mismatch
-    return result
-
-
-def _to_bigint(value: Any) -> int:
-    if isinstance(value, bool):
-        raise _Mismatch
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise _Mismatch
-        value = int(value)
-    elif isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise _Mismatch from None
-    elif not isinstance(value, int):
-        raise _Mismatch
-    if not _INT64_MIN <= value <= _INT64_MAX:
-        raise _Mismatch
-    return value
-
-
-def _to_boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise _Mismatch
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-# Per type: the Python type that needs no cast (fast path), and the cast for everything else.
-_FAST_TYPES: dict[str, tuple[type, ...]] = {
-    VARCHAR: (str,),
-    TIMESTAMPTZ: (),  # always parsed and normalised
-    DOUBLE: (),  # floats still need the finiteness check (NaN and inf have no JSON form)
-    BIGINT: (),  # int includes bool, which must be rejected: always go through the cast
-    BOOLEAN: (bool,),
-    JSON: (str, int, float, bool, dict, list),
-}
-_CASTS: dict[str, Callable[[Any], Any]] = {
-    VARCHAR: _to_varchar,
-    TIMESTAMPTZ: _to_timestamptz,
-    DOUBLE: _to_double,
-    BIGINT: _to_bigint,
-    BOOLEAN: _to_boolean,
-    JSON: _identity,
-}
+def sql_misfit(column_type: str, json_value: str) -> str | None:
+    """SQL that is true where a non-null ``json_value`` does not fit ``column_type`` (so it is
+    stored as NULL, noted in ``_airbyte_meta``); None for the types every value fits."""
+    if column_type in (VARCHAR, JSON):
+        return None
+    return f"({json_value}::VARCHAR <> 'null' AND {sql_value(column_type, json_value)} IS NULL)"
 
 
 @dataclass(frozen=True)
@@ -323,16 +283,6 @@ class Column:
     name: str
     type: str
 
-    def cast(self, value: Any) -> Any:
-        """The value as it goes into this column; raises :class:`_Mismatch` if it cannot."""
-        if type(value) in _FAST_TYPES[self.type]:
-            return value
-        return _CASTS[self.type](value)
-
-
-# Per record key: the row key its value goes to, the types stored as they are, the cast, and the
-# field name that ``_airbyte_meta.changes`` reports.
-_Step = tuple[str, tuple[type, ...], Callable[[Any], Any], str]
 
 
 class ColumnSet:
@@ -343,8 +293,6 @@ class ColumnSet:
         # By field, and by any record key that is stored under another field (a lone surrogate).
         self._by_field: dict[str, Column] = {}
         self._taken: set[str] = {name.lower() for name, _ in META_COLUMNS}
-        self._plan_keys: dict[str, str] | None = None
-        self._plan_cache: dict[str, _Step] = {}
         for column in columns:
             self._append(column)
 
@@ -363,7 +311,6 @@ class ColumnSet:
         existing = self._by_field.get(field)
         if existing is not None:  # a key stored under an escaped field that is already a column
             self._by_field[key] = existing
-            self._plan_keys = None
             return existing
         base = column_name(field)
         name, n = base, 0
@@ -374,7 +321,6 @@ class ColumnSet:
         self._append(column)
         if key != field:
             self._by_field[key] = column
-        self._plan_keys = None
         return column
 
     def copy(self) -> ColumnSet:
@@ -387,38 +333,3 @@ class ColumnSet:
 
     def __len__(self) -> int:
         return len(self.columns)
-
-    def cast_record(self, data: dict[str, Any], keys: dict[str, str], row: dict[str, Any]) -> list[dict] | None:
-        """Fill ``row`` (a JSON object keyed by ``keys[field]``) with the record's cast values.
-
-        Fields without a column are skipped (the caller adds columns first). Returns the
-        ``_airbyte_meta`` changes, or None when every value fitted.
-        """
-        plan = self._plan(keys)
-        changes: list[dict] | None = None
-        for field, value in data.items():
-            if value is None:
-                continue
-            step = plan.get(field)
-            if step is None:
-                continue
-            key, fast, cast, name = step
-            if type(value) in fast:  # the common case: no call at all
-                row[key] = value
-                continue
-            try:
-                row[key] = cast(value)
-            except _Mismatch:
-                if changes is None:
-                    changes = []
-                changes.append({"field": name, "change": "NULLED", "reason": TYPECAST_ERROR})
-        return changes
-
-    def _plan(self, keys: dict[str, str]) -> dict[str, _Step]:
-        """Per record key: output key, the types stored as they are, the cast (cached per ``keys``)."""
-        if self._plan_keys is not keys:
-            self._plan_keys = keys
-            self._plan_cache = {
-                key: (keys[c.field], _FAST_TYPES[c.type], _CASTS[c.type], c.field) for key, c in self._by_field.items()
-            }
-        return self._plan_cache

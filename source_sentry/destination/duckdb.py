@@ -11,19 +11,36 @@ Tables (per stream ``S``; every identifier quoted, so any stream or field name w
   could not use as a name, ``""`` for one, or two differing only by case, get another name: see
   ``columns``; so the mapping has to be remembered).
 
-Transactions: a stream's records are buffered in memory and written when a STATE of that stream
-arrives, in ONE transaction with the state row (and the dedup upsert, and any new columns). A
-killed sync therefore resumes from its last committed state with nothing lost or duplicated in
-the deduped table. Records of a stream that ends INCOMPLETE or with an ERROR after its last
-state are dropped; records after the last state of a stream that COMPLETEs are kept.
+Transactions: a stream's records wait in a batch file and are written when a STATE of that stream
+arrives (states are grouped: a few megabytes or seconds of records at a time), in ONE transaction
+with the state row (and the dedup upsert, and any new columns). A killed sync therefore resumes
+from its last committed state with nothing lost or duplicated in the deduped table. Records of a
+stream that ends INCOMPLETE or with an ERROR after its last state are dropped; records after the
+last state of a stream that COMPLETEs are kept.
 
-Loading: records are cast in Python (see ``columns``), written as one JSON array file per batch with
-positional keys, and inserted with ``INSERT ... SELECT FROM read_json(...)`` (the fastest of the
-dependency-free paths measured: see ``bench/bench_duckdb_write.py``). Any value a JSON parser
-hands over is written, never failing the sync: what orjson refuses (a lone surrogate, replaced by
-U+FFFD and noted in ``_airbyte_meta``; an integer beyond 64 bits; deep nesting) is encoded row by
-row, a batch deeper than read_json's 128 levels goes again with its JSON as text, and one whose
-object outgrows the memory cap goes again with more memory.
+Loading: records reach :meth:`DuckDBDestination.write_records` as the JSON bytes of each one's data
+(the read side's :class:`~source_sentry.protocol.RecordSink`), or as RECORD dicts through
+:meth:`DuckDBDestination.write`, serialised once with orjson. Either way each record becomes one
+line of an NDJSON batch file, untouched but for an envelope (sequence number, emitted_at, changes).
+DuckDB does the rest per batch: ``read_json`` loads the file, ``json_keys`` finds fields the schema
+lacks (new columns), one ``json_extract`` per record pulls every column's value, SQL macros type
+them (``columns.SQL_MACROS``): a value that does not fit its column is NULL, noted in
+``_airbyte_meta``. What orjson refuses in a dict (a lone surrogate, replaced by U+FFFD and noted;
+an integer beyond 64 bits; deep nesting) is encoded field by field; a batch of bytes DuckDB refuses
+(a lone surrogate escape, invalid UTF-8) is parsed again in Python and written the dict way; one
+whose object outgrows the memory cap goes again with more memory.
+
+Dedup: per batch, the last version of each key is found in the batch alone (a window over its
+rows), and replaces the stored row of that key with a ``DELETE ... USING`` joined on the batch's
+keys and an INSERT. The join scans the table's key column, so its cost grows with the table
+(``bench/bench_duckdb_write.py --dedup``); an index would not fit the memory cap.
+
+Threads: with ``background=True`` (``sync``) the database work runs on a writer thread of its own
+while the caller goes on reading: DuckDB releases the GIL while it works, so loading overlaps the
+HTTP reads. At most ``_QUEUE_DEPTH`` batches wait (memory stays flat: they are files); a failed
+batch stops every later one (so no later state is stored) and its error is raised to the caller
+at its next call. A stream's COMPLETE waits for the writer: a stream reported complete is in the
+file. Without it (the default: tests, webhooks) the work runs on the caller's thread.
 
 Opening: a path that cannot be a database this process writes raises ``DestinationError`` with
 one sentence saying what to do (see ``errors``).
@@ -31,16 +48,18 @@ one sentence saying what to do (see ``errors``).
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import queue
 import re
+import shutil
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
 import duckdb
 import orjson
@@ -52,35 +71,53 @@ from .columns import (
     JSON,
     META_COLUMNS,
     SERIALIZATION_ERROR,
-    TIMESTAMPTZ,
+    SQL_MACROS,
+    TYPECAST_ERROR,
     VARCHAR,
     Column,
     ColumnSet,
+    column_type_for_json_type,
     column_type_for_schema,
-    column_type_for_value,
     encode_value,
+    json_pointer,
     quote_ident,
     quote_literal,
+    sql_misfit,
+    sql_value,
+    storable_field,
 )
 from .errors import check_path, connect_error, not_duckdb
 
 __all__ = ["BUFFER_LIMIT", "DuckDBDestination", "StreamResult", "SyncResult", "connect_database"]
 
-# Records buffered per stream before they are written without waiting for a state.
+# Records waiting for a state before they are written without one.
 BUFFER_LIMIT = 20_000
-_MEMORY_LIMIT = "128MB"
-# States are committed in groups: at least this many records, or this long since the last commit.
-_COMMIT_RECORDS = 2000
-_COMMIT_SECONDS = 2.0
+# DuckDB's buffer pool (it spills to disk beyond it). With the process's own ~75 MB (Python, the
+# read, DuckDB's library and catalog) this keeps a sync's peak RSS near 150 MB, measured.
+_MEMORY_LIMIT = "48MB"
+# States are committed in groups: this many bytes of records, or this many records, or this long
+# since the last commit. One transaction costs milliseconds whatever its size, and DuckDB loads a
+# large batch far faster per record than a page of 10; but the memory of a load grows with the
+# batch (read buffers, parsed JSON, typed copy): 2 MB (~550 full Sentry events) kept the peak
+# lowest for the same speed, measured with bench/bench_load.py. A kill loses at most one group.
+_COMMIT_BYTES = 2 << 20
+_COMMIT_RECORDS = 50_000
+_COMMIT_SECONDS = 5.0
+# Batches waiting for the background writer (each a file on disk, not memory).
+_QUEUE_DEPTH = 2
 
 STATE_TABLE = "_airbyte_state"
 COLUMNS_TABLE = "_airbyte_columns"
 RAW_PREFIX = "_airbyte_raw_"
 TMP_PREFIX = "_airbyte_tmp_"
+BATCH_TABLE = "_airbyte_batch"
+TYPED_TABLE = "_airbyte_typed"
 
-# read_json refuses larger objects by default (16 MB); a Sentry event with big stack traces and
-# breadcrumbs can get close, so allow up to 512 MB per record.
 _EMPTY_META = '{"changes":[]}'
+# Names of the loader's own columns beside the record's: no column name holds a control character
+# (``columns.column_name``), so these never clash with one.
+_SEQ = '"\x01seq"'
+_LAST = '"\x01last"'
 
 _SCHEMA_DDL = (
     f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
@@ -89,6 +126,8 @@ _SCHEMA_DDL = (
     "stream_name VARCHAR, field_name VARCHAR, column_name VARCHAR, column_type VARCHAR, "
     "position INTEGER, PRIMARY KEY (stream_name, field_name))",
 )
+
+T = TypeVar("T")
 
 
 def connect_database(path: str) -> duckdb.DuckDBPyConnection:
@@ -106,6 +145,8 @@ def connect_database(path: str) -> duckdb.DuckDBPyConnection:
     if not path.startswith(":memory:") and (row is None or row[0] is None):
         con.close()
         raise not_duckdb(path)
+    # Timestamps without an offset are UTC (Sentry's are), whatever the machine's zone.
+    con.execute("SET TimeZone = 'UTC'")
     return con
 
 
@@ -136,23 +177,51 @@ class SyncResult:
         return not self.errors and all(s.status == "COMPLETE" for s in self.streams.values())
 
 
+@dataclass
+class _Batch:
+    """Records waiting in an NDJSON file: one line per record, in arrival order."""
+
+    path: str
+    out: BinaryIO
+    records: int = 0
+    size: int = 0
+    longest: int = 0  # longest line: read_json's buffer must hold it
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    """A closed batch file, handed to the writer."""
+
+    path: str
+    records: int
+    size: int
+    longest: int
+
+
 class _Run:
-    """One stream during this sync: its config, columns, buffer and progress."""
+    """One stream during this sync: its config, columns, batch and progress."""
 
     def __init__(self, config: ConfiguredStream, columns: ColumnSet, generation: int) -> None:
         self.config = config
-        self.columns = columns
+        self.columns = columns  # the writer's (changed by commits only)
         self.generation = generation
-        self.buffer: list[tuple[dict[str, Any], Any]] = []
+        self.batch: _Batch | None = None
+        self.seq = 0  # sequence number of the next record: the dedup's "last received"
         self.staging_ready = False
         self.swapped = False
         self.warned_buffer = False
         self.warned_late = False
-        # The newest state received but not yet committed, and how many buffered records it covers.
+        # The newest state received but not yet committed, and how much of the batch it covers.
         self.pending_state: dict[str, Any] | None = None
-        self.pending_upto = 0
+        self.pending_records = 0
+        self.pending_size = 0
         self.last_commit = time.monotonic()
         self.result = StreamResult(config.name, config.sync_mode, config.destination_sync_mode)
+
+    @property
+    def buffered(self) -> int:
+        """Records received and not yet handed to the writer."""
+        return self.batch.records if self.batch is not None else 0
 
     @property
     def final(self) -> str:
@@ -176,19 +245,91 @@ class _Run:
         return self.result.status in ("COMPLETE", "INCOMPLETE")
 
 
+class _Writer:
+    """Runs the destination's database work in submission order, each job holding ``lock``: on the
+    caller's thread, or (``background``) on a thread of its own with at most ``_QUEUE_DEPTH`` jobs
+    waiting. After a job fails no later job runs, and every later call raises its error."""
+
+    def __init__(self, lock: threading.RLock, background: bool) -> None:
+        self._lock = lock
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[Callable[[], None] | None] | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=_QUEUE_DEPTH)
+            self._thread = threading.Thread(target=self._loop, name="duckdb-writer", daemon=True)
+            self._thread.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` after every earlier one (at once, without a background thread)."""
+        self._raise()
+        if self._queue is None:
+            self._run(job)
+            self._raise()
+        else:
+            self._queue.put(lambda: self._run(job))
+
+    def call(self, job: Callable[[], T]) -> T:
+        """Run ``job`` after every earlier one and return its result (waits for the writer)."""
+        self._raise()
+        if self._queue is None:
+            with self._lock:
+                return job()
+        box: list[T] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                self._run(lambda: box.append(job()))
+            finally:
+                done.set()
+
+        self._queue.put(run)
+        done.wait()
+        self._raise()
+        return box[0]
+
+    def close(self) -> None:
+        """Wait for the queued jobs and stop the thread (a failed job's error is not raised here)."""
+        if self._queue is not None and self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self, job: Callable[[], Any]) -> None:
+        if self._error is not None:
+            return  # a batch failed: nothing after it may be committed (a state would skip it)
+        try:
+            with self._lock:
+                job()
+        except BaseException as exc:
+            self._error = exc
+
+    def _loop(self) -> None:
+        assert self._queue is not None
+        while (job := self._queue.get()) is not None:
+            job()
+
+
 class DuckDBDestination:
     """Writes one sync's Airbyte messages for ``configured_catalog`` into the DuckDB file ``path``.
 
     Use as a context manager (``close()`` on success, ``abort()`` on an exception), or call
-    :meth:`write` per message then :meth:`close` / :meth:`abort`. Thread-safe: every public
-    method holds one lock, so concurrent stream readers may share the sink.
+    :meth:`write` per message (:meth:`write_records` for records as JSON bytes) then :meth:`close`
+    / :meth:`abort`. Thread-safe: every public method holds one lock, so concurrent stream readers
+    may share the sink.
 
     Raises :class:`DestinationError` when ``path`` cannot be used (a directory, a missing
     directory, no permission, locked by another process, not a DuckDB file) and ConfigError for a
     catalog it cannot apply. ``expiring_streams``: streams whose source forgets old records (Sentry's
     retention); each of them configured Full Refresh | Overwrite gets a warning that the overwrite
     deletes what the source no longer has. ``lock``: the lock of another writer of the same file in
-    this process to share (its commits and ours then never interleave).
+    this process to share (its commits and ours then never interleave; held by each database job,
+    never while waiting for one). ``background``: write on a thread of its own (see the module
+    docstring); an error of the writer is raised by the next call after it.
     """
 
     def __init__(
@@ -201,33 +342,42 @@ class DuckDBDestination:
         buffer_limit: int = BUFFER_LIMIT,
         commit_records: int = _COMMIT_RECORDS,
         commit_seconds: float = _COMMIT_SECONDS,
+        commit_bytes: int = _COMMIT_BYTES,
         lock: threading.RLock | None = None,
+        background: bool = False,
     ) -> None:
         self._commit_records = commit_records
         self._commit_seconds = commit_seconds
+        self._commit_bytes = commit_bytes
         self.configs = destination_streams(configured_catalog)
         self.warnings: list[str] = []
         self.errors: list[str] = []
         self._on_warning = on_warning
         self._buffer_limit = buffer_limit
-        # Shared by the writers of one file in one process (``listen``: a sync and webhooks), so
-        # their commits never interleave.
-        self._lock = lock if lock is not None else threading.RLock()
+        # The caller side's state (runs, batches); database work goes through the writer, which
+        # holds the file's lock, shared by its writers in one process (``listen``: a sync and
+        # webhooks), so their commits never interleave.
+        self._lock = threading.RLock()
         self._closed = False
         self._unknown_streams: set[str] = set()
-        self._batch_bytes = 0  # size of the last batch file written
         self._con = connect_database(os.fspath(path))
-        fd, self._batch_path = tempfile.mkstemp(prefix="source-sentry-", suffix=".json")
-        os.close(fd)
+        if background:
+            # One DuckDB thread: the other core is the read's (its event loop parses the pages).
+            self._con.execute("SET threads = 1")
+        self._dir = tempfile.mkdtemp(prefix="source-sentry-")
+        self._files = 0
+        self._writer = _Writer(lock if lock is not None else threading.RLock(), background)
         try:
-            self._transaction(lambda: [self._con.execute(sql) for sql in _SCHEMA_DDL])
-            self._runs = {name: self._open_stream(config) for name, config in self.configs.items()}
+            self._writer.call(self._setup)
+            configs = list(self.configs.values())
+            self._runs = {config.name: self._writer.call(lambda c=config: self._open_stream(c)) for config in configs}  # type: ignore[misc]
             for run in self._runs.values():
                 if run.config.name in expiring_streams and run.config.overwrite:
                     self._warn(expiring_overwrite_warning(run.config.name))
         except BaseException:
+            self._writer.close()
             self._con.close()
-            os.unlink(self._batch_path)
+            shutil.rmtree(self._dir, ignore_errors=True)
             raise
 
     # ---------------------------------------------------------------- public API
@@ -236,7 +386,9 @@ class DuckDBDestination:
         """Stored states of this catalog's incremental streams, as AirbyteStateMessage dicts
         (``{"type": "STREAM", "stream": {...}}``): the list ``read --state`` takes."""
         with self._lock:
-            rows = self._con.execute(f"SELECT stream_name, state FROM {STATE_TABLE} ORDER BY 1").fetchall()
+            rows = self._writer.call(
+                lambda: self._con.execute(f"SELECT stream_name, state FROM {STATE_TABLE} ORDER BY 1").fetchall()
+            )
         wanted = {name for name, config in self.configs.items() if config.keeps_state}
         return [orjson.loads(state) for name, state in rows if name in wanted]
 
@@ -244,13 +396,13 @@ class DuckDBDestination:
         """Forget the stored state of ``streams`` (None: every stream of the catalog), so the next
         incremental read starts over: the way to force a full re-read without an overwrite."""
         names = list(self.configs if streams is None else streams)
+
+        def reset() -> None:
+            for name in names:
+                self._con.execute(f"DELETE FROM {STATE_TABLE} WHERE stream_name = ?", [name])
+
         with self._lock:
-            self._transaction(
-                lambda: [
-                    self._con.execute(f"DELETE FROM {STATE_TABLE} WHERE stream_name = ?", [name])
-                    for name in names
-                ]
-            )
+            self._writer.call(lambda: self._transaction(reset))
 
     def write(self, message: dict[str, Any]) -> None:
         """The sink: take one Airbyte message (a dict, as it would be printed on stdout)."""
@@ -265,6 +417,16 @@ class DuckDBDestination:
             elif kind == "TRACE":
                 self._on_trace(message["trace"])
             # LOG, CONTROL and the rest do not touch the database.
+
+    def write_records(self, stream: str, data: list[bytes], emitted_at: int) -> None:
+        """Take records of ``stream`` as the JSON bytes of each one's ``data`` object (as a
+        :class:`~source_sentry.protocol.RecordSink` does): written as they are, never parsed here."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("DuckDBDestination is closed")
+            run = self._accepting(stream, len(data))
+            if run is not None and data:
+                self._append(run, data, emitted_at, None)
 
     def close(self) -> SyncResult:
         """Finish the sync: write what COMPLETEd streams still buffer, drop the staging of streams
@@ -283,7 +445,7 @@ class DuckDBDestination:
                         if run.result.status == "STARTED":
                             run.result.status = "INCOMPLETE"
                 for run in self._runs.values():
-                    run.result.rows = self._count_rows(run.final)
+                    run.result.rows = self._writer.call(lambda r=run: self._count_rows(r.final))  # type: ignore[misc]
                 return SyncResult(
                     {name: run.result for name, run in self._runs.items()},
                     list(self.warnings),
@@ -304,7 +466,8 @@ class DuckDBDestination:
                     self._drop_buffer(run)
                     if run.result.status != "COMPLETE":
                         self._drop_staging(run)
-            except duckdb.Error:
+                self._writer.call(lambda: None)  # wait for the writer
+            except Exception:
                 pass  # the previous tables are untouched either way; staging is recreated next time
             finally:
                 self._shutdown()
@@ -327,28 +490,60 @@ class DuckDBDestination:
             self._warn(f"ignoring messages of stream {name!r}: it is not in the configured catalog")
         return run
 
-    def _on_record(self, record: dict[str, Any]) -> None:
-        run = self._run_for(record.get("stream"))
+    def _accepting(self, name: Any, records: int) -> _Run | None:
+        """The run that takes ``records`` records of stream ``name`` now, or None (counted as dropped)."""
+        run = self._run_for(name)
         if run is None:
-            return
+            return None
         if run.closed:
             # After INCOMPLETE the stream's data is not trusted; after COMPLETE (and, for overwrite,
             # the swap) there is nowhere consistent to put it. Either way the reader misbehaved.
-            run.result.records_dropped += 1
+            run.result.records_dropped += records
             if run.result.status == "COMPLETE" and not run.warned_late:
                 run.warned_late = True
                 self._warn(f"stream {run.config.name!r}: dropping records received after COMPLETE")
-            return
+            return None
         self._start(run)
-        run.buffer.append((record.get("data") or {}, record.get("emitted_at")))
-        run.result.records_received += 1
-        if len(run.buffer) >= self._buffer_limit:
+        return run
+
+    def _on_record(self, record: dict[str, Any]) -> None:
+        run = self._accepting(record.get("stream"), 1)
+        if run is None:
+            return
+        line, changes = _encode_record(record.get("data") or {})
+        meta = record.get("meta")
+        carried = meta.get("changes") if isinstance(meta, dict) else None
+        if isinstance(carried, list) and carried:  # the source's own changes (Airbyte's meta.changes)
+            changes = carried + (changes or [])
+        emitted_at = record.get("emitted_at")
+        if not isinstance(emitted_at, (int, float)) or isinstance(emitted_at, bool) or not math.isfinite(emitted_at):
+            emitted_at = time.time() * 1000
+        self._append(run, [line], int(emitted_at), orjson.dumps(changes) if changes else None)
+
+    def _append(self, run: _Run, data: list[bytes], emitted_at: int, changes: bytes | None) -> None:
+        """Add records to the run's batch file: each line an envelope around the record's bytes."""
+        batch = run.batch
+        if batch is None:
+            self._files += 1
+            path = os.path.join(self._dir, f"{self._files}.ndjson")
+            batch = run.batch = _Batch(path, open(path, "wb", buffering=1 << 20))  # noqa: SIM115 - sealed later
+        seq = run.seq
+        middle = b',"e":%d%s,"d":' % (emitted_at, b',"m":' + changes if changes else b"")
+        # A server may echo the token inside a record: it must not reach the file (one search).
+        payload = _redact_strings(b"".join([b'{"n":%d%s%s}\n' % (seq + i, middle, item) for i, item in enumerate(data)]))
+        batch.out.write(payload)
+        run.seq = seq + len(data)
+        batch.records += len(data)
+        batch.size += len(payload)
+        batch.longest = max(batch.longest, max(map(len, data)) + len(middle) + 32)  # the envelope too
+        run.result.records_received += len(data)
+        if batch.records >= self._buffer_limit:
             self._flush_pending(run)
-        if len(run.buffer) >= self._buffer_limit:
+        if run.buffered >= self._buffer_limit:
             if not run.warned_buffer:
                 run.warned_buffer = True
                 self._warn(
-                    f"stream {run.config.name!r}: {len(run.buffer)} records without a state; "
+                    f"stream {run.config.name!r}: {run.buffered} records without a state; "
                     "writing them without one (a resumed sync may append them again)"
                 )
             self._commit(run, None)
@@ -364,26 +559,51 @@ class DuckDBDestination:
         self._start(run)
         # Stored without sourceStats: the stored message is what the next `read --state` takes.
         run.pending_state = {"type": "STREAM", "stream": stream}
-        run.pending_upto = len(run.buffer)
-        # One transaction per state costs ~30 ms: group states, a few thousand records or a few
-        # seconds at a time. A crash loses only the uncommitted group, resumed from the last
-        # committed state (records and state are still committed together).
-        if len(run.buffer) >= self._commit_records or time.monotonic() - run.last_commit >= self._commit_seconds:
+        run.pending_records = run.buffered
+        run.pending_size = run.batch.size if run.batch is not None else 0
+        # One transaction per state costs tens of milliseconds: group states, megabytes or seconds
+        # at a time. A crash loses only the uncommitted group, resumed from the last committed
+        # state (records and state are still committed together).
+        if (
+            run.pending_size >= self._commit_bytes
+            or run.pending_records >= self._commit_records
+            or time.monotonic() - run.last_commit >= self._commit_seconds
+        ):
             self._flush_pending(run)
 
     def _flush_pending(self, run: _Run) -> None:
         """Commit the records the newest received state covers, together with that state."""
         if run.pending_state is None:
             return
-        rest = run.buffer[run.pending_upto :]
-        run.buffer = run.buffer[: run.pending_upto]
-        try:
-            self._commit(run, run.pending_state)
-        finally:
-            run.buffer = run.buffer + rest  # empty covered part after a successful commit
+        rest = self._split(run, run.pending_size)
+        self._commit(run, run.pending_state)
+        run.batch = rest
         run.pending_state = None
-        run.pending_upto = 0
+        run.pending_records = 0
+        run.pending_size = 0
         run.last_commit = time.monotonic()
+
+    def _split(self, run: _Run, size: int) -> _Batch | None:
+        """Cut the run's batch file at ``size`` bytes: the run keeps the head, the tail (records
+        after the pending state, usually none) is returned as a batch of its own."""
+        batch = run.batch
+        if batch is None or batch.size == size:
+            return None
+        batch.out.flush()
+        with open(batch.path, "rb") as source:
+            source.seek(size)
+            tail = source.read()
+        batch.out.truncate(size)
+        batch.out.seek(size)
+        self._files += 1
+        path = os.path.join(self._dir, f"{self._files}.ndjson")
+        rest = _Batch(path, open(path, "wb", buffering=1 << 20))  # noqa: SIM115 - sealed later
+        rest.out.write(tail)
+        rest.records = batch.records - run.pending_records
+        rest.size = len(tail)
+        rest.longest = batch.longest
+        batch.records, batch.size = run.pending_records, size
+        return rest
 
     def _on_trace(self, trace: dict[str, Any]) -> None:
         if trace.get("type") == "STREAM_STATUS":
@@ -398,6 +618,9 @@ class DuckDBDestination:
                 self._start(run)
                 run.result.status = "COMPLETE"
                 self._finish(run)
+                # A stream said COMPLETE is in the file: whoever hears it next (the progress
+                # line, a person, a test that kills the sync) may rely on it.
+                self._writer.call(lambda: None)
             elif value == "INCOMPLETE":
                 self._fail(run)
         elif trace.get("type") == "ERROR":
@@ -411,6 +634,11 @@ class DuckDBDestination:
                     self._fail(run)
 
     # ---------------------------------------------------------------- stream lifecycle
+
+    def _setup(self) -> None:
+        self._transaction(lambda: [self._con.execute(sql) for sql in _SCHEMA_DDL])
+        for sql in SQL_MACROS:
+            self._con.execute(sql)
 
     def _open_stream(self, config: ConfiguredStream) -> _Run:
         """Load the stream's column mapping, merge its schema, create its append tables."""
@@ -454,7 +682,7 @@ class DuckDBDestination:
                 self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.staging)}")
                 self._ensure_table(run, run.staging)
 
-            self._transaction(recreate)
+            self._writer.submit(lambda: self._transaction(recreate))
             run.staging_ready = True
 
     def _finish(self, run: _Run) -> None:
@@ -464,7 +692,7 @@ class DuckDBDestination:
         if run.config.overwrite and not run.swapped:
             self._commit(run, None, swap=True)
             run.swapped = True
-        elif run.buffer:
+        elif run.buffered:
             self._commit(run, None)
 
     def _fail(self, run: _Run) -> None:
@@ -475,38 +703,46 @@ class DuckDBDestination:
         self._drop_buffer(run)
 
     def _drop_buffer(self, run: _Run) -> None:
-        run.result.records_dropped += len(run.buffer)
-        run.buffer = []
+        batch, run.batch = run.batch, None
+        if batch is not None:
+            run.result.records_dropped += batch.records
+            batch.out.close()
+            os.unlink(batch.path)
 
     def _drop_staging(self, run: _Run) -> None:
         if run.config.overwrite and run.staging_ready and not run.swapped:
-            self._transaction(lambda: self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.staging)}"))
+            drop = f"DROP TABLE IF EXISTS {quote_ident(run.staging)}"
+            self._writer.submit(lambda: self._transaction(lambda: self._con.execute(drop)))
 
     # ---------------------------------------------------------------- the write transaction
 
     def _commit(self, run: _Run, state: dict[str, Any] | None, *, swap: bool = False) -> None:
-        """Write the stream's buffer, its state (if kept) and, with ``swap``, replace its table:
-        all in one transaction. The buffer is cleared only once the commit succeeded."""
-        records = run.buffer
-        columns = run.columns.copy()
-        added_from = len(columns)
-        for data, _ in records:
-            for name, value in data.items():
-                if value is not None and columns.get(name) is None:
-                    columns.add(name, column_type_for_value(value))
+        """Hand the run's batch, its state (if kept) and, with ``swap``, the table swap to the
+        writer: all in one transaction. The run starts a new batch."""
+        batch, run.batch = run.batch, None
+        sealed = None
+        if batch is not None:
+            batch.out.close()
+            sealed = _Sealed(batch.path, batch.records, batch.size, batch.longest)
         store_state = state is not None and run.config.keeps_state
-
-        if not records and not store_state and not swap:
+        if sealed is None and not store_state and not swap:
             return
+        self._writer.submit(lambda: self._write_batch(run, sealed, state if store_state else None, swap))
 
-        json_as_text = False
+    def _write_batch(self, run: _Run, batch: _Sealed | None, state: dict[str, Any] | None, swap: bool) -> None:
+        """The writer's job: load ``batch``, store ``state``, swap: one transaction (retried as
+        the module docstring says when DuckDB refuses the batch's JSON or runs out of memory)."""
 
         def body() -> None:
-            if len(columns) > added_from:
-                self._add_columns(run, columns, added_from)
-            if records:
-                self._load(run, columns, records, json_as_text=json_as_text)
-            if store_state:
+            if batch is not None:
+                self._con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {BATCH_TABLE} AS SELECT * FROM read_json("
+                    f"{quote_literal(batch.path)}, format='newline_delimited', "
+                    "columns={'n': 'BIGINT', 'e': 'BIGINT', 'm': 'JSON', 'd': 'JSON'}, "
+                    f"maximum_object_size={max(batch.longest + 1024, 1 << 20)})"
+                )
+                self._load(run)
+            if state is not None:
                 self._store_state(run.config.name, state)
             if swap:
                 self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.final)}")
@@ -515,38 +751,45 @@ class DuckDBDestination:
                 # describes it, so the next incremental sync starts over (a full refresh always does).
                 self._con.execute(f"DELETE FROM {STATE_TABLE} WHERE stream_name = ?", [run.config.name])
 
-        raised_memory = False
+        columns = run.columns
+        reencoded = raised_memory = False
         try:
             while True:
                 try:
                     self._transaction(body)
                     break
                 except duckdb.InvalidInputException as exc:
-                    if json_as_text or "maximum recursion depth" not in str(exc):
+                    run.columns = columns  # the rolled-back columns
+                    if reencoded or batch is None or "Malformed JSON" not in str(exc):
                         raise
-                    # read_json parses 128 levels at most: the rolled-back batch goes again with its
-                    # JSON values as text, which DuckDB's cast to JSON takes at any depth (rare, slower).
-                    json_as_text = True
+                    # DuckDB's parser refuses a lone surrogate escape or invalid UTF-8: the batch
+                    # goes again, each line parsed by Python and written the way a dict is (rare).
+                    reencoded = True
+                    _reencode(batch.path)
                 except duckdb.OutOfMemoryException:
-                    if raised_memory:
+                    run.columns = columns
+                    if raised_memory or batch is None:
                         raise
                     # read_json's buffer for one object of ~10 MB or more outgrows the usual cap:
-                    # allow this batch what it needs (a few times its largest object, measured;
-                    # 8 times the whole batch is more), then cap again.
+                    # allow this batch what it needs (read buffers of twice the largest line per
+                    # thread, the parsed batch, its typed copy: 8 times the batch and 16 times its
+                    # largest line is more, measured), then cap again.
                     raised_memory = True
-                    limit_mb = max(256, 8 * self._batch_bytes >> 20)
+                    limit_mb = max(256, (8 * batch.size + 16 * batch.longest) >> 20)
                     self._con.execute(f"SET memory_limit = '{limit_mb}MB'")
         finally:
             if raised_memory:
                 self._con.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
-        run.columns = columns
-        run.buffer = []
-        run.result.records_committed += len(records)
+            if batch is not None:
+                os.unlink(batch.path)
+                self._con.execute(f"DROP TABLE IF EXISTS {BATCH_TABLE}")
+        if batch is not None:
+            run.result.records_committed += batch.records
 
     def _store_state(self, stream: str, state: dict[str, Any] | None) -> None:
-        # UPDATE is about twice as fast as INSERT OR REPLACE on the primary key, and this runs
-        # once per page: insert only the first time a stream gets a state.
-        text = _redact_json(orjson.dumps(state)).decode()
+        # UPDATE is about twice as fast as INSERT OR REPLACE on the primary key: insert only the
+        # first time a stream gets a state.
+        text = _redact_strings(orjson.dumps(state)).decode()
         updated = self._con.execute(
             f"UPDATE {STATE_TABLE} SET state = ?::JSON, updated_at = now() WHERE stream_name = ?",
             [text, stream],
@@ -554,104 +797,113 @@ class DuckDBDestination:
         if not updated or not updated[0]:
             self._con.execute(f"INSERT INTO {STATE_TABLE} VALUES (?, ?::JSON, now())", [stream, text])
 
-    def _load(
-        self, run: _Run, columns: ColumnSet, records: list[tuple[dict[str, Any], Any]], *, json_as_text: bool = False
-    ) -> None:
-        """Insert ``records`` into the stream's target table(s) (inside the caller's transaction).
-
-        ``json_as_text``: JSON columns travel as JSON text in a string, cast by DuckDB (any depth).
-        """
-        config = run.config
-        keys = {column.field: f"c{i}" for i, column in enumerate(columns)}
-        fields = {key: field for field, key in keys.items()}
-        rows = []
-        extracted_ms: Any = object()
-        extracted_iso = ""
-        for data, emitted_at in records:
-            if emitted_at != extracted_ms:  # records of one page share emitted_at: convert once
-                extracted_ms, extracted_iso = emitted_at, _ms_to_iso(emitted_at)
-            row: dict[str, Any] = {"_e": extracted_iso}
-            changes = columns.cast_record(data, keys, row)
-            if changes:
-                row["_m"] = {"changes": changes}
-            rows.append(row)
-        if config.dedup:
-            # Last received wins: mark each key's last row in the batch (in Python, cheaper than a
-            # window function), and give rows their ids here so raw and final rows share them.
-            latest: dict[tuple[Any, ...], dict[str, Any]] = {}
-            deleted_key = keys.get(DELETED_AT)
-            for row in rows:
-                row["_r"] = str(uuid.uuid4())
-                latest[tuple(_key_value(row, keys, columns, path) for path in config.primary_key)] = row
-            for row in latest.values():
-                if deleted_key is not None and row.get(deleted_key) is not None:
-                    row["_t"] = True  # a tombstone: flag the kept row instead of replacing it
-                else:
-                    row["_l"] = True
-        if json_as_text:  # after the dedup marks, which read the values
-            json_keys = [keys[column.field] for column in columns if column.type == JSON]
-            for row in rows:
-                _json_values_as_text(row, json_keys, fields)
-        # One dumps of the whole array: 100k small dumps cost several times more (allocation).
-        with open(self._batch_path, "wb") as out:
-            # A server may echo the token inside a record: it must not reach the file.
-            payload = _redact_json(_dump_rows(rows, fields))
-            out.write(payload)
-        self._batch_bytes = len(payload)
-        # DuckDB sizes its read buffer by maximum_object_size: just what this batch needs.
-        object_size = max(len(payload) + 1024, 1 << 20)
-
-        spec = {"_e": "VARCHAR", "_m": "JSON", "_r": "VARCHAR", "_l": "BOOLEAN", "_t": "BOOLEAN"}
-        select = [
-            ("_r" if config.dedup else "gen_random_uuid()::VARCHAR") + ' AS "_airbyte_raw_id"',
-            'CAST(_e AS TIMESTAMPTZ) AS "_airbyte_extracted_at"',
-            f'{int(run.generation)}::BIGINT AS "_airbyte_generation_id"',
-            f"COALESCE(_m, {quote_literal(_EMPTY_META)}::JSON) AS \"_airbyte_meta\"",
-        ]
-        for column in columns:
-            key = keys[column.field]
-            # Timestamps travel as ISO text with an offset; DuckDB casts them exactly.
-            as_text = column.type == TIMESTAMPTZ or (json_as_text and column.type == JSON)
-            spec[key] = VARCHAR if as_text else column.type
-            select.append(f"CAST({key} AS {column.type}) AS {quote_ident(column.name)}")
-        spec_sql = "{" + ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in spec.items()) + "}"
-        source = (
-            f"read_json({quote_literal(self._batch_path)}, format='array', "
-            f"columns={spec_sql}, maximum_object_size={object_size})"
-        )
-        names = [name for name, _ in META_COLUMNS] + [column.name for column in columns]
-        insert = f"({', '.join(map(quote_ident, names))}) SELECT {', '.join(select)} FROM {source}"
-        con = self._con
-
-        if not config.dedup:
-            con.execute(f"INSERT INTO {quote_ident(run.staging if config.overwrite else run.final)} {insert}")
+    def _new_columns(self, run: _Run) -> None:
+        """Schema evolution: a column for each field of the batch that has none yet, typed by its
+        first non-null value (a field always null gets none), added to every table of the stream."""
+        columns = run.columns
+        keys = self._con.execute(f"SELECT DISTINCT unnest(json_keys(d)) FROM {BATCH_TABLE}").fetchall()
+        new = [key for (key,) in keys if columns.get(key) is None]
+        if not new:
             return
-        # Dedup: the batch goes whole into the history, then replaces the keys it carries in the
-        # deduped table by its last version of each. The batch file is read three times: cheaper
-        # than a TEMP table (DDL) for page-sized batches.
-        if not config.overwrite:
-            con.execute(f"INSERT INTO {quote_ident(run.raw)} {insert}")
+        # Typed by the first non-null value (one json_extract per record for all new fields);
+        # ordered as the records show them first.
+        pointers = "[" + ", ".join(quote_literal(json_pointer(key)) for key in new) + "]"
+        firsts = self._con.execute(
+            f"SELECT i, arg_min(json_type(v), n), min(n) FROM (SELECT n, unnest(json_extract(d, {pointers})) AS v, "
+            f"unnest(range({len(new)})) AS i FROM {BATCH_TABLE}) WHERE v IS NOT NULL AND v::VARCHAR <> 'null' GROUP BY i"
+        ).fetchall()
+        first_rows = ", ".join(str(n) for _, _, n in firsts) or "NULL"
+        positions = {
+            (n, key): position
+            for n, keys in self._con.execute(f"SELECT n, json_keys(d) FROM {BATCH_TABLE} WHERE n IN ({first_rows})").fetchall()
+            for position, key in enumerate(keys)
+        }
+        found = [
+            (new[i], kind)
+            for _, _, i, kind in sorted((n, positions.get((n, new[i]), 0), i, kind) for i, kind, n in firsts)
+        ]
+        added = columns.copy()
+        start = len(added)
+        for key, json_type in found:
+            added.add(key, column_type_for_json_type(json_type))
+        if len(added) > start:
+            self._add_columns(run, added, start)
+            run.columns = added
+
+    def _load(self, run: _Run) -> None:
+        """Insert the batch table into the stream's target table(s) (inside the caller's transaction)."""
+        self._new_columns(run)
+        config, columns, con = run.config, run.columns, self._con
+        pointers = "[" + ", ".join(quote_literal(json_pointer(c.field)) for c in columns) + "]"
+        # Three steps: one json_extract per record gives every column's JSON value (x), the macros
+        # type each once (c1, c2, ...), and a value that is not null but typed NULL is a misfit.
+        values = ", ".join(f"{sql_value(c.type, f'x[{i}]')} AS c{i}" for i, c in enumerate(columns, 1))
+        misfits = [
+            (column.field, f"(x[{i}]::VARCHAR <> 'null' AND c{i} IS NULL)")
+            for i, column in enumerate(columns, 1)
+            if sql_misfit(column.type, "x") is not None
+        ]
+        nulled = (
+            "list_filter([" + ", ".join(f"CASE WHEN {misfit} THEN {quote_literal(name)} END" for name, misfit in misfits)
+            + "], lambda f: f IS NOT NULL)"
+            if misfits
+            else "[]::VARCHAR[]"
+        )
+        change = f"{{'field': f, 'change': 'NULLED', 'reason': '{TYPECAST_ERROR}'}}"
+        any_misfit = " OR ".join(misfit for _, misfit in misfits) or "false"
+        meta = (
+            f"CASE WHEN m IS NULL AND NOT ({any_misfit}) THEN {quote_literal(_EMPTY_META)}::JSON "
+            f"ELSE json_object('changes', list_concat(coalesce(m::JSON[], []::JSON[]), "
+            f"list_transform({nulled}, lambda f: to_json({change})))) END"
+        )
+        select = [
+            'gen_random_uuid()::VARCHAR AS "_airbyte_raw_id"',
+            "timezone('UTC', epoch_ms(e)) AS \"_airbyte_extracted_at\"",
+            f'{int(run.generation)}::BIGINT AS "_airbyte_generation_id"',
+            f'{meta} AS "_airbyte_meta"',
+            *(f"c{i} AS {quote_ident(column.name)}" for i, column in enumerate(columns, 1)),
+            f"n AS {_SEQ}",
+        ]
+        names = ", ".join(quote_ident(name) for name in [*(name for name, _ in META_COLUMNS), *(c.name for c in columns)])
+        typed = (
+            f"SELECT {', '.join(select)} FROM (SELECT n, e, m, x, {values} FROM "
+            f"(SELECT n, e, m, json_extract(d, {pointers}) AS x FROM {BATCH_TABLE}))"
+        )
         target = quote_ident(run.staging if config.overwrite else run.final)
+        if not config.dedup:
+            con.execute(f"INSERT INTO {target} ({names}) SELECT * EXCLUDE ({_SEQ}) FROM ({typed})")
+            return
+        # Dedup: the batch goes whole into the history; then the last version of each key in the
+        # batch (found in the batch alone) replaces that key's row: the cost is the batch's, and a
+        # join of its keys against the table's key column.
         key_exprs = [_key_expr(columns, path) for path in config.primary_key]
-        batch_keys = ", ".join(
-            f"{expr(f'CAST({keys[path[0]]} AS {columns.get(path[0]).type})')} AS k{i}"  # type: ignore[union-attr]
-            for i, (expr, path) in enumerate(zip(key_exprs, config.primary_key, strict=False))
-        )
-        matches = " AND ".join(
-            f"{expr(target + '.' + quote_ident(columns.get(path[0]).name))} IS NOT DISTINCT FROM batch.k{i}"  # type: ignore[union-attr]
-            for i, (expr, path) in enumerate(zip(key_exprs, config.primary_key, strict=False))
-        )
+        key_columns = [quote_ident(columns.get(path[0]).name) for path in config.primary_key]  # type: ignore[union-attr]
+        batch_keys = ", ".join(f"{expr(col)} AS k{i}" for i, (expr, col) in enumerate(zip(key_exprs, key_columns, strict=True)))
+        partition = ", ".join(expr(col) for expr, col in zip(key_exprs, key_columns, strict=True))
+        # Last received wins: each key's last row in the batch is marked once, here.
         con.execute(
-            f"DELETE FROM {target} USING (SELECT DISTINCT {batch_keys} FROM {source} WHERE _l) AS batch WHERE {matches}"
+            f"CREATE OR REPLACE TEMP TABLE {TYPED_TABLE} AS SELECT *, "
+            f"row_number() OVER (PARTITION BY {partition} ORDER BY {_SEQ} DESC) = 1 AS {_LAST} FROM ({typed})"
         )
-        con.execute(f"INSERT INTO {target} {insert} WHERE _l")
+        if not config.overwrite:
+            con.execute(f"INSERT INTO {quote_ident(run.raw)} ({names}) SELECT * EXCLUDE ({_SEQ}, {_LAST}) FROM {TYPED_TABLE}")
+        latest = f"SELECT * EXCLUDE ({_SEQ}, {_LAST}) FROM {TYPED_TABLE} WHERE {_LAST}"
+        matches = " AND ".join(
+            f"{expr(target + '.' + col)} IS NOT DISTINCT FROM batch.k{i}"
+            for i, (expr, col) in enumerate(zip(key_exprs, key_columns, strict=True))
+        )
         deleted = columns.get(DELETED_AT)
-        if deleted is not None and any(row.get("_t") for row in rows):
-            # Soft delete: the last known version stays, with the time it disappeared upstream.
+        live = "true" if deleted is None else f"{quote_ident(deleted.name)} IS NULL"
+        con.execute(f"DELETE FROM {target} USING (SELECT {batch_keys} FROM ({latest}) WHERE {live}) AS batch WHERE {matches}")
+        con.execute(f"INSERT INTO {target} ({names}) SELECT * FROM ({latest}) WHERE {live}")
+        if deleted is not None:
+            # Soft delete (a tombstone): the last known version stays, with the time it disappeared upstream.
+            column = quote_ident(deleted.name)
             con.execute(
-                f"UPDATE {target} SET {quote_ident(deleted.name)} = batch.d FROM (SELECT {batch_keys}, "
-                f"CAST({keys[DELETED_AT]} AS {deleted.type}) AS d FROM {source} WHERE _t) AS batch WHERE {matches}"
+                f"UPDATE {target} SET {column} = batch.d FROM (SELECT {batch_keys}, {column} AS d FROM ({latest}) "
+                f"WHERE {column} IS NOT NULL) AS batch WHERE {matches}"
             )
+        con.execute(f"DROP TABLE {TYPED_TABLE}")
 
     # ---------------------------------------------------------------- tables and columns
 
@@ -724,14 +976,84 @@ class DuckDBDestination:
 
     def _shutdown(self) -> None:
         self._closed = True
+        self._writer.close()
         for run in self._runs.values():
-            run.buffer = []
+            if run.batch is not None:
+                run.batch.out.close()
+                run.batch = None
         self._con.close()
-        try:
-            os.unlink(self._batch_path)
-        except FileNotFoundError:
-            pass
+        shutil.rmtree(self._dir, ignore_errors=True)
 
+
+# A JSON string token (quotes, escapes and all) in serialized JSON.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _redact_strings(payload: bytes) -> bytes:
+    """``payload`` with the registered secrets masked inside its strings only: a secret's
+    characters found in a number or across JSON syntax stay (masking them would break the JSON)."""
+    if redact_bytes(payload) is payload:  # the common case: no secret anywhere (no copy made)
+        return payload
+    return _JSON_STRING.sub(lambda match: redact_bytes(match.group(0)), payload)
+
+
+def _change(field: str, change: str, reason: str) -> dict[str, str]:
+    return {"field": field, "change": change, "reason": reason}
+
+
+def _encode_record(data: dict[str, Any]) -> tuple[bytes, list[dict[str, str]] | None]:
+    """A record's data as JSON bytes, with the ``_airbyte_meta`` changes writing it made.
+
+    One orjson call; a top-level NaN or infinity (no JSON form: written as null) is noted as
+    NULLED. What orjson refuses goes field by field through :func:`encode_value`: a lone
+    surrogate in a value becomes U+FFFD (noted), in a key its escape (:func:`storable_field`).
+    """
+    changes = [
+        _change(key, "NULLED", TYPECAST_ERROR)
+        for key, value in data.items()
+        if value.__class__ is float and not math.isfinite(value)
+    ] or None
+    try:
+        return orjson.dumps(data), changes
+    except (orjson.JSONEncodeError, TypeError):
+        pass
+    parts = []
+    for key, value in data.items():
+        field = storable_field(str(key))
+        encoded, lossy = encode_value(value)
+        parts.append(orjson.dumps(field) + b":" + encoded)
+        if lossy:
+            changes = (changes or []) + [_change(field, "TRUNCATED", SERIALIZATION_ERROR)]
+    return b"{" + b",".join(parts) + b"}", changes
+
+
+def _reencode(path: str) -> None:
+    """Rewrite a batch file DuckDB's parser refused, each record parsed by Python's json (which
+    takes lone surrogate escapes) and written as :func:`_encode_record` writes a dict. Bytes that
+    are not UTF-8 become U+FFFD, noted in the record's changes for the fields holding one."""
+    lines = []
+    with open(path, "rb") as source:
+        for line in source:
+            try:
+                text, replaced = line.decode(), False
+            except UnicodeDecodeError:
+                text, replaced = line.decode("utf-8", "replace"), True
+            envelope = json.loads(text)
+            data = envelope.get("d")
+            if not isinstance(data, dict):
+                data = {}
+            encoded, changes = _encode_record(data)
+            changes = (envelope.get("m") or []) + (changes or [])
+            if replaced:
+                changes += [
+                    _change(storable_field(key), "TRUNCATED", SERIALIZATION_ERROR)
+                    for key, value in data.items()
+                    if "\ufffd" in key or "\ufffd" in encode_value(value)[0].decode()
+                ]
+            middle = b',"m":' + orjson.dumps(changes) if changes else b""
+            lines.append(b'{"n":%d,"e":%d%s,"d":%s}\n' % (envelope["n"], envelope["e"], middle, _redact_strings(encoded)))
+    with open(path, "wb") as out:
+        out.writelines(lines)
 
 
 # Airbyte's CDC deletion column; the source emits a record carrying it as a tombstone.
@@ -744,84 +1066,3 @@ def _key_expr(columns: ColumnSet, path: tuple[str, ...]) -> Callable[[str], str]
         return lambda ref: ref
     json_path = quote_literal("$" + "".join("." + orjson.dumps(part).decode() for part in path[1:]))
     return lambda ref: f"json_extract_string({ref}, {json_path})"
-
-
-# A JSON string token (quotes, escapes and all) in serialized JSON.
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-
-
-def _redact_json(payload: bytes) -> bytes:
-    """``payload`` with the registered secrets masked inside its strings only: a secret's
-    characters found in a number or across JSON syntax stay (masking them would break the JSON)."""
-    if redact_bytes(payload) is payload:  # the common case: no secret anywhere (no copy made)
-        return payload
-    return _JSON_STRING.sub(lambda match: redact_bytes(match.group(0)), payload)
-
-
-def _dump_rows(rows: list[dict[str, Any]], fields: dict[str, str]) -> bytes:
-    """The batch as one JSON array: one orjson call, or row by row when orjson refuses a value."""
-    try:
-        return orjson.dumps(rows)
-    except orjson.JSONEncodeError:
-        return b"[" + b",".join(_dump_row(row, fields) for row in rows) + b"]"
-
-
-def _dump_row(row: dict[str, Any], fields: dict[str, str]) -> bytes:
-    """One row's JSON; values orjson refuses are encoded by ``encode_value`` (noted when lossy)."""
-    try:
-        return orjson.dumps(row)
-    except orjson.JSONEncodeError:
-        pass
-    for key, value in list(row.items()):
-        field = fields.get(key)
-        if field is None:
-            continue  # _e, _m, _r, _l, _t: built here, always encodable
-        encoded, lossy = encode_value(value)
-        row[key] = orjson.Fragment(encoded)
-        if lossy:
-            _note_replaced(row, field)
-    return orjson.dumps(row)
-
-
-def _json_values_as_text(row: dict[str, Any], json_keys: list[str], fields: dict[str, str]) -> None:
-    """Replace the row's JSON-column values by their JSON text (for ``CAST(... AS JSON)``)."""
-    for key in json_keys:
-        value = row.get(key)
-        if value is None:
-            continue
-        encoded, lossy = encode_value(value)
-        row[key] = encoded.decode()
-        if lossy:
-            _note_replaced(row, fields[key])
-
-
-def _note_replaced(row: dict[str, Any], field: str) -> None:
-    """Note in the row's ``_airbyte_meta`` that characters of ``field`` were replaced by U+FFFD.
-
-    Airbyte's changes are NULLED or TRUNCATED: the value is kept but altered, the closer of the two.
-    """
-    changes = row.setdefault("_m", {"changes": []})["changes"]
-    change = {"field": field, "change": "TRUNCATED", "reason": SERIALIZATION_ERROR}
-    if change not in changes:
-        changes.append(change)
-
-
-def _key_value(row: dict[str, Any], keys: dict[str, str], columns: ColumnSet, path: tuple[str, ...]) -> Any:
-    """A primary-key path's value in a cast row (hashable), as the SQL comparison sees it."""
-    value = row.get(keys[path[0]])
-    for part in path[1:]:
-        value = value.get(part) if isinstance(value, dict) else None
-    if len(path) > 1 and value is not None and not isinstance(value, str):
-        value = encode_value(value)[0]  # json_extract_string gives JSON text for non-strings
-    elif isinstance(value, (dict, list)):
-        value = encode_value(value)[0]
-    return value
-
-
-def _ms_to_iso(emitted_at: Any) -> str:
-    """Airbyte's emitted_at (epoch milliseconds) as ISO-8601 UTC; now if it is missing."""
-    if isinstance(emitted_at, (int, float)) and not isinstance(emitted_at, bool):
-        moment = datetime.fromtimestamp(emitted_at / 1000, tz=timezone.utc)
-    else:
-        moment = datetime.now(timezone.utc)
-    return moment.isoformat()

@@ -145,7 +145,9 @@ VIEWS: tuple[View, ...] = (
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Create or replace every view whose source tables exist (dropping the others); their names."""
+    """Create or replace every view whose source tables exist with columns it can use (dropping
+    the others); their names. A table a custom catalog typed otherwise (``dateCreated`` as text,
+    from a stream without a schema) leaves its views out instead of failing the sync."""
     tables = {row[0] for row in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
     ).fetchall()}
@@ -153,8 +155,11 @@ def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     made = []
     for view in VIEWS:
         if set(view.sources) <= tables:
-            con.execute(f'CREATE OR REPLACE VIEW "{view.name}" AS {view.sql}')
-            made.append(view.name)
-        else:
-            con.execute(f'DROP VIEW IF EXISTS "{view.name}"')
+            try:
+                con.execute(f'CREATE OR REPLACE VIEW "{view.name}" AS {view.sql}')
+                made.append(view.name)
+                continue
+            except duckdb.BinderException:
+                pass  # a column missing or of another type
+        con.execute(f'DROP VIEW IF EXISTS "{view.name}"')
     return made

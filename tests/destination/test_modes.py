@@ -335,7 +335,7 @@ def test_buffer_is_flushed_without_state_beyond_the_limit(tmp_path):
     destination.write(status("events", "STARTED"))
     for i in range(120):
         destination.write(record("events", event(i % 70, i)))
-        assert len(destination._runs["events"].buffer) < 50
+        assert destination._runs["events"].buffered < 50
     assert sum("without a state" in w for w in destination.warnings) == 1
     # Flushed rows are committed (bounded memory) but no state was stored for them.
     assert destination.read_state() == []

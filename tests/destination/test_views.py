@@ -178,3 +178,19 @@ def test_every_documented_query_runs_on_a_synced_file(synced: Any) -> None:
         counts = sorted((int(r[0]) for r in con.execute(
             "select \"count\" from issues where status = 'unresolved'").fetchall()), reverse=True)[:10]
         assert top == counts
+
+
+def test_a_table_typed_otherwise_leaves_its_views_out(tmp_path: Path) -> None:
+    """A catalog whose events have no schema types dateCreated as text: the views over events are
+    left out (they failed the whole sync with a traceback), the others are made."""
+    from source_sentry.destination.views import create_views
+
+    with duckdb.connect(str(tmp_path / "s.duckdb")) as con:
+        con.execute('CREATE TABLE events ("dateCreated" VARCHAR, "projectID" VARCHAR)')
+        con.execute('CREATE TABLE projects (id VARCHAR, slug VARCHAR, "_ab_cdc_deleted_at" TIMESTAMPTZ)')
+        con.execute('CREATE TABLE monitor_checkins ("dateCreated" TIMESTAMPTZ, "monitorSlug" VARCHAR, environment VARCHAR, '
+                    "status VARCHAR)")
+        con.execute('CREATE VIEW errors_daily AS SELECT 1 AS stale')  # a previous sync's view goes
+        made = create_views(con)
+        views = {row[0] for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    assert made == ["monitor_uptime_daily"] and views == {"monitor_uptime_daily"}
