@@ -95,7 +95,7 @@ def release_files(api: Api, req: Request) -> Reply:
     return api._offset_list(req, files, PeerData.file_body)
 
 
-_Live = TypeVar("_Live", Repo, Integration)
+_Live = TypeVar("_Live", Repo, Integration, Dashboard)
 
 
 def _live(api: Api, req: Request, items: list[_Live], param: str) -> _Live:
@@ -153,14 +153,6 @@ def _owner(api: Api) -> dict[str, Any] | None:
     return api.shapes.user(members[0]) if members else None
 
 
-def _dashboard(api: Api, req: Request) -> Dashboard:
-    api._org(req)
-    found = next((d for d in _peers(api).dashboards if d.id == req.params["dashboard_id"] and not d.gone), None)
-    if found is None:
-        raise ApiError(404, NOT_FOUND)
-    return found
-
-
 @route(f"{_ORG}/dashboards/", "org:read", ORG)
 def dashboards(api: Api, req: Request) -> Reply:
     api._org(req)
@@ -170,7 +162,7 @@ def dashboards(api: Api, req: Request) -> Reply:
 
 @route(f"{_ORG}/dashboards/{{dashboard_id}}/", "org:read", ORG)
 def dashboard_detail(api: Api, req: Request) -> Reply:
-    return Reply(_peers(api).dashboard_body(_dashboard(api, req), _owner(api), detail=True))
+    return Reply(_peers(api).dashboard_body(_live(api, req, _peers(api).dashboards, "dashboard_id"), _owner(api), detail=True))
 
 
 @route(f"{_PROJECT}/ownership/", "project:read", PROJECT)
