@@ -18,7 +18,8 @@ over the JSON bytes; `server.py` applies them and the wire kinds):
 - pagination: ``no_link``, ``garbled_link``, ``results_true_no_cursor``, ``endless_cursor``,
   ``endless_empty``;
 - wire: ``drip`` (the body at ``bytes_per_second``), ``bad_gzip`` (``Content-Encoding: gzip`` on
-  plain JSON);
+  plain JSON), ``chunked`` (odd chunks, an extension, a trailer), ``close_delimited`` (no
+  length: the body ends when the connection does);
 - records: ``odd_record``, ``no_id``;
 - data moving under the client: ``delete_after_page``.
 """
@@ -56,7 +57,7 @@ PRE_KINDS = {"429", "reset", "stall", "html", "html_200", "redirect_other_host",
 POST_KINDS = {"truncated_json", "invalid_json", "empty_200", "link_other_host", "short_body", "echo_token",
               "echo_token_link", "region_other_host",
               "no_link", "garbled_link", "results_true_no_cursor", "endless_cursor", "endless_empty",
-              "drip", "bad_gzip", "odd_record", "no_id", "delete_after_page"}
+              "drip", "bad_gzip", "chunked", "close_delimited", "odd_record", "no_id", "delete_after_page"}
 ENDLESS_KINDS = {"endless_cursor", "endless_empty"}
 FAULT_KINDS = PRE_KINDS | POST_KINDS | {"NNN (any HTTP status, e.g. 500, 502, 503, 504)"}
 

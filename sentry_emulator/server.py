@@ -7,6 +7,7 @@ import ssl
 import struct
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ _DRIP_TICK = 0.05
 # Endless cursors start here: an offset (or page) past any list's end, so once the fault is
 # over, following one answers an empty last page whichever paginator the list uses.
 _ENDLESS_BASE = 1_000_000
+# Answers this large or larger are gzipped for a client that accepts it, and then sent chunked,
+# as Sentry's front (nginx) does: the length of a compressed stream is not known up front.
+GZIP_MIN_BYTES = 1024
+_CHUNK = 16 << 10
 _HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
              b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 
@@ -333,28 +338,45 @@ class App:
 
     # ------------------------------------------------------------ wire
     def _send(self, h: Handler, out: _Out, fault: Fault | None = None, log: Callable[[int], None] | None = None) -> int:
-        """Write the answer; `short_body` sends half the body then closes, `drip` writes the body
-        at the fault's bytes_per_second (headers at once, Content-Length true)."""
+        """Write the answer. As Sentry does, a body of `GZIP_MIN_BYTES` or more goes gzipped and
+        chunked to a client that accepts gzip. Faults: `short_body` sends half the body then
+        closes, `drip` writes the body at the fault's bytes_per_second (headers at once,
+        Content-Length true), `chunked` sends the plain body in odd chunks with an extension and a
+        trailer, `close_delimited` sends it without a length and closes after it."""
         if log is not None:
             log(out.status)
-        short = fault is not None and fault.kind == "short_body"
+        kind = fault.kind if fault is not None else None
+        short = kind == "short_body"
+        body = out.body
+        gzipped = kind is None and len(body) >= GZIP_MIN_BYTES and "gzip" in (h.headers.get("Accept-Encoding") or "")
+        if gzipped:
+            body = _gzip(body)
+        chunked = gzipped or kind == "chunked"
         h.send_response(out.status)
         h.send_header("Content-Type", out.content_type)
-        h.send_header("Content-Length", str(len(out.body)))
+        if gzipped:
+            h.send_header("Content-Encoding", "gzip")
+            h.send_header("Vary", "Accept-Encoding")
+        if chunked:
+            h.send_header("Transfer-Encoding", "chunked")
+        elif kind != "close_delimited":
+            h.send_header("Content-Length", str(len(body)))
         for name, value in out.headers.items():
             h.send_header(name, value)
-        if short:
-            h.send_header("Connection", "close")
+        if short or kind == "close_delimited" or (h.headers.get("Connection") or "").lower() == "close":
+            h.send_header("Connection", "close")  # as servers say it; it also ends this connection
         h.end_headers()
         if h.command != "HEAD":
-            if fault is not None and fault.kind == "drip":
-                self._drip(h, out.body, fault.bytes_per_second)
+            if kind == "drip":
+                self._drip(h, body, fault.bytes_per_second if fault is not None else 0.0)
+            elif chunked:
+                _write_chunked(h, body, _CHUNK if gzipped else 1000, odd=not gzipped)
             else:
-                h.wfile.write(out.body[: len(out.body) // 2] if short else out.body)
-        if short:
+                h.wfile.write(body[: len(body) // 2] if short else body)
+        if short or kind == "close_delimited":
             h.close_connection = True
             h.wfile.flush()
-            _hard_close(h.connection)
+            _hard_close(h.connection)  # the end of a close-delimited body
         return out.status
 
     def _drip(self, h: Handler, body: bytes, rate: float) -> None:
@@ -374,6 +396,21 @@ class App:
             self.stopping.wait(fault.seconds)  # stop() interrupts a stall
         h.close_connection = True
         _hard_close(h.connection, reset=fault.kind == "reset")
+
+
+def _gzip(body: bytes) -> bytes:
+    # Level 1, nginx's default gzip_comp_level: cheap for the emulator, about 8x smaller JSON.
+    packer = zlib.compressobj(1, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    return packer.compress(body) + packer.flush()
+
+
+def _write_chunked(h: Handler, body: bytes, size: int, *, odd: bool) -> None:
+    """`body` in chunks of `size` bytes; `odd` ones carry a chunk extension and end with a trailer
+    (both legal, both to be ignored)."""
+    for start in range(0, len(body), size):
+        part = body[start:start + size]
+        h.wfile.write(f"{len(part):x}{';ext=1' if odd else ''}\r\n".encode() + part + b"\r\n")
+    h.wfile.write(b"0\r\nX-Emulator-Trailer: 1\r\n\r\n" if odd else b"0\r\n\r\n")
 
 
 def _hard_close(sock: socket.socket, reset: bool = False) -> None:

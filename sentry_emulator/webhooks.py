@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
-
-import httpx
 
 from .models import EventRef
 from .shapes import Shapes
@@ -129,9 +130,7 @@ class WebhookSender:
             timeout, verify = self.timeout, self.verify
         sent_at = self._now()
         try:
-            # trust_env=False: a proxy from the environment must not swallow a loopback delivery.
-            status = httpx.post(sent.url, content=sent.body, headers=headers, timeout=timeout,
-                                trust_env=False, verify=verify, follow_redirects=False).status_code
+            status = _post(sent.url, sent.body, headers, timeout, verify)
         except Exception:  # connection refused, timeout, bad URL...: never into the caller
             status = 0
         with self._lock:
@@ -142,6 +141,27 @@ class WebhookSender:
     def deliveries(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(d) for d in self._log]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a 3xx is the delivery's answer, as Sentry takes it
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float, verify: bool | str) -> int:
+    """POST once; the receiver's status (3xx and errors included). No proxy from the environment
+    (it must not swallow a loopback delivery) and no redirect is followed."""
+    context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is False:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), _NoRedirect(), urllib.request.HTTPSHandler(context=context)
+    )
+    try:
+        with opener.open(urllib.request.Request(url, data=body, headers=headers, method="POST"), timeout=timeout) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def _serialize(envelope: dict[str, Any], pad_bytes: int) -> bytes:
