@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from . import protocol
 from .catalog import SelectedStream, select_streams
@@ -114,20 +113,24 @@ async def regional_config(client: SentryClient, warn: Warn) -> Config:
     if not isinstance(url, str) or not url:
         return config
     try:
-        region = httpx.URL(url)
-        configured = httpx.URL(config.base_url)
-    except (httpx.InvalidURL, ValueError):
+        region, configured = urlsplit(url), urlsplit(config.base_url)
+        readable = bool(region.hostname) and region.port != -1  # .port raises ValueError when malformed
+    except ValueError:
+        readable = False
+    if not readable:
         warn(f"Ignoring an unreadable links.regionUrl {url!r}; using {config.host}.")
         return config
-    base = f"{region.scheme}://{region.netloc.decode()}{region.path.rstrip('/')}"
+    netloc = region.netloc.rpartition("@")[2]  # never credentials in a URL the token goes to
+    base = f"{region.scheme}://{netloc}{region.path.rstrip('/')}"
     if base == config.base_url:
         return config
-    trusted_host = region.host == configured.host or (is_saas_host(region.host) and config.is_saas)
+    region_host = region.hostname or ""
+    trusted_host = region_host == configured.hostname or (is_saas_host(region_host) and config.is_saas)
     downgrade = region.scheme != "https" and configured.scheme == "https"
     if not trusted_host or downgrade or region.scheme not in ("http", "https"):
         warn(f"Ignoring links.regionUrl {url}: it is not {config.host} or a sentry.io host; using {config.host}.")
         return config
-    return replace(config, base_url=base, host=region.netloc.decode())
+    return replace(config, base_url=base, host=netloc)
 
 
 async def _connect(config: Config, warn: Warn, stats: HttpStats | None = None) -> tuple[SentryClient, Config]:

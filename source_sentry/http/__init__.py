@@ -3,10 +3,10 @@
 ``client`` (session, auth, URLs), ``paging`` (Link cursors, read-ahead, the guards of a list),
 ``retry`` (what is retried, how long to wait), ``sharing`` (identical GETs asked once),
 ``ratelimit`` (one budget per host, paced by Sentry's headers), ``body`` (reading a 200's JSON),
-``transport`` (httpx's network backend on asyncio's own transports), ``route`` (an endpoint).
+``wire`` (HTTP/1.1 on asyncio's own transports), ``route`` (an endpoint).
 
 The names below are imported when first used: the stream table needs only ``route``, and
-``discover`` (which never talks to Sentry) should not pay for httpx (about 0.1 s) to get it.
+``discover`` (which never talks to Sentry) should not pay for the network code to get it.
 """
 
 from __future__ import annotations

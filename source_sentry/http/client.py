@@ -4,8 +4,8 @@ Every request goes through :class:`SentryClient`: ``get`` (one object) and ``pag
 see :mod:`.paging`). Below them, one layer per concern: a GET that several readers make is
 asked once (:mod:`.sharing`); each request waits for its turn in the host's rate budget
 (:mod:`.ratelimit`), and failures are retried or raised as :mod:`.retry` decides; one attempt
-is one deadline over connect, headers and body, on httpx over asyncio's own transports
-(:mod:`.transport`). Each URL is built from the configured base URL and a route template, so the
+is one deadline over connect, headers and body, on HTTP/1.1 over asyncio's own transports
+(:mod:`.wire`). Each URL is built from the configured base URL and a route template, so the
 token only ever goes to the configured host; redirects are never followed.
 """
 
@@ -18,23 +18,23 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 import certifi
-import httpx
 import orjson
 
 from .. import __version__
 from ..config import Config
-from ..errors import status_error
+from ..errors import ConfigError, status_error
+from . import wire
 from .body import UnreadableBody, decode
 from .paging import PAGE_SIZE, Answer, ListGuard, Page, paginate
 from .ratelimit import RateBudget
 from .retry import Attempts, is_unresolved, retryable_status, transport_problem
 from .route import Route
 from .sharing import SharedAnswers
-from .transport import use_asyncio_backend
 
 __all__ = ["HttpStats", "SentryClient"]
 
@@ -69,32 +69,27 @@ class SentryClient:
         self._skew = 0.0
         self.clock_known = False  # True once a response's Date header told the server's time
         self._reached = False  # True once the host answered anything
-        self._http: httpx.AsyncClient | None = None
-        self._timeouts: dict[str, float | None] = {}
+        self._pool: wire.Pool | None = None
+        self._headers = (  # the same on every request: written once, as the wire sends them
+            f"Authorization: Bearer {config.auth_token}\r\nUser-Agent: source-sentry/{__version__}\r\n"
+            "Accept: application/json\r\nAccept-Encoding: gzip, deflate\r\n"
+        ).encode("ascii")
         # Routes Sentry said it is retiring (X-Sentry-Deprecation-Date), each told once.
         self.deprecated: dict[str, str] = {}
         self.on_warning: Callable[[str], None] | None = None
 
     async def __aenter__(self) -> SentryClient:
-        self._http = httpx.AsyncClient(
-            headers={
-                "Authorization": f"Bearer {self.config.auth_token}",
-                "User-Agent": f"source-sentry/{__version__}",
-                "Accept": "application/json",
-            },
-            timeout=httpx.Timeout(self.config.request_timeout, connect=min(self.config.request_timeout, 15.0)),
-            verify=_ssl_context(self.config.verify),
-            follow_redirects=False,  # a redirect could carry the token to another host
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-        )
-        use_asyncio_backend(self._http)
-        self._timeouts = self._http.timeout.as_dict()
+        # Redirects are never followed (the wire does not): one could carry the token elsewhere.
+        try:
+            self._pool = wire.Pool(_ssl_context(self.config.verify), connect_timeout=min(self.config.request_timeout, 15.0))
+        except wire.ProxyError as exc:
+            raise ConfigError(f"{exc} Set the proxy to an http:// URL, or unset it.") from None
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
 
     def share(self, readers: Mapping[str, int]) -> None:
         """Declare how many readers of this sync GET each route template (see :mod:`.sharing`)."""
@@ -184,14 +179,6 @@ class SentryClient:
         """GET until a 200, retrying what is transient; its body parsed only if ``parse`` (an
         unreadable body is then retried too), else ``None`` and the caller parses. ``sent`` is set
         once the request is written; ``failed`` is the problem of an attempt the caller made."""
-        extensions: dict[str, Any] = {}
-        if sent is not None:
-
-            async def trace(event: str, info: Any) -> None:
-                if event.endswith("send_request_body.complete"):
-                    sent.set()
-
-            extensions["trace"] = trace
         endpoint = self.budget.endpoint(request.route.template)
         attempts = Attempts(self.config.max_retries, self.config.host, _path_of(request.url))
         if failed is not None:
@@ -204,13 +191,13 @@ class SentryClient:
                 self.stats.requests += 1
                 self.stats.per_route[request.route.template] = self.stats.per_route.get(request.route.template, 0) + 1
                 # One deadline for the whole attempt: connect, headers and the body, however it drips.
-                answer = await asyncio.wait_for(self._get(request, extensions), self.config.request_timeout)
+                answer = await asyncio.wait_for(self._get(request, sent), self.config.request_timeout)
                 self._reached = True
                 self._learn_clock(answer.headers)
                 self._learn_deprecation(request, answer.headers)
-            except (httpx.TransportError, httpx.DecodingError, asyncio.TimeoutError) as exc:
+            except (wire.TransportError, asyncio.TimeoutError) as exc:
                 if is_unresolved(exc) and not self._reached:
-                    await attempts.unresolved(httpx.URL(request.url).host)
+                    await attempts.unresolved(urlsplit(request.url).hostname or self.config.host)
                     continue
                 problem = transport_problem(exc, self.config.host, self.config.request_timeout)
             finally:
@@ -253,21 +240,12 @@ class SentryClient:
         self.stats.retries += 1
         await attempts.failed(problem)
 
-    async def _get(self, request: _Request, extensions: dict[str, Any]) -> Answer:
-        """One GET, its body read in full. httpx keeps a response in a reference cycle (with its
-        stream), so a body it caches lives until the cyclic garbage collector runs: several pages
-        of hundreds of kilobytes each, measured. Read here, a body is freed with its page."""
-        assert self._http is not None, "use SentryClient as an async context manager"
-        # The URL is put together here and parsed once: build_request would parse it three
-        # times (base, merge, params), a sixth of a read's CPU at ten events a page, measured.
-        url = f"{request.url}?{urlencode(request.params, doseq=True)}" if request.params else request.url
-        built = httpx.Request("GET", url, headers=self._http.headers, extensions={**extensions, "timeout": self._timeouts})
-        response = await self._http.send(built, stream=True)
-        try:
-            content = b"".join([chunk async for chunk in response.aiter_bytes()])
-        finally:
-            await response.aclose()
-        return Answer(response.status_code, response.headers, content)
+    async def _get(self, request: _Request, sent: asyncio.Event | None) -> Answer:
+        """One GET, its body read in full; ``sent`` is set once the request is written."""
+        assert self._pool is not None, "use SentryClient as an async context manager"
+        url = f"{request.url}?{_query(request.params)}" if request.params else request.url
+        response = await self._pool.get(url, self._headers, sent.set if sent is not None else None)
+        return Answer(response.status_code, response.headers, response.content)
 
     def _learn_deprecation(self, request: _Request, headers: Mapping[str, str]) -> None:
         """Warn once per route that Sentry marks as retiring, naming its replacement."""
@@ -311,6 +289,21 @@ def _path_of(url: str) -> str:
     return urlsplit(url).path
 
 
+def _query(params: Mapping[str, Any]) -> str:
+    """``urlencode(params, doseq=True)``, each value's encoding remembered: a list's requests
+    repeat all but the cursor (urlencode's quoting was a tenth of a read's CPU, measured)."""
+    return "&".join(
+        f"{_quoted(key)}={_quoted(str(item))}"
+        for key, value in params.items()
+        for item in (value if isinstance(value, (list, tuple)) else (value,))
+    )
+
+
+@lru_cache(maxsize=1024)
+def _quoted(text: str) -> str:
+    return quote_plus(text)
+
+
 def _clean(params: Mapping[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in (params or {}).items():
@@ -342,5 +335,5 @@ def _unreadable(exc: ValueError) -> str:
 
 
 def _ssl_context(verify: bool | str) -> ssl.SSLContext:
-    # certifi's bundle by default (httpx's own choice): slim images often lack system CAs.
+    # certifi's bundle by default: slim images often lack system CAs.
     return ssl.create_default_context(cafile=verify if isinstance(verify, str) else certifi.where())

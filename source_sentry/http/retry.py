@@ -17,9 +17,8 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-import httpx
-
 from ..errors import ConfigError, TransientError, redact
+from .wire import ConnectTimeout, DecodingError
 
 __all__ = ["Attempts", "retryable_status", "transport_problem"]
 
@@ -84,9 +83,9 @@ def retryable_status(status: int, detail: str) -> str | None:
 
 def transport_problem(exc: Exception, host: str, timeout: float) -> str:
     """What went wrong on the wire, for a retry; raises :class:`ConfigError` for TLS failures."""
-    if isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError, TimeoutError)):
+    if isinstance(exc, (ConnectTimeout, asyncio.TimeoutError, TimeoutError)):
         return f"timed out (no complete answer within {timeout:g} s)"
-    if isinstance(exc, httpx.DecodingError):
+    if isinstance(exc, DecodingError):
         return f"answered 200 with an unreadable body ({redact(str(exc)) or 'content decoding failed'})"
     _raise_if_tls(exc, host)
     return f"connection failed ({redact(str(exc)) or type(exc).__name__})"
