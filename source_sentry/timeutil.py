@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["format_time", "parse_datetime", "parse_time"]
@@ -60,6 +61,7 @@ def parse_time(value: Any) -> datetime | None:
     return parse_datetime(value.strip())
 
 
+@lru_cache(maxsize=4096)  # a checkpoint formats every window's bounds again: mostly the same ones
 def format_time(value: datetime) -> str:
     """Format as ISO-8601 UTC with microseconds and ``Z``, the form we save in state."""
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
