@@ -45,6 +45,7 @@ _DERIVED_OUTCOMES = (
     ("rate_limited", "error", "smart_rate_limit", 0.02, 5, 40),
     ("client_discard", "error", "sample_rate", 0.05, 1, 4),
     ("accepted", "transaction", "none", 0.50, 1, 8),
+    ("invalid", "error", "too_large", 0.03, 1, 3),
 )
 _DEFAULT_SUBSTATUS = {"unresolved": "ongoing", "ignored": "archived_until_escalating"}
 

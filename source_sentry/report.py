@@ -56,7 +56,7 @@ def build_report(path: str, days: int = 30, now: datetime | None = None) -> str:
             return con.execute(sql, list(params)).fetchall()
 
         sections = [
-            _section("Errors per day by project", "errors_daily", relations, lambda: _errors(rows, since)),
+            _section("Errors per day by project", "errors_daily", relations, lambda: _errors(rows, since, relations)),
             _section("Top unresolved issues", "issue_lifecycle", relations, lambda: _top_issues(rows)),
             _section("Crash-free sessions per release", "release_health_daily", relations, lambda: _crash_free(rows, since)),
             _section("Time to resolve", "issue_lifecycle", relations, lambda: _time_to_resolve(rows, since)),
@@ -110,10 +110,12 @@ def _empty(what: str) -> str:
     return f'<p class="missing">No {html.escape(what)} in the last days of this file.</p>'
 
 
-def _errors(rows: Callable[..., list[tuple[Any, ...]]], since: date) -> str:
+def _errors(rows: Callable[..., list[tuple[Any, ...]]], since: date, relations: set[str]) -> str:
+    # Projects by slug where the projects stream was synced, else by id.
+    slugs = "(SELECT id, slug FROM projects)" if "projects" in relations else "(SELECT NULL AS id, NULL AS slug)"
     data = rows(
         "SELECT e.day, coalesce(p.slug, e.project_id) AS project, sum(e.events) FROM errors_daily e "
-        "LEFT JOIN (SELECT id, slug FROM projects) p ON p.id = e.project_id WHERE e.day >= ? GROUP BY 1, 2 ORDER BY 1",
+        f"LEFT JOIN {slugs} p ON p.id = e.project_id WHERE e.day >= ? GROUP BY 1, 2 ORDER BY 1",
         [since],
     )
     if not data:
@@ -179,7 +181,9 @@ def _time_to_resolve(rows: Callable[..., list[tuple[Any, ...]]], since: date) ->
         [since - timedelta(days=7)],
     )
     if not data:
-        return _empty("resolved issues")
+        return ('<p class="missing">No issue resolved in the last days of this file that the status history '
+                "shows: a resolution is timed by the sync or webhook that saw it, so issues resolved before "
+                "the first sync have no time to resolve.</p>")
 
     def draw(ax: Any) -> None:
         weeks = [r[0] for r in data]
@@ -233,10 +237,15 @@ def _usage(rows: Callable[..., list[tuple[Any, ...]]], since: date) -> str:
 
 
 def _freshness(rows: Callable[..., list[tuple[Any, ...]]], relations: set[str]) -> str:
-    synced = rows("SELECT stream_name, updated_at FROM _airbyte_state ORDER BY 1")
+    # Every stream with a table or a state; a stream without state (a full refresh) last synced
+    # when its records were written.
+    state = dict(rows("SELECT stream_name, updated_at FROM _airbyte_state"))
+    tables = relations & {name for (name,) in rows("SELECT DISTINCT stream_name FROM _airbyte_columns")} \
+        if "_airbyte_columns" in relations else set()
     body = []
-    for stream, updated in synced:
-        last = rows(f'SELECT max(_airbyte_extracted_at) FROM "{stream}"')[0][0] if stream in relations else None
+    for stream in sorted(set(state) | tables):
+        last = rows(f'SELECT max(_airbyte_extracted_at) FROM "{stream}"')[0][0] if stream in tables else None
+        updated = state.get(stream, last)
         body.append(f"<tr><td>{html.escape(str(stream))}</td><td>{_when(updated)}</td><td>{_when(last)}</td></tr>")
     head = "<tr><th>Stream</th><th>Last sync</th><th>Last record written</th></tr>"
     return f'<table data-table="freshness">{head}{"".join(body)}</table>'

@@ -1,9 +1,11 @@
 """Analytics views over the synced tables: the answers people sync Sentry for.
 
 Each view is created or replaced after every sync whose file holds its source tables (a view
-whose sources were never synced is left out, and dropped if it was there). Numbers Sentry sends
-as text (an issue's ``count``) are numbers here; days and weeks (Monday) are UTC dates. The views and their columns are documented in
-``docs/views.md``; tests recompute each one from the raw tables.
+whose sources were never synced is left out, and dropped if it was there). Without the issues'
+history table (a full refresh keeps none), the issues table stands in for it: one version each.
+Numbers Sentry sends as text (an issue's ``count``) are numbers here; days and weeks (Monday) are
+UTC dates. The views and their columns are documented in ``docs/views.md``; tests recompute each
+one from the raw tables.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class View:
     name: str
     sources: tuple[str, ...]  # tables it reads; it exists only where they all do
     sql: str  # the SELECT
+    # (table, stand-in): a source table that may be missing, and the one read in its place.
+    stand_ins: tuple[tuple[str, str], ...] = ()
 
 
 # A tag's value from the events' tags ([{"key", "value"}, ...]).
@@ -30,20 +34,32 @@ _TAG_MACRO = (
 )
 
 # Status versions of each issue, oldest first, from the deduplicated stream's history table
-# (each sync or webhook that saw the issue change added a version).
+# (each sync or webhook that saw the issue change added a version). ``observed``: the version
+# shows when the issue took that status, within one sync: it follows another version, or the
+# issue was first seen after the first sync of issues (so it took the status since). An issue
+# already resolved at the first sync was resolved at a time no version shows.
 _STATUS_CHANGES = """
-    SELECT id, status, _airbyte_extracted_at AS changed_at,
-           lag(status) OVER (PARTITION BY id ORDER BY _airbyte_extracted_at, _airbyte_raw_id) AS previous
-    FROM _airbyte_raw_issues
-    WHERE _ab_cdc_deleted_at IS NULL AND status IS NOT NULL
+    SELECT h.id, h.status, h._airbyte_extracted_at AS changed_at, h.previous,
+           h.previous IS NOT NULL OR i."firstSeen" > h.first_sync AS observed
+    FROM (
+        SELECT id, status, _airbyte_extracted_at,
+               lag(status) OVER (PARTITION BY id ORDER BY _airbyte_extracted_at, _airbyte_raw_id) AS previous,
+               min(_airbyte_extracted_at) OVER () AS first_sync
+        FROM _airbyte_raw_issues
+        WHERE _ab_cdc_deleted_at IS NULL AND status IS NOT NULL
+    ) h LEFT JOIN issues i USING (id)
 """
 
+# A sync that overwrites issues (full refresh) keeps no history: its one version per issue stands in.
+_NO_HISTORY = (("_airbyte_raw_issues", "issues"),)
+
 VIEWS: tuple[View, ...] = (
-    View("issue_lifecycle", ("issues", "_airbyte_raw_issues"), f"""
+    View("issue_lifecycle", ("issues",), f"""
         WITH changes AS ({_STATUS_CHANGES}),
         per_issue AS (
             SELECT id,
-                   max(changed_at) FILTER (WHERE status = 'resolved' AND previous IS DISTINCT FROM 'resolved') AS resolved_at,
+                   max(changed_at) FILTER (WHERE status = 'resolved' AND previous IS DISTINCT FROM 'resolved' AND observed)
+                       AS resolved_at,
                    count(*) FILTER (WHERE status = 'unresolved' AND previous = 'resolved') AS regressions
             FROM changes GROUP BY id
         )
@@ -54,10 +70,10 @@ VIEWS: tuple[View, ...] = (
                CASE WHEN i.status = 'resolved'
                     THEN date_diff('second', i."firstSeen", p.resolved_at) / 3600.0 END AS hours_to_resolve,
                coalesce(p.regressions, 0) AS regressions,
-               TRY_CAST(i."count" AS BIGINT) AS events, i."userCount" AS users, i.permalink
+               TRY_CAST(i."count" AS BIGINT) AS events, TRY_CAST(i."userCount" AS BIGINT) AS users, i.permalink
         FROM issues i LEFT JOIN per_issue p USING (id)
         WHERE i._ab_cdc_deleted_at IS NULL
-    """),
+    """, _NO_HISTORY),
     View("errors_daily", ("events",), """
         SELECT CAST(timezone('UTC', e."dateCreated") AS DATE) AS day, e."projectID" AS project_id,
                sentry_tag(e.tags, 'release') AS release, sentry_tag(e.tags, 'environment') AS environment,
@@ -87,7 +103,7 @@ VIEWS: tuple[View, ...] = (
                    AS crash_free_user_rate
         FROM daily GROUP BY ALL
     """),
-    View("issues_weekly", ("issues", "_airbyte_raw_issues"), f"""
+    View("issues_weekly", ("issues",), f"""
         WITH changes AS ({_STATUS_CHANGES}),
         project_of AS (SELECT id, project->>'slug' AS project FROM issues),
         happened AS (
@@ -95,7 +111,7 @@ VIEWS: tuple[View, ...] = (
             WHERE _ab_cdc_deleted_at IS NULL AND "firstSeen" IS NOT NULL
             UNION ALL
             SELECT CAST(date_trunc('week', timezone('UTC', changed_at)) AS DATE), id, 'resolved' FROM changes
-            WHERE status = 'resolved' AND previous IS NOT NULL AND previous <> 'resolved'
+            WHERE status = 'resolved' AND previous IS DISTINCT FROM 'resolved' AND observed
             UNION ALL
             SELECT CAST(date_trunc('week', timezone('UTC', changed_at)) AS DATE), id, 'regressed' FROM changes
             WHERE status = 'unresolved' AND previous = 'resolved'
@@ -106,7 +122,7 @@ VIEWS: tuple[View, ...] = (
                count(*) FILTER (WHERE what = 'resolved') AS resolved_issues
         FROM happened h JOIN project_of p USING (id)
         GROUP BY ALL
-    """),
+    """, _NO_HISTORY),
     View("monitor_uptime_daily", ("monitor_checkins",), """
         SELECT CAST(timezone('UTC', "dateCreated") AS DATE) AS day, "monitorSlug" AS monitor, environment,
                count(*) FILTER (WHERE status = 'ok') AS ok,
@@ -154,9 +170,13 @@ def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     con.execute(_TAG_MACRO)
     made = []
     for view in VIEWS:
+        sql = view.sql
+        for table, stand_in in view.stand_ins:
+            if table not in tables:
+                sql = sql.replace(table, stand_in)
         if set(view.sources) <= tables:
             try:
-                con.execute(f'CREATE OR REPLACE VIEW "{view.name}" AS {view.sql}')
+                con.execute(f'CREATE OR REPLACE VIEW "{view.name}" AS {sql}')
                 made.append(view.name)
                 continue
             except duckdb.BinderException:

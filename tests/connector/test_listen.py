@@ -107,6 +107,11 @@ def test_signed_webhooks_are_committed_before_the_200(make_emulator, tmp_path: P
     assert set(new_events) <= stored_events
     history = _query(db, f"select status from _airbyte_raw_issues where id = '{resolved}' order by _airbyte_extracted_at")
     assert [s for (s,) in history][-2:] == ["unresolved", "resolved"]  # the change kept in the history
+    # listen's sync made the views; they read the webhook's change as it was committed.
+    [(status, resolved_at, webhook_at)] = _query(
+        db, "select l.status, l.resolved_at, max(h._airbyte_extracted_at) from issue_lifecycle l "
+            f"join _airbyte_raw_issues h using (id) where id = '{resolved}' group by all")
+    assert status == "resolved" and resolved_at == webhook_at
     [(comment,)] = _query(db, "select comment from webhook_comments")
     assert comment == "fixed in the next release"
     [(name, action)] = _query(db, "select alert_rule_name, action from webhook_metric_alerts")
