@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,41 @@ def test_after_webhooks_and_syncs_every_table_is_as_sentry_serves_it(make_emulat
     # And every table, column for column, as a sync into a new file has it.
     compared = _assert_same_tables(db, _fresh_sync(tmp_path, emu))
     assert {"issues", "events", "issue_events", "projects", "releases"} <= set(compared)
+
+
+def test_webhooks_the_sync_would_not_read_are_acknowledged_and_not_applied(make_emulator, tmp_path: Path) -> None:
+    """With ``project`` or ``start_date`` in the config, an issue or event outside them would
+    stay in the table for good: no sync reads it again."""
+    emu = make_emulator(projects=2, issues_per_project=40)
+    mine, other = emu.project_slugs
+    since = datetime.now(timezone.utc) - timedelta(days=10)
+    scope = {"project": mine, "start_date": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    old = [i for i in emu.issues(mine, status="unresolved") if datetime.fromisoformat(i["lastSeen"]) < since]
+    recent = [i for i in emu.issues(mine, status="unresolved") if datetime.fromisoformat(i["lastSeen"]) >= since]
+    assert old and recent
+    db = tmp_path / "sentry.duckdb"
+    listen = Listen(tmp_path, emu, db, **scope)
+    listen.wait_for("sync at")
+    emu.configure_webhooks(listen.url, SECRET)
+    emu.set_issue_status(str(recent[0]["id"]), "resolved")
+    emu.set_issue_status(str(old[0]["id"]), "resolved")
+    emu.set_issue_status(str(emu.issues(other, status="unresolved")[0]["id"]), "resolved")
+    others = emu.add_events(other, 2) + [e["id"] for e in emu.issue_events(emu.add_issue(other, title="Elsewhere"))]
+    ours = emu.add_events(mine, 2)
+    assert all(d["status"] == 200 for d in emu.webhook_deliveries)  # acknowledged, all of them
+    listen.kill()
+    statuses = dict(_query(db, "select id, status from issues"))
+    assert statuses[str(recent[0]["id"])] == "resolved"
+    assert str(old[0]["id"]) not in statuses
+    assert _query(db, f"select count(*) from issues where json_extract_string(project, '$.slug') <> '{mine}'") == [(0,)]
+    stored = {e for (e,) in _query(db, "select id from events")}
+    assert set(ours) <= stored and not set(others) & stored
+    # What a sync then leaves is what a sync alone would have written.
+    emu.stop_webhooks()
+    again = Listen(tmp_path, emu, db, **scope)
+    again.wait_for("sync at")
+    assert again.stop() == 0
+    _assert_same_tables(db, _fresh_sync(tmp_path, emu, **scope), ("issues", "events"))
 
 
 def test_listen_needs_the_webhook_secret(make_emulator, tmp_path: Path) -> None:
