@@ -200,7 +200,10 @@ def test_after_webhooks_and_syncs_every_table_is_as_sentry_serves_it(make_emulat
         lambda: (emu.set_issue_status(issues[0], "resolved"), emu.set_issue_status(issues[1], "resolved"),
                  emu.set_issue_status(issues[1], "unresolved"), emu.assign_issue(issues[2], team),
                  emu.add_events(emu.project_slugs[0], 4, issue_id=issues[-1]),
-                 emu.add_issue(emu.project_slugs[1], title="Seen first by a webhook")),
+                 emu.add_issue(emu.project_slugs[1], title="Seen first by a webhook"),
+                 # The issue as it stands: the list serves what the last sync saw, the table holds
+                 # the webhook's (detail) shape until the sync reads it again.
+                 emu.send_webhook("issue", "assigned", {"issue": emu.issue(issues[4])})),
         lambda: (emu.set_issue_status(issues[0], "unresolved"), emu.set_issue_status(issues[3], "ignored"),
                  emu.assign_issue(issues[2], member), emu.add_events(emu.project_slugs[1], 3),
                  emu.add_comment(issues[3], "muted until the next release")),
