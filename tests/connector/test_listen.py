@@ -140,6 +140,9 @@ def test_signed_webhooks_are_committed_before_the_200(make_emulator, tmp_path: P
     emu.install_integration("created")
     deliveries = emu.webhook_deliveries
     assert deliveries and all(d["status"] == 200 for d in deliveries), deliveries
+    # Past the default limit of 10 MB: 413, nothing applied.
+    assert emu.send_webhook("issue", "created", {"issue": {**emu.issue(resolved), "status": "ignored"}},
+                            pad_bytes=10 << 20) == 413
     listen.kill()  # no clean shutdown: only what was committed before each 200 is in the file
     assert emu.requests == []  # applied from the payloads alone
 
