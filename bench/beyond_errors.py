@@ -52,6 +52,7 @@ def read_stream(emu: Emulator, stream: str, workdir: Path, state: Any = None, **
     assert not errors, errors
     return {
         "records": sum(m["type"] == "RECORD" for m in messages),
+        "ids": [str(m["record"]["data"].get("id")) for m in messages if m["type"] == "RECORD"],
         "sampled": sum(m["type"] == "RECORD" and bool(m["record"]["data"].get("sampled")) for m in messages),
         "requests": len(emu.requests),
         "request_paths": [r.path for r in emu.requests],

@@ -10,7 +10,9 @@ webhooks between syncs, so the file is fresh within seconds.
   upserts the issue in ``issues`` (its history in ``_airbyte_raw_issues``), ``error`` adds the
   event to ``events`` unless a sync already stored it, ``comment``, ``event_alert``,
   ``metric_alert`` and ``installation`` go to tables of their own. A redelivery (same
-  ``Request-ID``) is acknowledged and not applied again (``_sentry_webhooks`` keeps them).
+  ``Request-ID``) is acknowledged and not applied again (``_sentry_webhooks`` keeps them). An
+  issue or event the sync would not read (another project than the config's, or before its
+  ``start_date``) is acknowledged and not written: no sync would ever replace or remove it.
 - **Reconciling**: an issue a webhook changed is forgotten from the ``issues`` state at the next
   sync, so that sync emits Sentry's own version of it: after any mix of webhooks and syncs the
   deduplicated tables hold what the API serves.
@@ -37,6 +39,7 @@ import orjson
 
 from .config import Config, load_config_file
 from .errors import ConfigError, redact
+from .timeutil import parse_time
 from .webhooks import SIDE_TABLES, event_record, issue_record, side_row, verify
 
 __all__ = ["Listener", "run_listen"]
@@ -85,6 +88,10 @@ class Listener:
         with self.lock:
             for sql in _DDL:
                 self._con.execute(sql)
+        # The ids of the config's projects (an error names its project by id only), from the
+        # synced ``projects`` table: None until a sync stored it, or when every project is read.
+        self._project_ids: frozenset[str] | None = None
+        self._learn_projects()
 
     # ---------------------------------------------------------------- webhooks
 
@@ -118,14 +125,16 @@ class Listener:
     def _apply(self, resource: str, action: str, request_id: str, payload: dict[str, Any]) -> str | None:
         if resource == "issue":
             record = issue_record(payload)
-            if record is None:
+            if record is None or not self._in_scope("issues", record):
                 return None
             self._write_record("issues", record)
             self._con.execute("INSERT INTO _sentry_webhook_changed (stream, key) VALUES ('issues', ?)", [record["id"]])
             return "issues"
         if resource == "error":
             record = event_record(payload)
-            if record is None or self._stored("events", record["id"]):
+            if record is None or not self._in_scope("events", record):
+                return None
+            if self._stored("events", record["id"]):
                 return None  # a sync stored Sentry's own version already
             self._write_record("events", record)
             return "events"
@@ -151,11 +160,37 @@ class Listener:
             destination.write({"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": now, "stream_status": {
                 "stream_descriptor": {"name": stream}, "status": "COMPLETE"}}})
 
-    def _stored(self, table: str, key: str) -> bool:
-        exists = self._con.execute(
+    def _in_scope(self, stream: str, record: Mapping[str, Any]) -> bool:
+        """Whether a sync reads ``record`` (of ``issues`` or ``events``): one of another project
+        than the config's, or older than its ``start_date``, would stay in the table for good."""
+        if stream == "issues":
+            project = record.get("project")
+            in_projects = isinstance(project, Mapping) and project.get("slug") in self.config.projects
+            when = parse_time(record.get("lastSeen"))
+        else:  # an error names its project by id only
+            in_projects = self._project_ids is not None and record.get("projectID") in self._project_ids
+            when = parse_time(record.get("dateCreated"))
+        if self.config.projects and not in_projects:
+            return False
+        return self.config.start_date is None or when is None or when >= self.config.start_date
+
+    def _learn_projects(self) -> None:
+        if not self.config.projects:
+            return
+        with self.lock:
+            if not self._stored_table("projects"):
+                return
+            rows = self._con.execute("SELECT CAST(id AS VARCHAR) FROM projects WHERE slug IN (SELECT unnest(?))",
+                                     [list(self.config.projects)]).fetchall()
+        self._project_ids = frozenset(pid for (pid,) in rows)
+
+    def _stored_table(self, table: str) -> bool:
+        return bool(self._con.execute(
             "SELECT 1 FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()", [table]
-        ).fetchone()
-        return bool(exists) and bool(self._con.execute(f'SELECT 1 FROM "{table}" WHERE id = ?', [key]).fetchone())
+        ).fetchone())
+
+    def _stored(self, table: str, key: str) -> bool:
+        return self._stored_table(table) and bool(self._con.execute(f'SELECT 1 FROM "{table}" WHERE id = ?', [key]).fetchone())
 
     # ---------------------------------------------------------------- syncs
 
@@ -180,6 +215,7 @@ class Listener:
         if ok and upto is not None:
             with self.lock:
                 self._con.execute("DELETE FROM _sentry_webhook_changed WHERE seq <= ?", [upto])
+        self._learn_projects()
         return ok
 
     def close(self) -> None:

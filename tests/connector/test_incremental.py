@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from connector_helpers import Connector
@@ -228,6 +229,13 @@ def test_issues_between_full_scans_read_only_what_moved(make_emulator, tmp_path:
             break
         assert slices < 3, "three slices of 100 cover 250 issues"
     assert slices == 3  # the oldest issue is in the last slice
+    # After the last slice the next one starts at the head again: an issue of the first slice
+    # (newest firstSeen) that no delta reads (its lastSeen long past) arrives with the next sync.
+    head = sorted(emu.issues(), key=lambda i: datetime.fromisoformat(i["firstSeen"]), reverse=True)[:100]
+    quiet = str(min(head, key=lambda i: datetime.fromisoformat(i["lastSeen"]))["id"])
+    emu.set_issue_status(quiet, "ignored")
+    emu.advance(60)
+    assert {str(r["id"]): r["status"] for r in conn.read(["issues"]).records("issues")}.get(quiet) == "ignored"
     emu.set_issue_status(occurred, "resolved")
     emu.advance(25 * 3600)
     full = conn.read(["issues"])  # the next full list
@@ -281,17 +289,20 @@ def test_a_resolve_without_a_new_event_arrives_with_the_next_default_sync(make_e
     emu = make_emulator(projects=2, issues_per_project=120)
     conn = Connector(tmp_path, emu)  # the default config: lists up to 10,000 issues read whole
     first = conn.read(["issues"])
-    unresolved = [i for i in emu.issues() if i["status"] == "unresolved"]
-    resolved, assigned = str(unresolved[0]["id"]), str(unresolved[1]["id"])
-    assert {str(r["id"]) for r in first.records("issues")} >= {resolved, assigned}
+    # The oldest first (the list's last page: the list is newest firstSeen first).
+    unresolved = sorted((i for i in emu.issues() if i["status"] == "unresolved"),
+                        key=lambda i: datetime.fromisoformat(i["firstSeen"]))
+    resolved, ignored, assigned = (str(i["id"]) for i in unresolved[:3])
+    assert {str(r["id"]) for r in first.records("issues")} >= {resolved, ignored, assigned}
     emu.advance(60)
     emu.set_issue_status(resolved, "resolved")
+    emu.set_issue_status(ignored, "ignored")
     emu.assign_issue(assigned, f"team:{emu.teams()[0]['slug']}")
     emu.clear_requests()
     second = conn.read(["issues"])
     changed = {str(r["id"]): r for r in second.records("issues")}
-    assert set(changed) == {resolved, assigned}  # only what changed, and all of it
-    assert changed[resolved]["status"] == "resolved"
+    assert set(changed) == {resolved, ignored, assigned}  # only what changed, and all of it
+    assert changed[resolved]["status"] == "resolved" and changed[ignored]["status"] == "ignored"
     assert changed[assigned]["assignedTo"] is not None
     pages = [r for r in emu.requests if r.path.endswith("/issues/")]
     assert len(pages) == -(-len(emu.issues()) // 100)  # the whole list: one request per 100 issues

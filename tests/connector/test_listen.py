@@ -12,12 +12,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-from connector_helpers import config_for, write_json
+from connector_helpers import config_for, run_cli, write_json
 
 SECRET = "whsec-0123456789abcdef"
 
@@ -39,8 +40,8 @@ def _no_listen_left() -> Iterator[None]:
 class Listen:
     """A running ``listen``; its stderr lines collected as they come."""
 
-    def __init__(self, tmp_path: Path, emu: Any, db: Path, *extra: str) -> None:
-        config = write_json(tmp_path / "listen-config.json", config_for(emu, webhook_secret=SECRET))
+    def __init__(self, tmp_path: Path, emu: Any, db: Path, *extra: str, **config_fields: Any) -> None:
+        config = write_json(tmp_path / "listen-config.json", config_for(emu, webhook_secret=SECRET, **config_fields))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "source_sentry", "listen", "--config", config, "--destination", str(db),
              "--port", "0", "--sync-every", "0", *extra],
@@ -70,8 +71,8 @@ class Listen:
         self.proc.kill()
         self.proc.wait(10)
 
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(signum)
         return self.proc.wait(60)
 
 
@@ -80,16 +81,57 @@ def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
         return con.sql(sql).fetchall()
 
 
+def _fresh_sync(tmp_path: Path, emu: Any, **config_fields: Any) -> Path:
+    """A new file synced with ``source-sentry sync`` (no webhooks): what the API serves now."""
+    fresh = tmp_path / "fresh.duckdb"
+    config = write_json(tmp_path / "fresh-config.json", config_for(emu, **config_fields))
+    run = run_cli("sync", "--config", config, "--destination", str(fresh), "--quiet", raw=True)
+    assert run.returncode == 0, run.stderr
+    return fresh
+
+
+# Not compared with a new file's: an incremental sync of issue_tag_values, webhooks or not, reads
+# only the values whose lastSeen moved, so a value that was not among an issue's 100 most
+# frequent tag keys before and is now (its lastSeen older) is missing from it.
+_INCREMENTAL_ONLY_DIFFERS = frozenset({"issue_tag_values"})
+
+
+def _assert_same_tables(db: Path, fresh: Path, tables: tuple[str, ...] = ()) -> list[str]:
+    """Every stream table of ``fresh`` (or ``tables``) holds the same rows in ``db``, column for
+    column; a column only ``db`` has (a field of a webhook's payload the API does not serve) is
+    empty. Returns the tables compared."""
+    with duckdb.connect(str(db), read_only=True) as ours, duckdb.connect(str(fresh), read_only=True) as theirs:
+        def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+            return [c for (c,) in con.execute("select column_name from information_schema.columns where table_name = ?"
+                                              " order by ordinal_position", [table]).fetchall()
+                    if not c.startswith("_airbyte")]
+
+        names = tables or tuple(t for (t,) in theirs.execute(
+            "select table_name from information_schema.tables where table_type = 'BASE TABLE'").fetchall()
+            if not t.startswith("_") and t not in _INCREMENTAL_ONLY_DIFFERS)
+        for table in names:
+            shared, extra = columns(theirs, table), [c for c in columns(ours, table) if c not in columns(theirs, table)]
+            listed = ", ".join(f'"{c}"::VARCHAR' for c in shared)
+            rows = [sorted(map(repr, con.execute(f'select {listed} from "{table}"').fetchall())) for con in (ours, theirs)]
+            assert rows[0] == rows[1], (table, set(rows[0]) ^ set(rows[1]))
+            for column in extra:
+                assert ours.execute(f'select count(*) from "{table}" where "{column}" is not null').fetchone() == (0,), (
+                    table, column)
+        return list(names)
+
+
 def test_signed_webhooks_are_committed_before_the_200(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=2, issues_per_project=30)
     db = tmp_path / "sentry.duckdb"
     listen = Listen(tmp_path, emu, db)
     listen.wait_for("sync at")  # the first sync: every table as Sentry has it
+    emu.clear_requests()
     emu.configure_webhooks(listen.url, SECRET)
     unresolved = [i for i in emu.issues() if i["status"] == "unresolved"]
-    resolved, ignored = str(unresolved[0]["id"]), str(unresolved[1]["id"])
+    resolved, ignored, assigned = (str(i["id"]) for i in unresolved[:3])
     emu.set_issue_status(resolved, "resolved")
-    emu.set_issue_status(ignored, "ignored")
+    emu.set_issue_status(ignored, "ignored", "archived_forever")
+    emu.assign_issue(assigned, emu.members()[0]["email"])
     new_issue = emu.add_issue(emu.project_slugs[0], title="Webhook-born")
     new_events = emu.add_events(emu.project_slugs[1], 3)
     emu.add_comment(resolved, "fixed in the next release")
@@ -98,11 +140,18 @@ def test_signed_webhooks_are_committed_before_the_200(make_emulator, tmp_path: P
     emu.install_integration("created")
     deliveries = emu.webhook_deliveries
     assert deliveries and all(d["status"] == 200 for d in deliveries), deliveries
+    # Past the default limit of 10 MB: 413, nothing applied.
+    assert emu.send_webhook("issue", "created", {"issue": {**emu.issue(resolved), "status": "ignored"}},
+                            pad_bytes=10 << 20) == 413
     listen.kill()  # no clean shutdown: only what was committed before each 200 is in the file
+    assert emu.requests == []  # applied from the payloads alone
 
-    statuses = dict(_query(db, "select id, status from issues"))
-    assert statuses[resolved] == "resolved" and statuses[ignored] == "ignored"
-    assert new_issue in statuses
+    rows = _query(db, 'select id, status, substatus, "assignedTo", "statusDetails" from issues')
+    stored = {r[0]: (r[1], r[2], json.loads(r[3]) if r[3] else None, json.loads(r[4]) if r[4] else None) for r in rows}
+    for issue_id in (resolved, ignored, assigned, new_issue):
+        issue = emu.issue(issue_id)
+        assert stored[issue_id] == (issue["status"], issue["substatus"], issue["assignedTo"], issue["statusDetails"])
+    assert stored[ignored][:2] == ("ignored", "archived_forever") and stored[assigned][2] is not None
     stored_events = {row[0] for row in _query(db, "select id from events")}
     assert set(new_events) <= stored_events
     history = _query(db, f"select status from _airbyte_raw_issues where id = '{resolved}' order by _airbyte_extracted_at")
@@ -134,6 +183,7 @@ def test_bad_signatures_stale_timestamps_replays_and_oversized_bodies_change_not
     forged = {**first, "status": "resolved"}
     assert emu.send_webhook("issue", "resolved", {"issue": forged}, secret="not-the-secret") == 401
     assert emu.send_webhook("issue", "resolved", {"issue": forged}, timestamp=int(time.time()) - 3600) == 401
+    assert emu.send_webhook("issue", "resolved", {"issue": forged}, timestamp=int(time.time()) + 3600) == 401
     assert emu.send_webhook("issue", "resolved", {"issue": forged}, pad_bytes=200_000) == 413
     # A redelivery is acknowledged and not applied twice.
     accepted = {**second, "status": "resolved"}
@@ -149,24 +199,33 @@ def test_bad_signatures_stale_timestamps_replays_and_oversized_bodies_change_not
     assert not any(SECRET in line for line in listen.lines)
 
 
-def test_a_sync_after_webhooks_leaves_every_table_as_sentry_serves_it(make_emulator, tmp_path: Path) -> None:
+def test_after_webhooks_and_syncs_every_table_is_as_sentry_serves_it(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(projects=2, issues_per_project=25)
     db = tmp_path / "sentry.duckdb"
-    listen = Listen(tmp_path, emu, db)
-    listen.wait_for("sync at")
-    emu.configure_webhooks(listen.url, SECRET)
     issues = [str(i["id"]) for i in emu.issues()]
-    emu.advance(60)
-    emu.set_issue_status(issues[0], "resolved")
-    emu.set_issue_status(issues[1], "resolved")
-    emu.set_issue_status(issues[1], "unresolved")
-    emu.assign_issue(issues[2], f"team:{emu.teams()[0]['slug']}")
-    occurring = str(emu.issues(emu.project_slugs[0])[-1]["id"])
-    emu.add_events(emu.project_slugs[0], 4, issue_id=occurring)
-    emu.add_issue(emu.project_slugs[1], title="Seen first by a webhook")
-    assert all(d["status"] == 200 for d in emu.webhook_deliveries)
-    assert listen.stop() == 0
+    member, team = emu.members()[0]["email"], f"team:{emu.teams()[0]['slug']}"
+    rounds = [  # webhooks between syncs: each round is one listen, its sync at start, then these
+        lambda: (emu.set_issue_status(issues[0], "resolved"), emu.set_issue_status(issues[1], "resolved"),
+                 emu.set_issue_status(issues[1], "unresolved"), emu.assign_issue(issues[2], team),
+                 emu.add_events(emu.project_slugs[0], 4, issue_id=issues[-1]),
+                 emu.add_issue(emu.project_slugs[1], title="Seen first by a webhook"),
+                 # The issue as it stands: the list serves what the last sync saw, the table holds
+                 # the webhook's (detail) shape until the sync reads it again.
+                 emu.send_webhook("issue", "assigned", {"issue": emu.issue(issues[4])})),
+        lambda: (emu.set_issue_status(issues[0], "unresolved"), emu.set_issue_status(issues[3], "ignored"),
+                 emu.assign_issue(issues[2], member), emu.add_events(emu.project_slugs[1], 3),
+                 emu.add_comment(issues[3], "muted until the next release")),
+    ]
+    for stop_with, webhooks in zip((signal.SIGTERM, signal.SIGINT), rounds, strict=True):
+        listen = Listen(tmp_path, emu, db)
+        listen.wait_for("sync at")
+        emu.configure_webhooks(listen.url, SECRET)
+        emu.advance(60)
+        webhooks()
+        assert emu.webhook_deliveries and all(d["status"] == 200 for d in emu.webhook_deliveries)
+        assert listen.stop(stop_with) == 0
     # The next listen syncs at start: Sentry's own versions replace what the webhooks wrote.
+    emu.stop_webhooks()
     again = Listen(tmp_path, emu, db)
     again.wait_for("sync at")
     assert again.stop() == 0
@@ -176,6 +235,44 @@ def test_a_sync_after_webhooks_leaves_every_table_as_sentry_serves_it(make_emula
     assert got == expected
     events = {row[0] for row in _query(db, "select id from events")}
     assert events == {e["id"] for slug in emu.project_slugs for e in emu.events(slug)}
+    # And every table, column for column, as a sync into a new file has it.
+    compared = _assert_same_tables(db, _fresh_sync(tmp_path, emu))
+    assert {"issues", "events", "issue_events", "projects", "releases"} <= set(compared)
+
+
+def test_webhooks_the_sync_would_not_read_are_acknowledged_and_not_applied(make_emulator, tmp_path: Path) -> None:
+    """With ``project`` or ``start_date`` in the config, an issue or event outside them would
+    stay in the table for good: no sync reads it again."""
+    emu = make_emulator(projects=2, issues_per_project=40)
+    mine, other = emu.project_slugs
+    since = datetime.now(timezone.utc) - timedelta(days=10)
+    scope = {"project": mine, "start_date": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    old = [i for i in emu.issues(mine, status="unresolved") if datetime.fromisoformat(i["lastSeen"]) < since]
+    recent = [i for i in emu.issues(mine, status="unresolved") if datetime.fromisoformat(i["lastSeen"]) >= since]
+    assert old and recent
+    db = tmp_path / "sentry.duckdb"
+    listen = Listen(tmp_path, emu, db, **scope)
+    listen.wait_for("sync at")
+    emu.configure_webhooks(listen.url, SECRET)
+    emu.set_issue_status(str(recent[0]["id"]), "resolved")
+    emu.set_issue_status(str(old[0]["id"]), "resolved")
+    emu.set_issue_status(str(emu.issues(other, status="unresolved")[0]["id"]), "resolved")
+    others = emu.add_events(other, 2) + [e["id"] for e in emu.issue_events(emu.add_issue(other, title="Elsewhere"))]
+    ours = emu.add_events(mine, 2)
+    assert all(d["status"] == 200 for d in emu.webhook_deliveries)  # acknowledged, all of them
+    listen.kill()
+    statuses = dict(_query(db, "select id, status from issues"))
+    assert statuses[str(recent[0]["id"])] == "resolved"
+    assert str(old[0]["id"]) not in statuses
+    assert _query(db, f"select count(*) from issues where json_extract_string(project, '$.slug') <> '{mine}'") == [(0,)]
+    stored = {e for (e,) in _query(db, "select id from events")}
+    assert set(ours) <= stored and not set(others) & stored
+    # What a sync then leaves is what a sync alone would have written.
+    emu.stop_webhooks()
+    again = Listen(tmp_path, emu, db, **scope)
+    again.wait_for("sync at")
+    assert again.stop() == 0
+    _assert_same_tables(db, _fresh_sync(tmp_path, emu, **scope), ("issues", "events"))
 
 
 def test_listen_needs_the_webhook_secret(make_emulator, tmp_path: Path) -> None:
@@ -191,7 +288,8 @@ def test_listen_needs_the_webhook_secret(make_emulator, tmp_path: Path) -> None:
     assert "webhook_secret is required" in proc.stderr
 
 
-def test_it_syncs_every_interval_and_stops_cleanly_on_sigterm(make_emulator, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_it_syncs_every_interval_and_stops_cleanly_on_a_signal(make_emulator, tmp_path: Path, signum: int) -> None:
     emu = make_emulator(projects=1, issues_per_project=10)
     db = tmp_path / "sentry.duckdb"
     listen = Listen(tmp_path, emu, db, "--sync-every", "0.02")  # every 1.2 s
@@ -201,7 +299,8 @@ def test_it_syncs_every_interval_and_stops_cleanly_on_sigterm(make_emulator, tmp
     while sum("sync at" in line for line in listen.lines) < 3:
         assert time.monotonic() < deadline, "".join(listen.lines)
         time.sleep(0.1)
-    assert listen.stop() == 0
+    assert listen.stop(signum) == 0
+    assert listen.proc.stdout is not None and listen.proc.stdout.read() == ""  # the url line was the only one
     assert all(": ok in" in line for line in listen.lines if "sync at" in line)
     stored = {row[0] for row in _query(db, "select id from events")}
     assert stored == {e["id"] for e in emu.events(emu.project_slugs[0])}
