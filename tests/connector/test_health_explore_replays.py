@@ -51,8 +51,8 @@ def _cursor(run: Any, stream: str, field: str) -> datetime:
 # --------------------------------------------------------------------------- release health
 
 
-def _sessions_truth(emu: Any, start: datetime, end: datetime) -> dict[str, tuple[float, float]]:
-    """Every daily group of [start, end) asked one day at a time (a day's answer is never cut)."""
+def _sessions_truth(emu: Any, start: datetime, end: datetime, interval: str = "1d") -> dict[str, tuple[float, float]]:
+    """Every group of [start, end) per ``interval`` asked one day at a time (a day's answer is never cut)."""
     truth: dict[str, tuple[float, float]] = {}
     day = start
     with httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"}) as http:
@@ -60,7 +60,7 @@ def _sessions_truth(emu: Any, start: datetime, end: datetime) -> dict[str, tuple
             params = {
                 "field": ["sum(session)", "count_unique(user)"],
                 "groupBy": ["project", "release", "environment", "session.status"],
-                "interval": "1d",
+                "interval": interval,
                 "start": day.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "end": min(day + timedelta(days=1), end).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
@@ -69,12 +69,12 @@ def _sessions_truth(emu: Any, start: datetime, end: datetime) -> dict[str, tuple
             data = answer.json()
             for group in data["groups"]:
                 by = group["by"]
-                for i, interval in enumerate(data["intervals"]):
+                for i, at in enumerate(data["intervals"]):
                     sessions = group["series"]["sum(session)"][i]
                     users = group["series"]["count_unique(user)"][i]
                     if not sessions and not users:
                         continue
-                    key = "|".join(["1d", interval, str(by["project"]), by["release"], by["environment"], by["session.status"]])
+                    key = "|".join([interval, at, str(by["project"]), by["release"], by["environment"], by["session.status"]])
                     truth[key] = (sessions, users)
             day += timedelta(days=1)
     return truth
@@ -138,6 +138,29 @@ def test_release_health_hourly(make_emulator, tmp_path: Path) -> None:
                             r["release"], r["environment"], r["session_status"]])
             daily[key] += r["sessions"]
     assert dict(daily) == {k: v[0] for k, v in truth.items()}
+
+
+def test_release_health_reads_again_the_tail_that_late_sessions_arrive_in(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(start_time=_hour_start(), days=4)
+    hourly = {"release_health_interval": "1h", "start_date": (emu.now() - timedelta(days=3)).strftime("%Y-%m-%d")}
+    (tmp_path / "tail").mkdir()
+    (tmp_path / "no tail").mkdir()
+    connectors = {"tail": Connector(tmp_path / "tail", emu, **hourly),
+                  "no tail": Connector(tmp_path / "no tail", emu, release_health_tail_hours=0, **hourly)}
+    got: dict[str, dict[str, tuple[float, float]]] = {name: {} for name in connectors}
+    first_hour = emu.now().replace(minute=0, second=0, microsecond=0)  # the hour the first reads end in
+    for advance in (6 * HOUR, 0):  # sessions of the hours before arrive late meanwhile
+        for name, connector in connectors.items():
+            run = connector.read(["release_health"])
+            assert run.statuses("release_health")[-1] == "COMPLETE", run.errors()
+            got[name].update({r["id"]: (r["sessions"], r["users"]) for r in run.records("release_health")})
+        emu.advance(advance)
+    start = min(parse_time(k.split("|")[1]) for k in got["tail"])
+    truth = _sessions_truth(emu, start, emu.now(), "1h")
+    assert got["tail"] == truth
+    # Without the tail, rows of hours before the first reads' last one kept their early numbers.
+    stale = {k for k, v in truth.items() if got["no tail"].get(k) != v}
+    assert stale and all(parse_time(k.split("|")[1]) < first_hour for k in stale)
 
 
 # --------------------------------------------------------------------------- Explore
