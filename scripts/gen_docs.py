@@ -467,7 +467,9 @@ def render_docs() -> str:
         "them goes on from the second of its last row), and full fidelity only for ranges within 30 days of now: "
         "older windows may come back sampled (`meta.dataScanned: partial`), and their rows carry `sampled = true` "
         "with one warning per sync. The newest `ingestion_lag_minutes` (10) are left for the next sync, because "
-        "Sentry is still ingesting them. `replays` are read in windows of their `finished_at` the same way.\n"
+        "Sentry is still ingesting them. A dataset the Sentry server does not serve (`tracemetrics` is newer than "
+        "the others; self-hosted servers of older versions answer `400`) is warned about and read nothing, "
+        "without failing the sync. `replays` are read in windows of their `finished_at` the same way.\n"
     )
     w("#### Deprecated endpoints\n")
     w(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .api import ORG, Api, ApiError, Reply, Request, explicit_range, route
-from .explore import DATASETS, FIELD_TYPES, parse_timestamp_clauses
+from .explore import FIELD_TYPES, parse_timestamp_clauses
 from .health import SESSION_FIELDS, SESSION_GROUP_BY, arrived, users_of
 from .models import Project
 from .pagination import MAX_PER_PAGE, offset_page, parse_cursor
@@ -174,9 +174,10 @@ def _sort_key(name: str, value_of: Any) -> Any:
 def explore(api: Api, req: Request) -> Reply:
     api._org(req)
     dataset = req.get("dataset")
-    if dataset not in DATASETS:
-        raise BadParam(f"dataset must be one of: {', '.join(DATASETS)}" if dataset is None
-                       else f"{dataset} is not a valid dataset, must be one of: {', '.join(DATASETS)}")
+    served = api.beyond.explore_datasets  # a server of another version may serve fewer
+    if dataset not in served:
+        raise BadParam(f"dataset must be one of: {', '.join(served)}" if dataset is None
+                       else f"{dataset} is not a valid dataset, must be one of: {', '.join(served)}")
     fields = req.getall("field")
     if not fields:
         raise BadParam("No columns selected")

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import orjson
 
 from .emulator import Emulator
+from .explore import DATASETS
 from .faults import FaultTable, parse_fault_spec
 from .pagination import FULL_PAGE_SIZE
 from .ratelimit import RateLimits, RateLimitSetting
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explore-full-fidelity-days", type=float, default=30, metavar="DAYS",
                    help="Explore samples queries whose start lies further back, in days (default: 30)")
     p.add_argument("--replays-per-hour", type=int, default=2, help="session replays per project and hour (default: 2)")
+    p.add_argument("--explore-datasets", metavar="LIST",
+                   help="comma-separated Explore datasets served, as an older server serves fewer (default: all six)")
     return p
 
 
@@ -150,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows_per_hour = _rows_per_hour(args.explore_rows_per_hour)
     except ValueError as err:
         parser.error(f"--explore-rows-per-hour: {err}")
+    datasets = [d for d in args.explore_datasets.split(",") if d] if args.explore_datasets else None
+    if datasets is not None and set(datasets) - set(DATASETS):
+        parser.error(f"--explore-datasets: each one of {', '.join(DATASETS)}")
     emu = Emulator(
         seed=args.seed, organization=args.organization, projects=args.projects,
         events_per_project=args.events_per_project, issues_per_project=args.issues_per_project,
@@ -162,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sessions_max_points=args.sessions_max_points, explore_rows_per_hour=rows_per_hour or None,
         explore_max_offset=args.explore_max_offset, explore_full_fidelity_days=args.explore_full_fidelity_days,
         replays_per_hour=args.replays_per_hour,
+        explore_datasets=datasets,
     )
     for kind, path, times in faults:
         emu.inject_fault(kind, path=path, times=times, seconds=args.fault_seconds,

@@ -73,6 +73,7 @@ class Emulator:
         explore_max_offset: int = 10_000,
         explore_full_fidelity_days: float = 30,
         replays_per_hour: int = 2,
+        explore_datasets: Iterable[str] | None = None,
     ) -> None:
         # The clock runs from the real start (or from start_time); the history is anchored apart.
         self.clock = Clock(start_time)
@@ -96,7 +97,7 @@ class Emulator:
         self._beyond = Beyond.build(
             self._ds, sessions_max_points=sessions_max_points, explore_rows_per_hour=explore_rows_per_hour,
             explore_max_offset=explore_max_offset, explore_full_fidelity_days=explore_full_fidelity_days,
-            replays_per_hour=replays_per_hour)
+            replays_per_hour=replays_per_hour, explore_datasets=explore_datasets)
         self._deprecations = DeprecationTable()
         # Sentry's own deprecated routes that the emulator serves (getsentry/sentry#118963, #106905).
         self._deprecations.add(r"^/api/0/projects/[^/]+/[^/]+/issues/$",

@@ -253,6 +253,17 @@ def test_explore_warns_of_history_sentry_keeps_only_sampled(make_emulator, tmp_p
     assert recent and not any(r["sampled"] for r in recent)
 
 
+def test_a_dataset_sentry_does_not_serve_is_warned_about_not_failed(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(days=2, explore_datasets=["errors", "logs", "spans", "uptime_results"])  # no tracemetrics yet
+    connector = Connector(tmp_path, emu, explore_days=1)
+    run = connector.read(["logs", "tracemetrics"])
+    assert run.errors() == []
+    assert run.statuses("tracemetrics")[-1] == "COMPLETE" and run.records("tracemetrics") == []
+    [warning] = [w for w in run.logs("WARN") if "tracemetrics" in w]
+    assert "does not serve the Explore dataset tracemetrics" in warning
+    assert run.statuses("logs")[-1] == "COMPLETE" and run.records("logs")
+
+
 def test_explore_fields_are_configurable_within_sentrys_limit(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(days=2)
     connector = Connector(tmp_path, emu, explore_fields={"logs": ["message", "severity"]}, explore_days=1)

@@ -154,6 +154,15 @@ def test_explore_validation(emulator) -> None:
         assert r.status_code == 200 and r.json()["data"] == []
 
 
+def test_explore_serves_only_the_datasets_it_is_told(make_emulator) -> None:
+    emu = make_emulator(explore_datasets=["spans", "logs"])
+    with client(emu) as c:
+        assert _explore(c, dataset="logs", field=["id"], statsPeriod="1h").status_code == 200
+        r = _explore(c, dataset="tracemetrics", field=["id"], statsPeriod="1h")
+    assert r.status_code == 400
+    assert r.json() == {"detail": "tracemetrics is not a valid dataset, must be one of: logs, spans"}
+
+
 def test_explore_rows_shapes_and_sort(emulator) -> None:
     with client(emulator) as c:
         r = _explore(c, dataset="spans", field=["id", "timestamp", "span.duration", "is_transaction", "nope"],
