@@ -118,6 +118,22 @@ def test_release_health_reads_every_group_despite_the_data_point_cap(make_emulat
     assert all(got.get(r["id"]) != (r["sessions"], r["users"]) for r in changed)  # only what changed
 
 
+def test_release_health_splits_an_interval_sentry_cuts_per_project(make_emulator, tmp_path: Path) -> None:
+    """450 projects hold more than 10,000 groups in one day: the day is asked project by project."""
+    start = _hour_start()
+    big = {"projects": 450, "releases": 40, "events_per_project": 0, "issues_per_project": 0, "days": 2}
+    emu = make_emulator(start_time=start, **big)
+    since = (emu.now() - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    run = Connector(tmp_path, emu, start_date=since.strftime("%Y-%m-%d")).read(["release_health"])
+    assert run.statuses("release_health")[-1] == "COMPLETE", run.errors()
+    truth = _sessions_truth(make_emulator(start_time=start, sessions_max_points=10**9, **big), since,
+                            emu.now() + timedelta(days=1))
+    assert len({k for k in truth if k.split("|")[1] == since.strftime("%Y-%m-%dT%H:%M:%SZ")}) > 10_000
+    assert {r["id"]: (r["sessions"], r["users"]) for r in run.records("release_health")} == truth
+    asked = [r for r in emu.requests if r.path.endswith("/sessions/")]
+    assert len([r for r in asked if len(r.query.get("project") or []) == 1]) >= 450
+
+
 def test_release_health_hourly(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(start_time=_hour_start(), days=3)
     connector = Connector(tmp_path, emu, release_health_interval="1h", start_date=(emu.now() - timedelta(days=2)).strftime("%Y-%m-%d"))
