@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve https with a throwaway CA; the ready line gains ca_cert (needs trustme) (default: off)")
     p.add_argument("--admin", action="store_true", help="enable the /_emulator/ admin paths (default: off)")
     p.add_argument("--token", default=None, help="use this value as the all-scopes token (default: a generated sntryu_ token)")
+    p.add_argument("--token-teams", default=None, metavar="SLUGS",
+                   help="comma-separated team slugs the token's user is a member of; an organization endpoint "
+                        "asked without project= serves only their projects (default: a member of every project)")
     p.add_argument("--region-url", default=None, help="links.regionUrl of the organization (default: the emulator's own URL)")
     p.add_argument("--scope-rules", choices=["strict", "sentry"], default="sentry",
                    help="sentry: any scope Sentry accepts per endpoint; strict: exactly one scope each (default: sentry)")
@@ -162,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         releases=args.releases, days=args.days, retention_days=args.retention_days,
         rate_limits=_rate_limits(args), latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
         tls=args.tls, admin=args.admin, host=args.host, port=args.port, token=args.token,
+        token_teams=None if args.token_teams is None else [t for t in args.token_teams.split(",") if t],
         region_url=args.region_url, scope_rules=args.scope_rules, teams=args.teams, members=args.members,
         monitors=args.monitors, offset_paging=args.offset_paging, full_page_size=args.full_page_size or None,
         start_time=args.start_time, live_events_per_hour=args.live_events_per_hour,
