@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 from source_sentry import __version__  # noqa: E402
 from source_sentry.catalog import discovered_streams  # noqa: E402
 from source_sentry.protocol import spec_message  # noqa: E402
-from source_sentry.spec import DEFAULT_RETENTION_DAYS, SPEC  # noqa: E402
+from source_sentry.spec import DEFAULT_RETENTION_DAYS, EXPLORE_FIELDS, SPEC  # noqa: E402
 from source_sentry.streams import DELETED_AT, STREAMS, StreamDef, stream_by_name  # noqa: E402
 
 FUTURE_CURSOR = "2100-01-01T00:00:00.000000Z"
@@ -213,9 +213,12 @@ def _semantics(stream: StreamDef) -> str:
             "`ingestion_lag_minutes`; a window cut by Sentry's 10,000-row cap goes on from its last second"
         )
         if stream.dataset is not None:
+            defaults = ", ".join(f"`{f}`" for f in EXPLORE_FIELDS[stream.dataset])
             text += (
-                "; fields from `explore_fields` (at most 20); windows within 30 days are asked as a relative "
-                "range (full fidelity), older ones may be sampled (`sampled` true, warned once)"
+                f"; fields by default {defaults}, else `explore_fields` with the keys and `timestamp` (at most 20); "
+                "windows within 30 "
+                "days are asked as a relative range (full fidelity), older ones may be sampled (`sampled` true, "
+                "warned once)"
             )
     else:
         text = f"{per}the whole list, emits new and changed records (a fingerprint per record in the state)"
@@ -453,7 +456,8 @@ def render_docs() -> str:
         "release, environment, `session.status`); the crash-free session rate of a release is "
         "`1 - crashed / all sessions`. Sentry answers at most 10,000 data points per request and drops groups "
         "beyond them without saying so: an answer holding as many groups as that allows is asked again for half "
-        "the range (down to one interval, then per project), so no group is lost. Each sync reads "
+        "the range (down to one interval, then per project), so no group is lost (should one interval of one "
+        "project still fill the cap, the sync warns that groups may be missing). Each sync reads "
         "`release_health_tail_hours` again, because sessions arrive late, and emits only rows that changed.\n"
     )
     w(
@@ -463,7 +467,9 @@ def render_docs() -> str:
         "them goes on from the second of its last row), and full fidelity only for ranges within 30 days of now: "
         "older windows may come back sampled (`meta.dataScanned: partial`), and their rows carry `sampled = true` "
         "with one warning per sync. The newest `ingestion_lag_minutes` (10) are left for the next sync, because "
-        "Sentry is still ingesting them. `replays` are read in windows of their `finished_at` the same way.\n"
+        "Sentry is still ingesting them. A dataset the Sentry server does not serve (`tracemetrics` is newer than "
+        "the others; self-hosted servers of older versions answer `400`) is warned about and read nothing, "
+        "without failing the sync. `replays` are read in windows of their `finished_at` the same way.\n"
     )
     w("#### Deprecated endpoints\n")
     w(

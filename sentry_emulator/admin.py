@@ -73,7 +73,7 @@ class Admin:
             return 201, emu.add_member(data["email"], data.get("name"), data.get("role", "member"),
                                        data.get("teams"), bool(data.get("pending", False)))
         if key == ("POST", "environments"):
-            return 201, emu.add_environment(data["name"], bool(data.get("hidden", False)))
+            return 201, emu.add_environment(data["name"], bool(data.get("hidden", False)), data.get("projects"))
         if key == ("POST", "monitors"):
             return 201, emu.add_monitor(data["slug"], data["project"], data.get("name"),
                                         int(data.get("interval_minutes", 60)))
@@ -109,7 +109,8 @@ class Admin:
             emu.clear_requests()
             return 200, []
         if key == ("POST", "tokens"):
-            return 201, {"token": emu.create_token(scopes=data.get("scopes"), projects=data.get("projects"))}
+            return 201, {"token": emu.create_token(scopes=data.get("scopes"), projects=data.get("projects"),
+                                                   teams=data.get("teams"))}
         if key == ("POST", "tokens/revoke"):
             emu.revoke_token(data["token"])
             return 200, {"ok": True}

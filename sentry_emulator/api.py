@@ -182,18 +182,26 @@ class Api:
     def _visible_projects(self, req: Request) -> list[Project]:
         return [p for p in self.ds.live_projects if req.token.can_see(p.slug, p.id)]
 
-    def _project_filter(self, req: Request) -> set[int]:
-        """`project` ids (repeatable; -1 or absent = every project the token can see)."""
-        visible = {p.idx for p in self._visible_projects(req)}
+    def _project_filter(self, req: Request, *, all_accessible: bool = False) -> set[int]:
+        """The projects of Sentry's ``OrganizationEndpoint.get_projects``: the `project` ids
+        (repeatable; each one the token can see, else 403), -1 = every project the token can see,
+        absent = only those its user is a member of ("A project_id of -1 means 'all projects I
+        have access to' While no project_ids means 'all projects I am a member of'",
+        src/sentry/api/bases/organization.py), or every project it can see where the endpoint
+        passes ``include_all_accessible`` (releases)."""
+        visible = self._visible_projects(req)
         wanted = [v for raw in req.getall("project") for v in raw.split(",") if v != ""]
-        if not wanted or "-1" in wanted:
-            return visible
+        if "-1" in wanted or (not wanted and all_accessible):
+            return {p.idx for p in visible}
+        if not wanted:
+            return {p.idx for p in visible if req.token.is_member(p.team)}
+        visible_ids = {p.idx for p in visible}
         chosen = set()
         for value in wanted:
             if not value.lstrip("-").isdigit():
                 raise BadParam("Invalid project parameter. Values must be numbers.")
             project = next((p for p in self.ds.live_projects if p.id == value), None)
-            if project is None or project.idx not in visible:
+            if project is None or project.idx not in visible_ids:
                 raise ApiError(403, FORBIDDEN)
             chosen.add(project.idx)
         return chosen
@@ -271,8 +279,11 @@ class Api:
         visibility = req.get("visibility") or "visible"
         if visibility not in ("all", "hidden", "visible"):
             raise BadParam("Invalid value for 'visibility', valid values are: 'all', 'hidden', 'visible'")
+        # Sentry lists the environments of the projects get_projects chooses (EnvironmentProject).
+        projects = self._project_filter(req)
         envs = [e for e in self.ds.environments
-                if visibility == "all" or e.hidden == (visibility == "hidden")]
+                if (visibility == "all" or e.hidden == (visibility == "hidden"))
+                and (projects if e.projects is None else projects & e.projects)]
         return Reply([self.shapes.environment(e) for e in envs])  # not paginated, like Sentry
 
     @route("/api/0/projects/{org}/{project}/keys/", "project:read", PROJECT)
@@ -382,7 +393,8 @@ class Api:
     @route("/api/0/organizations/{org}/releases/", "project:releases", RELEASES)
     def releases(self, req: Request) -> Reply:
         self._org(req)
-        projects = self._project_filter(req)
+        # Sentry's OrganizationReleasesBaseEndpoint.get_projects passes include_all_accessible=True.
+        projects = self._project_filter(req, all_accessible=True)
         text = (req.get("query") or "").lower()
         status = req.get("status") or "open"
         if status not in ("open", "archived"):
@@ -497,7 +509,13 @@ class Api:
     @route("/api/0/organizations/{org}/workflows/", "alerts:read", ("alerts:read", *ORG))
     def workflows(self, req: Request) -> Reply:
         self._org(req)
-        return self._offset_with_hits(req, live_workflows(self.ds, self.shapes))
+        # Sentry keeps, when get_projects chose any project, the workflows connected to a detector
+        # of one of them or to none (OrganizationWorkflowIndexEndpoint.filter_workflows).
+        ids = {p.id for p in self.ds.projects if p.idx in self._project_filter(req)}
+        of_detector = {d["id"]: d["projectId"] for d in live_detectors(self.ds, self.shapes)}
+        items = [w for w in live_workflows(self.ds, self.shapes)
+                 if not ids or not w["detectorIds"] or any(of_detector.get(d) in ids for d in w["detectorIds"])]
+        return self._offset_with_hits(req, items)
 
     # ------------------------------------------------------------ item details (confirm a deletion)
     @route("/api/0/teams/{org}/{team_id_or_slug}/", "team:read", TEAM)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from .api import ORG, Api, ApiError, Reply, Request, explicit_range, route
-from .explore import DATASETS, FIELD_TYPES, parse_timestamp_clauses
-from .health import SESSION_FIELDS, SESSION_GROUP_BY, users_of
+from .explore import FIELD_TYPES, parse_timestamp_clauses
+from .health import SESSION_FIELDS, SESSION_GROUP_BY, arrived, users_of
 from .models import Project
 from .pagination import MAX_PER_PAGE, offset_page, parse_cursor
 from .replays import REPLAY_FIELDS, REPLAY_SORTS
@@ -109,7 +109,7 @@ def sessions(api: Api, req: Request) -> Reply:
     acc: dict[tuple[tuple[str, Any], ...], list[list[int]]] = {}
     totals_users: dict[tuple[tuple[str, Any], ...], list[int]] = {}
     for project in _projects(api, req):
-        for t, fraction, rows in beyond.health.hours(project, start, end, req.now_us):
+        for t, rows in beyond.health.hours(project, start, end, req.now_us):
             j = (t - start) // interval
             this_hour: dict[tuple[tuple[str, Any], ...], list[int]] = {}
             for row in rows:
@@ -119,12 +119,9 @@ def sessions(api: Api, req: Request) -> Reply:
                           "session.status": row.status}
                 key = tuple((g, values[g]) for g in group_by)
                 got = this_hour.setdefault(key, [0, 0])
-                if fraction < 1:  # the hour in progress: what has arrived so far
-                    got[0] += int(row.sessions * fraction)
-                    got[1] += int(row.users * fraction)
-                else:
-                    got[0] += row.sessions
-                    got[1] += row.users
+                sessions, users = arrived(row, t, req.now_us)  # the hour in progress, late sessions
+                got[0] += sessions
+                got[1] += users
             for key, (s, u) in this_hour.items():
                 series = acc.setdefault(key, [[0] * n, [0] * n, [0] * n])
                 series[0][j] += s
@@ -177,9 +174,10 @@ def _sort_key(name: str, value_of: Any) -> Any:
 def explore(api: Api, req: Request) -> Reply:
     api._org(req)
     dataset = req.get("dataset")
-    if dataset not in DATASETS:
-        raise BadParam(f"dataset must be one of: {', '.join(DATASETS)}" if dataset is None
-                       else f"{dataset} is not a valid dataset, must be one of: {', '.join(DATASETS)}")
+    served = api.beyond.explore_datasets  # a server of another version may serve fewer
+    if dataset not in served:
+        raise BadParam(f"dataset must be one of: {', '.join(served)}" if dataset is None
+                       else f"{dataset} is not a valid dataset, must be one of: {', '.join(served)}")
     fields = req.getall("field")
     if not fields:
         raise BadParam("No columns selected")

@@ -1,14 +1,14 @@
-"""Bearer tokens with scopes and optional project restriction."""
+"""Bearer tokens with scopes, optional project restriction and team membership."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .rand import hkey
 
-__all__ = ["ALL_READ_SCOPES", "SCOPE_RULES", "AuthError", "ScopeRule", "Token", "TokenStore"]
+__all__ = ["ALL_READ_SCOPES", "ORG_TOKEN_PREFIX", "SCOPE_RULES", "AuthError", "ScopeRule", "Token", "TokenStore"]
 
 ALL_READ_SCOPES = ("org:read", "project:read", "team:read", "member:read", "event:read",
                    "project:releases", "alerts:read")
@@ -16,6 +16,8 @@ INVALID = "Invalid token"
 EXPIRED = "Token expired"
 FORBIDDEN = "You do not have permission to perform this action."
 SCOPE_RULES = ("strict", "sentry")
+# Sentry's prefix of organization auth tokens (AuthTokenType.ORG in src/sentry/types/token.py).
+ORG_TOKEN_PREFIX = "sntrys_"
 
 
 class ScopeRule(str):
@@ -44,9 +46,22 @@ class Token:
     scopes: frozenset[str]
     projects: frozenset[str] | None  # project slugs or ids; None = every project
     revoked: bool = False
+    # The slugs of the teams its user is a member of; None = a member of every project.
+    teams: frozenset[str] | None = None
 
     def can_see(self, project_slug: str, project_id: str) -> bool:
         return self.projects is None or project_slug in self.projects or project_id in self.projects
+
+    def is_member(self, project_team: str | None) -> bool:
+        """Sentry's ``access.has_project_membership`` for a project of ``project_team``: what an
+        organization endpoint reads when the request names no ``project``. An organization token
+        (``sntrys_``) has no member behind it, so no team and no project (its access's
+        ``project_ids_with_team_membership`` is empty, src/sentry/auth/access.py); a user token is
+        a member of its teams' projects; ``teams=None`` is a member of every project, as Sentry's
+        simulated membership of an internal integration (``OrganizationGlobalMembership``)."""
+        if self.value.startswith(ORG_TOKEN_PREFIX):
+            return False
+        return self.teams is None or (project_team is not None and project_team in self.teams)
 
 
 class TokenStore:
@@ -60,26 +75,25 @@ class TokenStore:
         self._n = 0
 
     def create(self, scopes: Iterable[str] = ALL_READ_SCOPES, projects: Iterable[str] | None = None,
-               value: str | None = None) -> str:
+               value: str | None = None, teams: Iterable[str] | None = None) -> str:
         with self._lock:
             self._n += 1
             # Personal user tokens look like `sntryu_` + 64 hex chars.
             value = value or "sntryu_" + "".join(f"{hkey(self._seed, 'token', self._n, j):016x}" for j in range(4))
-            self._tokens[value] = Token(value, frozenset(scopes), None if projects is None else frozenset(projects))
+            self._tokens[value] = Token(value, frozenset(scopes), None if projects is None else frozenset(projects),
+                                        teams=None if teams is None else frozenset(teams))
             return value
 
     def revoke(self, value: str) -> None:
         with self._lock:
-            token = self._tokens[value]
-            self._tokens[value] = Token(token.value, token.scopes, token.projects, revoked=True)
+            self._tokens[value] = replace(self._tokens[value], revoked=True)
 
     def rename_project(self, old_slug: str, new_slug: str) -> None:
         """Tokens restricted to a project by its old slug keep it under the new one."""
         with self._lock:
             for value, token in list(self._tokens.items()):
                 if token.projects is not None and old_slug in token.projects:
-                    self._tokens[value] = Token(token.value, token.scopes, (token.projects - {old_slug}) | {new_slug},
-                                                token.revoked)
+                    self._tokens[value] = replace(token, projects=(token.projects - {old_slug}) | {new_slug})
 
     def lookup(self, authorization: str | None) -> Token | None:
         """The token named by an `Authorization: Bearer ...` header, valid or not."""

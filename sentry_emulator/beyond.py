@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .dataset import Dataset
-from .explore import ExploreData
+from .explore import DATASETS, ExploreData
 from .health import HealthData
 from .peers import PeerData
 from .replays import ReplayData
@@ -24,10 +24,17 @@ class Beyond:
     sessions_max_points: int = 10_000  # most data points (groups x intervals) a sessions answer holds
     explore_max_offset: int = 10_000  # an Explore request from this offset on is a 400
     explore_full_fidelity_days: float = 30  # Explore samples queries starting further back
+    explore_datasets: tuple[str, ...] = DATASETS  # the Explore datasets served (others are a 400)
 
     @classmethod
     def build(cls, ds: Dataset, *, sessions_max_points: int = 10_000,
               explore_rows_per_hour: Mapping[str, int] | None = None, explore_max_offset: int = 10_000,
-              explore_full_fidelity_days: float = 30, replays_per_hour: int = 2) -> Beyond:
+              explore_full_fidelity_days: float = 30, replays_per_hour: int = 2,
+              explore_datasets: Iterable[str] | None = None) -> Beyond:
+        served = DATASETS if explore_datasets is None else tuple(d for d in DATASETS if d in set(explore_datasets))
+        unknown = set(explore_datasets or ()) - set(DATASETS)
+        if unknown:
+            raise ValueError(f"explore_datasets: no such dataset {sorted(unknown)} (there are {', '.join(DATASETS)})")
         return cls(HealthData(ds), ExploreData(ds, explore_rows_per_hour), ReplayData(ds, replays_per_hour),
-                   PeerData(ds), int(sessions_max_points), int(explore_max_offset), float(explore_full_fidelity_days))
+                   PeerData(ds), int(sessions_max_points), int(explore_max_offset), float(explore_full_fidelity_days),
+                   served)

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import orjson
 
 from .emulator import Emulator
+from .explore import DATASETS
 from .faults import FaultTable, parse_fault_spec
 from .pagination import FULL_PAGE_SIZE
 from .ratelimit import RateLimits, RateLimitSetting
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve https with a throwaway CA; the ready line gains ca_cert (needs trustme) (default: off)")
     p.add_argument("--admin", action="store_true", help="enable the /_emulator/ admin paths (default: off)")
     p.add_argument("--token", default=None, help="use this value as the all-scopes token (default: a generated sntryu_ token)")
+    p.add_argument("--token-teams", default=None, metavar="SLUGS",
+                   help="comma-separated team slugs the token's user is a member of; an organization endpoint "
+                        "asked without project= serves only their projects (default: a member of every project)")
     p.add_argument("--region-url", default=None, help="links.regionUrl of the organization (default: the emulator's own URL)")
     p.add_argument("--scope-rules", choices=["strict", "sentry"], default="sentry",
                    help="sentry: any scope Sentry accepts per endpoint; strict: exactly one scope each (default: sentry)")
@@ -96,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explore-full-fidelity-days", type=float, default=30, metavar="DAYS",
                    help="Explore samples queries whose start lies further back, in days (default: 30)")
     p.add_argument("--replays-per-hour", type=int, default=2, help="session replays per project and hour (default: 2)")
+    p.add_argument("--explore-datasets", metavar="LIST",
+                   help="comma-separated Explore datasets served, as an older server serves fewer (default: all six)")
     return p
 
 
@@ -150,18 +156,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows_per_hour = _rows_per_hour(args.explore_rows_per_hour)
     except ValueError as err:
         parser.error(f"--explore-rows-per-hour: {err}")
+    datasets = [d for d in args.explore_datasets.split(",") if d] if args.explore_datasets else None
+    if datasets is not None and set(datasets) - set(DATASETS):
+        parser.error(f"--explore-datasets: each one of {', '.join(DATASETS)}")
     emu = Emulator(
         seed=args.seed, organization=args.organization, projects=args.projects,
         events_per_project=args.events_per_project, issues_per_project=args.issues_per_project,
         releases=args.releases, days=args.days, retention_days=args.retention_days,
         rate_limits=_rate_limits(args), latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
         tls=args.tls, admin=args.admin, host=args.host, port=args.port, token=args.token,
+        token_teams=None if args.token_teams is None else [t for t in args.token_teams.split(",") if t],
         region_url=args.region_url, scope_rules=args.scope_rules, teams=args.teams, members=args.members,
         monitors=args.monitors, offset_paging=args.offset_paging, full_page_size=args.full_page_size or None,
         start_time=args.start_time, live_events_per_hour=args.live_events_per_hour,
         sessions_max_points=args.sessions_max_points, explore_rows_per_hour=rows_per_hour or None,
         explore_max_offset=args.explore_max_offset, explore_full_fidelity_days=args.explore_full_fidelity_days,
         replays_per_hour=args.replays_per_hour,
+        explore_datasets=datasets,
     )
     for kind, path, times in faults:
         emu.inject_fault(kind, path=path, times=times, seconds=args.fault_seconds,

@@ -912,10 +912,10 @@ class Dataset:
         self.members.remove(member)
         self.version += 1
 
-    def add_environment(self, name: str, hidden: bool) -> Environment:
+    def add_environment(self, name: str, hidden: bool, projects: frozenset[int] | None = None) -> Environment:
         if any(e.name == name for e in self.environments):
             raise ValueError(f"environment {name} exists")
-        env = Environment(self._seq("environment", len(self.environments) + 1), name, hidden)
+        env = Environment(self._seq("environment", len(self.environments) + 1), name, hidden, projects)
         self.environments.append(env)
         self.version += 1
         return env

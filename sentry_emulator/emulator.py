@@ -58,6 +58,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         token: str | None = None,
+        token_teams: Iterable[str] | None = None,
         start_time: datetime | None = None,
         request_log_size: int | None = 100_000,
         region_url: str | None = None,
@@ -73,6 +74,7 @@ class Emulator:
         explore_max_offset: int = 10_000,
         explore_full_fidelity_days: float = 30,
         replays_per_hour: int = 2,
+        explore_datasets: Iterable[str] | None = None,
     ) -> None:
         # The clock runs from the real start (or from start_time); the history is anchored apart.
         self.clock = Clock(start_time)
@@ -81,7 +83,7 @@ class Emulator:
                       teams=teams, members=members, monitors=monitors, live_per_hour=live_events_per_hour)
         self._ds = Dataset(seed=seed, organization=organization, sizes=sizes, anchor_us=anchor)
         self._tokens = TokenStore(seed, scope_rules)
-        self.token = self._tokens.create(value=token)
+        self.token = self._tokens.create(value=token, teams=token_teams)
         self._limits = resolve(rate_limits)
         self._limiter = RateLimiter(self._limits, self.clock.time) if self._limits else None
         self._faults = FaultTable()
@@ -96,7 +98,7 @@ class Emulator:
         self._beyond = Beyond.build(
             self._ds, sessions_max_points=sessions_max_points, explore_rows_per_hour=explore_rows_per_hour,
             explore_max_offset=explore_max_offset, explore_full_fidelity_days=explore_full_fidelity_days,
-            replays_per_hour=replays_per_hour)
+            replays_per_hour=replays_per_hour, explore_datasets=explore_datasets)
         self._deprecations = DeprecationTable()
         # Sentry's own deprecated routes that the emulator serves (getsentry/sentry#118963, #106905).
         self._deprecations.add(r"^/api/0/projects/[^/]+/[^/]+/issues/$",
@@ -189,9 +191,11 @@ class Emulator:
     def region_url(self, url: str | None) -> None:
         self._shapes.region_url = url.rstrip("/") if url else None
 
-    def create_token(self, scopes: Iterable[str] | None = None, projects: Iterable[str] | None = None) -> str:
-        """A new token with these scopes (default: all read scopes), optionally limited to projects."""
-        return self._tokens.create(ALL_READ_SCOPES if scopes is None else scopes, projects)
+    def create_token(self, scopes: Iterable[str] | None = None, projects: Iterable[str] | None = None,
+                     teams: Iterable[str] | None = None) -> str:
+        """A new token with these scopes (default: all read scopes), optionally limited to projects,
+        whose user is a member of these teams (slugs; default None: a member of every project)."""
+        return self._tokens.create(ALL_READ_SCOPES if scopes is None else scopes, projects, teams=teams)
 
     def revoke_token(self, token: str) -> None:
         """Afterwards the token gets 401 {"detail": "Token expired"}."""
@@ -494,9 +498,11 @@ class Emulator:
                 raise KeyError(f"unknown member {member_id_or_email!r}")
             self._ds.remove_member(member)
 
-    def add_environment(self, name: str, hidden: bool = False) -> dict[str, Any]:
+    def add_environment(self, name: str, hidden: bool = False, projects: Iterable[str] | None = None) -> dict[str, Any]:
+        """A new environment, seen in these projects (slugs; default every project)."""
         with self._ds.lock:
-            return self._shapes.environment(self._ds.add_environment(name, hidden))
+            idx = None if projects is None else frozenset(self._project(slug).idx for slug in projects)
+            return self._shapes.environment(self._ds.add_environment(name, hidden, idx))
 
     def add_monitor(self, slug: str, project_slug: str, name: str | None = None,
                     interval_minutes: int = 60) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Every hourly number is a pure function of (seed, project, release, environment, hour), computed
 lazily and cached per (project, hour); an hour counts only once its time has come, and the hour
-that holds `now` counts the elapsed part of it only (sessions arrive late: its numbers grow as
-the clock advances).
+that holds `now` counts the elapsed part of it only (its numbers grow as the clock advances).
+Sessions also arrive late after their hour has ended (offline clients send them when they are
+back): some rows hold back a part of their sessions that arrives 1 to 24 hours after the hour.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .rand import mix, unit
 from .timeutil import US
 
 __all__ = ["SESSION_ENVIRONMENTS", "SESSION_FIELDS", "SESSION_GROUP_BY", "SESSION_STATUSES", "HealthData", "HourRow",
-           "users_of"]
+           "arrived", "users_of"]
 
 HOUR_US = 3600 * US
 SESSION_ENVIRONMENTS = ("production", "staging")
@@ -29,6 +30,7 @@ ACTIVE_RELEASES = 3  # a project's latest releases that still receive sessions
 _ADOPTION = (1.0, 0.45, 0.15)  # share of the newest, second and third release
 _ENV_SHARE = {"production": 1.0, "staging": 0.3}
 _CACHE_MAX = 400_000
+_LATE_SHARE = 0.4  # rows with late sessions (1 to a third of theirs)
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,11 @@ class HourRow:
     release: str
     environment: str
     status: str
-    sessions: int  # the whole hour
+    sessions: int  # the whole hour, late ones included
     users: int  # <= sessions
+    late: int = 0  # of the sessions, those that arrive `late_hours` after the hour ends
+    late_users: int = 0
+    late_hours: int = 0
 
 
 class HealthData:
@@ -51,9 +56,9 @@ class HealthData:
         return sorted((r for r in self.ds.releases if project.idx in r.projects),
                       key=lambda r: (r.date_created_us, r.id))
 
-    def hours(self, project: Project, lo_us: int, hi_us: int, now_us: int) -> list[tuple[int, float, tuple[HourRow, ...]]]:
-        """(hour start, visible fraction, rows) of each hour of the project that starts in
-        [lo_us, hi_us), within retention and not after now (fraction < 1 for now's hour)."""
+    def hours(self, project: Project, lo_us: int, hi_us: int, now_us: int) -> list[tuple[int, tuple[HourRow, ...]]]:
+        """(hour start, rows) of each hour of the project that starts in [lo_us, hi_us), within
+        retention and not after now (what of them has arrived by now: :func:`arrived`)."""
         releases = self._releases(project)
         created = [r.date_created_us for r in releases]
         first = max(lo_us, now_us - self.ds.retention_us, project.date_created_us)
@@ -66,7 +71,7 @@ class HealthData:
             active = tuple(r.version for r in releases[max(0, n - ACTIVE_RELEASES):n])
             rows = self._hour(project, t // HOUR_US, active)
             if rows:
-                out.append((t, min(1.0, (now_us - t) / HOUR_US), rows))
+                out.append((t, rows))
         return out
 
     def _hour(self, project: Project, hour: int, active: tuple[str, ...]) -> tuple[HourRow, ...]:
@@ -92,8 +97,25 @@ class HealthData:
                 for k, (status, n) in enumerate(zip(SESSION_STATUSES, (healthy, errored, crashed, abnormal), strict=True)):
                     if n:
                         share = 0.55 + 0.45 * unit(mix(h ^ (10 + k)))
-                        out.append(HourRow(version, env, status, n, max(1, min(n, round(n * share)))))
+                        users = max(1, min(n, round(n * share)))
+                        g = mix(h ^ (20 + k))
+                        late = 1 + math.floor((n - 1) * 0.3 * unit(g)) if n > 1 and unit(mix(g)) < _LATE_SHARE else 0
+                        early_users = min(users - users * late // n, n - late)
+                        out.append(HourRow(version, env, status, n, users, late, users - early_users, 1 + g % 24))
         return tuple(out)
+
+
+def arrived(row: HourRow, hour_us: int, now_us: int) -> tuple[int, int]:
+    """The sessions and users of ``row`` (of the hour starting at ``hour_us``) that have arrived by
+    ``now_us``: the hour in progress counts its elapsed part, and the late ones come all at once
+    ``late_hours`` after the hour ends."""
+    if now_us >= hour_us + (1 + row.late_hours) * HOUR_US:
+        return row.sessions, row.users
+    sessions, users = row.sessions - row.late, row.users - row.late_users
+    fraction = (now_us - hour_us) / HOUR_US
+    if fraction < 1:
+        return int(sessions * fraction), int(users * fraction)
+    return sessions, users
 
 
 def users_of(total: int, top: int) -> int:

@@ -175,6 +175,7 @@ class Environment:
     id: str
     name: str
     hidden: bool = False
+    projects: frozenset[int] | None = None  # indexes of the projects seen in it; None = every project
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import AsyncGenerator, Awaitable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -974,7 +975,16 @@ class _TimelineReader(_StreamReader):
             end = min(cursor + span, upper)
             if stream.dataset is not None and cursor < fidelity_edge < end:
                 end = fidelity_edge
-            rows, capped = await self._window(cursor, end)
+            try:
+                rows, capped = await self._window(cursor, end)
+            except HTTPStatusError as exc:
+                if stream.dataset is None or not _unserved_dataset(exc, stream.dataset):
+                    raise
+                self._warn(
+                    f"Sentry at {config.host} does not serve the Explore dataset {stream.dataset} (HTTP 400: "
+                    f"{exc.detail}): nothing read; the stream reads it from {format_time(cursor)} once Sentry does"
+                )
+                return []
             cursor = end
             ctx.out.state(stream.name, TimelineState(cursor).to_json(field_name))
             if capped:
@@ -1058,6 +1068,13 @@ class _TimelineReader(_StreamReader):
         else:
             params["start"], params["end"] = _whole_seconds(start), _whole_seconds(end)
         return params
+
+
+def _unserved_dataset(exc: HTTPStatusError, dataset: str) -> bool:
+    """Whether ``exc`` is Sentry saying it serves no Explore ``dataset`` of that name (a server
+    older than the dataset: ``dataset must be one of: ...`` without it)."""
+    said, listed, options = exc.detail.partition("must be one of")
+    return exc.status == 400 and bool(listed) and "dataset" in said and dataset not in re.split(r"[\s,:]+", options)
 
 
 def _personal(record: dict[str, Any], fields: tuple[str, ...], mode: str) -> dict[str, Any]:

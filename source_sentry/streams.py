@@ -42,6 +42,7 @@ from .http.route import Route
 from .spec import EXPLORE_FIELDS
 
 __all__ = [
+    "ALL_ACCESSIBLE_PROJECTS",
     "CORE_STREAMS",
     "DELETED_AT",
     "ISSUE_TAG_KEYS_PER_ISSUE",
@@ -61,6 +62,8 @@ __all__ = [
 
 # Airbyte's CDC column: destinations treat a record carrying it as a deletion.
 DELETED_AT = "_ab_cdc_deleted_at"
+# Sentry's project id for "every project the token can access" (ALL_ACCESS_PROJECTS).
+ALL_ACCESSIBLE_PROJECTS = "-1"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,14 @@ class ReadScope:
     since_iso: str  # the oldest time the sync asks for (retention or start_date)
     stats_period: str | None  # e.g. "90d" when the range is exactly the retention window
     until_iso: str
+
+    @property
+    def project_param(self) -> list[str]:
+        """The ``project`` values for an organization list that chooses its projects with Sentry's
+        ``OrganizationEndpoint.get_projects``: the named projects' ids, or -1 when every project is
+        in scope. Without ``project`` such a list serves only the projects of the token user's
+        teams; -1 is "all projects I have access to" (src/sentry/api/bases/organization.py)."""
+        return [ALL_ACCESSIBLE_PROJECTS] if self.all_projects else list(self.project_ids)
 
 
 ParamsHook = Callable[[ReadScope], Mapping[str, Any]]
@@ -220,8 +231,7 @@ def _issue_params(scope: ReadScope) -> Mapping[str, Any]:
         # No stats timeline: it shifts every hour and would look like a change.
         "groupStatsPeriod": "",
     }
-    if not scope.all_projects:
-        params["project"] = list(scope.project_ids)
+    params.update(_project_filter(scope))
     if scope.stats_period:
         params["statsPeriod"] = scope.stats_period
     else:
@@ -244,7 +254,8 @@ def _newest_first(scope: ReadScope, since_iso: str) -> Mapping[str, Any]:
 
 
 def _project_filter(scope: ReadScope) -> Mapping[str, Any]:
-    return {} if scope.all_projects else {"project": list(scope.project_ids)}
+    """The params hook of every organization list that chooses projects with ``get_projects``."""
+    return {"project": scope.project_param}
 
 
 def _without_dsn_secrets(key: dict[str, Any]) -> dict[str, Any]:
@@ -467,6 +478,8 @@ STREAMS: tuple[StreamDef, ...] = (
         scope="org:read",
         cursor_field=None,
         page_param=None,
+        # Sentry lists the environments of the projects get_projects chooses.
+        params_hook=_project_filter,
         incremental=False,
     ),
     StreamDef(

@@ -51,8 +51,8 @@ def _cursor(run: Any, stream: str, field: str) -> datetime:
 # --------------------------------------------------------------------------- release health
 
 
-def _sessions_truth(emu: Any, start: datetime, end: datetime) -> dict[str, tuple[float, float]]:
-    """Every daily group of [start, end) asked one day at a time (a day's answer is never cut)."""
+def _sessions_truth(emu: Any, start: datetime, end: datetime, interval: str = "1d") -> dict[str, tuple[float, float]]:
+    """Every group of [start, end) per ``interval`` asked one day at a time (a day's answer is never cut)."""
     truth: dict[str, tuple[float, float]] = {}
     day = start
     with httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"}) as http:
@@ -60,7 +60,7 @@ def _sessions_truth(emu: Any, start: datetime, end: datetime) -> dict[str, tuple
             params = {
                 "field": ["sum(session)", "count_unique(user)"],
                 "groupBy": ["project", "release", "environment", "session.status"],
-                "interval": "1d",
+                "interval": interval,
                 "start": day.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "end": min(day + timedelta(days=1), end).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
@@ -69,12 +69,12 @@ def _sessions_truth(emu: Any, start: datetime, end: datetime) -> dict[str, tuple
             data = answer.json()
             for group in data["groups"]:
                 by = group["by"]
-                for i, interval in enumerate(data["intervals"]):
+                for i, at in enumerate(data["intervals"]):
                     sessions = group["series"]["sum(session)"][i]
                     users = group["series"]["count_unique(user)"][i]
                     if not sessions and not users:
                         continue
-                    key = "|".join(["1d", interval, str(by["project"]), by["release"], by["environment"], by["session.status"]])
+                    key = "|".join([interval, at, str(by["project"]), by["release"], by["environment"], by["session.status"]])
                     truth[key] = (sessions, users)
             day += timedelta(days=1)
     return truth
@@ -118,6 +118,22 @@ def test_release_health_reads_every_group_despite_the_data_point_cap(make_emulat
     assert all(got.get(r["id"]) != (r["sessions"], r["users"]) for r in changed)  # only what changed
 
 
+def test_release_health_splits_an_interval_sentry_cuts_per_project(make_emulator, tmp_path: Path) -> None:
+    """450 projects hold more than 10,000 groups in one day: the day is asked project by project."""
+    start = _hour_start()
+    big = {"projects": 450, "releases": 40, "events_per_project": 0, "issues_per_project": 0, "days": 2}
+    emu = make_emulator(start_time=start, **big)
+    since = (emu.now() - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    run = Connector(tmp_path, emu, start_date=since.strftime("%Y-%m-%d")).read(["release_health"])
+    assert run.statuses("release_health")[-1] == "COMPLETE", run.errors()
+    truth = _sessions_truth(make_emulator(start_time=start, sessions_max_points=10**9, **big), since,
+                            emu.now() + timedelta(days=1))
+    assert len({k for k in truth if k.split("|")[1] == since.strftime("%Y-%m-%dT%H:%M:%SZ")}) > 10_000
+    assert {r["id"]: (r["sessions"], r["users"]) for r in run.records("release_health")} == truth
+    asked = [r for r in emu.requests if r.path.endswith("/sessions/")]
+    assert len([r for r in asked if len(r.query.get("project") or []) == 1 and r.query["project"] != ["-1"]]) >= 450
+
+
 def test_release_health_hourly(make_emulator, tmp_path: Path) -> None:
     emu = make_emulator(start_time=_hour_start(), days=3)
     connector = Connector(tmp_path, emu, release_health_interval="1h", start_date=(emu.now() - timedelta(days=2)).strftime("%Y-%m-%d"))
@@ -138,6 +154,29 @@ def test_release_health_hourly(make_emulator, tmp_path: Path) -> None:
                             r["release"], r["environment"], r["session_status"]])
             daily[key] += r["sessions"]
     assert dict(daily) == {k: v[0] for k, v in truth.items()}
+
+
+def test_release_health_reads_again_the_tail_that_late_sessions_arrive_in(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(start_time=_hour_start(), days=4)
+    hourly = {"release_health_interval": "1h", "start_date": (emu.now() - timedelta(days=3)).strftime("%Y-%m-%d")}
+    (tmp_path / "tail").mkdir()
+    (tmp_path / "no tail").mkdir()
+    connectors = {"tail": Connector(tmp_path / "tail", emu, **hourly),
+                  "no tail": Connector(tmp_path / "no tail", emu, release_health_tail_hours=0, **hourly)}
+    got: dict[str, dict[str, tuple[float, float]]] = {name: {} for name in connectors}
+    first_hour = emu.now().replace(minute=0, second=0, microsecond=0)  # the hour the first reads end in
+    for advance in (6 * HOUR, 0):  # sessions of the hours before arrive late meanwhile
+        for name, connector in connectors.items():
+            run = connector.read(["release_health"])
+            assert run.statuses("release_health")[-1] == "COMPLETE", run.errors()
+            got[name].update({r["id"]: (r["sessions"], r["users"]) for r in run.records("release_health")})
+        emu.advance(advance)
+    start = min(parse_time(k.split("|")[1]) for k in got["tail"])
+    truth = _sessions_truth(emu, start, emu.now(), "1h")
+    assert got["tail"] == truth
+    # Without the tail, rows of hours before the first reads' last one kept their early numbers.
+    stale = {k for k, v in truth.items() if got["no tail"].get(k) != v}
+    assert stale and all(parse_time(k.split("|")[1]) < first_hour for k in stale)
 
 
 # --------------------------------------------------------------------------- Explore
@@ -228,6 +267,17 @@ def test_explore_warns_of_history_sentry_keeps_only_sampled(make_emulator, tmp_p
     recent = [r for r in rows if parse_time(r["timestamp"]) >= edge + timedelta(hours=1)]
     assert old and all(r["sampled"] for r in old)
     assert recent and not any(r["sampled"] for r in recent)
+
+
+def test_a_dataset_sentry_does_not_serve_is_warned_about_not_failed(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(days=2, explore_datasets=["errors", "logs", "spans", "uptime_results"])  # no tracemetrics yet
+    connector = Connector(tmp_path, emu, explore_days=1)
+    run = connector.read(["logs", "tracemetrics"])
+    assert run.errors() == []
+    assert run.statuses("tracemetrics")[-1] == "COMPLETE" and run.records("tracemetrics") == []
+    [warning] = [w for w in run.logs("WARN") if "tracemetrics" in w]
+    assert "does not serve the Explore dataset tracemetrics" in warning
+    assert run.statuses("logs")[-1] == "COMPLETE" and run.records("logs")
 
 
 def test_explore_fields_are_configurable_within_sentrys_limit(make_emulator, tmp_path: Path) -> None:

@@ -24,6 +24,11 @@ def _midnight(emu: Emulator) -> datetime:
     return emu.now().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _just_after_the_hour() -> datetime:
+    """Late sessions arrive on whole hours: an emulator started here sees none arrive for an hour."""
+    return datetime.now(timezone.utc).replace(minute=0, second=1, microsecond=0)
+
+
 def _sessions(emu: Emulator, **params: Any) -> Any:
     with client(emu) as c:
         r = c.get(SESSIONS, params={"field": BOTH, **params})
@@ -34,7 +39,7 @@ def _sessions(emu: Emulator, **params: Any) -> Any:
 # ---------------------------------------------------------------- release health
 def test_sessions_cap_drops_groups_silently(make_emulator) -> None:
     """90 days at 1d grouped by all four: floor(10000 / 91) groups although more exist."""
-    start = datetime.now(timezone.utc)
+    start = _just_after_the_hour()  # no late sessions arrive between the two emulators' answers
     emu = make_emulator(releases=25, start_time=start)  # the Emulator's default dataset size
     truth_emu = make_emulator(releases=25, start_time=start, sessions_max_points=10**9)
     body = _sessions(emu, groupBy=ALL_FOUR, statsPeriod="90d", interval="1d")
@@ -106,6 +111,28 @@ def test_sessions_of_the_current_hour_arrive_late(make_emulator) -> None:
     assert early[1] <= later[1] <= done[1]
 
 
+def test_sessions_of_past_hours_arrive_late_too(make_emulator) -> None:
+    emu = make_emulator(start_time=_just_after_the_hour())
+    hour = emu.now().replace(minute=0, second=0, microsecond=0)
+    window = {"start": _iso(hour - timedelta(hours=24)), "end": _iso(hour), "interval": "1h", "groupBy": ALL_FOUR}
+
+    def points() -> dict[tuple[Any, ...], tuple[int, int]]:
+        body = _sessions(emu, **window)
+        return {(tuple(sorted(g["by"].items())), at): (g["series"]["sum(session)"][i], g["series"]["count_unique(user)"][i])
+                for g in body["groups"] for i, at in enumerate(body["intervals"])}
+
+    early = points()
+    emu.advance(25 * 3600)
+    settled = points()
+    assert all(settled[k][0] >= s and settled[k][1] >= u for k, (s, u) in early.items())
+    grown = [k for k in settled if settled[k] != early.get(k, (0, 0))]
+    seen = [k for k, (s, _) in settled.items() if s]
+    assert len(grown) > len(seen) / 20  # a fair part of the hours got sessions after they ended
+    assert all(u <= s for s, u in settled.values())
+    emu.advance(25 * 3600)
+    assert points() == settled  # at most a day late
+
+
 # ---------------------------------------------------------------- Explore
 def _explore(c: Any, **params: Any) -> Any:
     return c.get(EXPLORE, params=params)
@@ -125,6 +152,15 @@ def test_explore_validation(emulator) -> None:
         assert _explore(c, dataset="logs", field="id", per_page="101").status_code == 400
         r = _explore(c, dataset="errors", field=["id", "title"])
         assert r.status_code == 200 and r.json()["data"] == []
+
+
+def test_explore_serves_only_the_datasets_it_is_told(make_emulator) -> None:
+    emu = make_emulator(explore_datasets=["spans", "logs"])
+    with client(emu) as c:
+        assert _explore(c, dataset="logs", field=["id"], statsPeriod="1h").status_code == 200
+        r = _explore(c, dataset="tracemetrics", field=["id"], statsPeriod="1h")
+    assert r.status_code == 400
+    assert r.json() == {"detail": "tracemetrics is not a valid dataset, must be one of: logs, spans"}
 
 
 def test_explore_rows_shapes_and_sort(emulator) -> None:
@@ -245,10 +281,16 @@ def test_replays_range_overlap_fields_and_errors(make_emulator) -> None:
         durations = [x["duration"] for x in r.json()["data"]]
         assert durations == sorted(durations, reverse=True) and len(durations) == 30
         assert links(r)["next"][1] is True
+        before = emu.now()
         listed = [x for page in _replay_pages(c, {"statsPeriod": "1d"}) for x in page]
-    cutoff = now - timedelta(days=1)
-    truth = [x for x in emu.replays() if datetime.fromisoformat(x["finished_at"]) >= cutoff]
-    assert sorted(x["id"] for x in listed) == sorted(x["id"] for x in truth)
+        after = emu.now()
+    # The clock runs on while the pages are read: the last day of then, whichever instant "then" was.
+    ids = {x["id"] for x in listed}
+    assert len(ids) == len(listed)
+    replays = [(x["id"], datetime.fromisoformat(x["started_at"]), datetime.fromisoformat(x["finished_at"]))
+               for x in emu.replays()]
+    assert {i for i, started, finished in replays if started <= before and finished >= after - timedelta(days=1)} \
+        <= ids <= {i for i, _, finished in replays if finished >= before - timedelta(days=1)}
     assert all(len(x["id"]) == 32 and isinstance(x["project_id"], str) for x in listed)
 
 

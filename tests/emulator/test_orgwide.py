@@ -453,3 +453,60 @@ def test_admin_paths_for_org_mutations(make_emulator) -> None:
     assert "ops" not in [t["slug"] for t in emu.teams()] and emu.project_slugs == ["backend", "frontend"]
     assert version not in [r["version"] for r in emu.releases()]
     assert "ops@example.com" not in [m["email"] for m in emu.members()]
+
+
+# ---------------------------------------------------------------------------- project membership
+def _projects_served(emu: Emulator, token: str, params: dict) -> dict[str, set[str]]:
+    """Per organization list, the project ids (environments: names) its answer to ``params`` holds."""
+    with client(emu, token=token) as c:
+        stats = c.get(f"{ORG}/stats_v2/", params={"field": "sum(quantity)", "groupBy": "project", **params}).json()
+        return {
+            "issues": {str(i["project"]["id"]) for i in all_items(c, f"{ORG}/issues/", {"query": "", **params})},
+            "monitors": {str(m["project"]["id"]) for m in all_items(c, f"{ORG}/monitors/", params)},
+            "detectors": {str(d["projectId"]) for d in all_items(c, f"{ORG}/detectors/", params)},
+            "stats_v2": {str(g["by"]["project"]) for g in stats["groups"]},
+            "releases": {str(p["id"]) for r in all_items(c, f"{ORG}/releases/", params) for p in r["projects"]},
+            "environments": {e["name"] for e in c.get(f"{ORG}/environments/", params=params).json()},
+        }
+
+
+def test_organization_lists_without_project_serve_only_the_users_teams_projects(make_emulator) -> None:
+    """Sentry's get_projects: no `project` = the projects of the user's teams, -1 = every project
+    the token can access, ids = those; releases take every accessible one (include_all_accessible)."""
+    emu = make_emulator(token_teams=["platform", "web"], admin=True)  # backend, frontend; not mobile
+    ids = {p["slug"]: str(p["id"]) for p in emu.projects()}
+    every, members = set(ids.values()), {ids["backend"], ids["frontend"]}
+    emu.add_environment("mobile-beta", projects=["mobile"])
+    envs = {e["name"] for e in emu.environments()}
+    with client(emu) as c:  # the admin route's knob: a user of no team
+        no_team = c.post("/_emulator/tokens", json={"teams": []}).json()["token"]
+    all_member = emu.create_token()  # teams=None: a member of every project
+    org = make_emulator(token="sntrys_" + "cd" * 32)  # an organization token: no member behind it
+    org_every = {str(p["id"]) for p in org.projects()}
+
+    def lists(value: set[str], environments: set[str], releases: set[str]) -> dict[str, set[str]]:
+        return {**dict.fromkeys(("issues", "monitors", "detectors", "stats_v2"), value),
+                "releases": releases, "environments": environments}
+
+    assert _projects_served(emu, emu.token, {}) == lists(members, envs - {"mobile-beta"}, every)
+    assert _projects_served(emu, emu.token, {"project": "-1"}) == lists(every, envs, every)
+    mobile = _projects_served(emu, emu.token, {"project": ids["mobile"]})
+    mobile.pop("releases")  # a release lists all its projects, not only the one asked for
+    assert mobile == {k: v for k, v in lists({ids["mobile"]}, envs, set()).items() if k != "releases"}
+    assert _projects_served(emu, all_member, {}) == _projects_served(emu, all_member, {"project": "-1"})
+    assert _projects_served(emu, no_team, {}) == lists(set(), set(), every)
+    assert _projects_served(emu, no_team, {"project": "-1"}) == lists(every, envs, every)
+    # Sentry's access of an organization token has no member, so no team membership: nothing
+    # without project=, everything with -1.
+    assert _projects_served(org, org.token, {}) == lists(set(), set(), org_every)
+    assert _projects_served(org, org.token, {"project": "-1"})["issues"] == org_every
+    # Asked by id, a project outside a restricted token is still 403.
+    with client(emu, token=emu.create_token(projects=["backend"])) as c:
+        assert c.get(f"{ORG}/issues/", params={"project": ids["mobile"]}).status_code == 403
+
+
+def test_token_teams_from_the_command_line() -> None:
+    from sentry_emulator.cli import build_parser
+
+    args = build_parser().parse_args(["--token-teams", "platform,web"])
+    assert args.token_teams == "platform,web"

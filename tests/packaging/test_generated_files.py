@@ -70,6 +70,16 @@ def test_docs_cover_every_stream_field_and_the_version() -> None:
     assert f"| {__version__} |" in changelog
 
 
+def test_the_docs_name_each_explore_datasets_default_fields() -> None:
+    from source_sentry.spec import EXPLORE_FIELDS
+
+    for doc in ("docs/sentry.md", "README.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        for dataset, fields in EXPLORE_FIELDS.items():
+            [row] = [line for line in text.splitlines() if line.startswith(f"| `{dataset}` |")]
+            assert ", ".join(f"`{f}`" for f in fields) in row, f"{doc} does not list the default fields of {dataset}"
+
+
 def test_troubleshooting_quotes_messages_the_connector_really_prints() -> None:
     source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "source_sentry").rglob("*.py"))
     for situation, fragment, _ in gen_docs.COMMON_ERRORS:
