@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import ssl
 import threading
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from .models import EventRef
 from .shapes import Shapes
@@ -143,25 +143,27 @@ class WebhookSender:
             return [dict(d) for d in self._log]
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a 3xx is the delivery's answer, as Sentry takes it
-
-
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float, verify: bool | str) -> int:
     """POST once; the receiver's status (3xx and errors included). No proxy from the environment
     (it must not swallow a loopback delivery) and no redirect is followed."""
-    context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-    if verify is False:
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), _NoRedirect(), urllib.request.HTTPSHandler(context=context)
-    )
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+        if verify is False:
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        connection = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout, context=context)
+    else:
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     try:
-        with opener.open(urllib.request.Request(url, data=body, headers=headers, method="POST"), timeout=timeout) as answer:
-            return int(answer.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
+        try:
+            connection.request("POST", target, body=body, headers=headers)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a receiver may refuse a body (413) before reading it all: its answer still counts
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def _serialize(envelope: dict[str, Any], pad_bytes: int) -> bytes:
