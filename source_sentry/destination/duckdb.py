@@ -5,7 +5,12 @@ Tables (per stream ``S``; every identifier quoted, so any stream or field name w
 - ``S``: the stream's table. Append modes add to it; Append + Deduped keeps the latest version of
   each primary key; overwrite modes replace it by swapping in the staging table.
 - ``_airbyte_raw_S``: Append + Deduped only, every record version (history).
+- ``_airbyte_pending_S``: Append + Deduped only, record versions not yet merged into ``S``, each
+  with its order of arrival (column ``\\x01seq``); ``_airbyte_staged_S`` is its Overwrite + Deduped twin,
+  merged into the staging table, dropped with it.
 - ``_airbyte_tmp_S``: overwrite modes only, this sync's rows until the stream COMPLETEs.
+- ``_airbyte_dedup``: the primary key of each Append + Deduped stream, for merging its pending
+  table when the file is next opened, whatever that sync's catalog.
 - ``_airbyte_state``: one stored STATE per incremental stream, for the next sync.
 - ``_airbyte_columns``: which record field lives in which column (a field DuckDB or a person
   could not use as a name, ``""`` for one, or two differing only by case, get another name: see
@@ -13,8 +18,9 @@ Tables (per stream ``S``; every identifier quoted, so any stream or field name w
 
 Transactions: a stream's records wait in a batch file and are written when a STATE of that stream
 arrives (states are grouped: a few megabytes or seconds of records at a time), in ONE transaction
-with the state row (and the dedup upsert, and any new columns). A killed sync therefore resumes
-from its last committed state with nothing lost or duplicated in the deduped table. Records of a
+with the state row (and the rows pending a dedup merge, and any new columns). A killed sync
+therefore resumes from its last committed state with nothing lost or duplicated in the deduped
+table. Records of a
 stream that ends INCOMPLETE or with an ERROR after its last state are dropped; records after the
 last state of a stream that COMPLETEs are kept.
 
@@ -30,10 +36,19 @@ an integer beyond 64 bits; deep nesting) is encoded field by field; a batch of b
 (a lone surrogate escape, invalid UTF-8) is parsed again in Python and written the dict way; one
 whose object outgrows the memory cap goes again with more memory.
 
-Dedup: per batch, the last version of each key is found in the batch alone (a window over its
-rows), and replaces the stored row of that key with a ``DELETE ... USING`` joined on the batch's
-keys and an INSERT. The join scans the table's key column, so its cost grows with the table
-(``bench/bench_duckdb_write.py --dedup``); an index would not fit the memory cap.
+Dedup (as Airbyte's destinations load raw rows and "type and dedupe" less often): a batch goes
+into the history and the pending table, in its state's transaction, with no join against the
+deduped table: its cost is the batch's, whatever the table's size (a ``DELETE ... USING`` per
+batch scanned the table's keys: 262 ms a batch at 1M rows; an index did not fit the memory cap).
+The pending table is merged into ``S`` (``_merge``: per key the last version received wins; a
+tombstone keeps the last known version with its deletion time), in one transaction, when the
+stream COMPLETEs, when the sync ends (closed or aborted), when the file is next opened (a killed
+sync's rows, every stream's, before anything else), and mid-sync whenever it holds
+max(``MERGE_FLOOR``, ``S``'s rows) rows: a geometric schedule, so the merges of a sync cost
+O(rows received) in all and each batch an amortised constant. So ``S`` may lag a running (or
+killed, until the next open) sync by at most that many rows, but never holds one key twice;
+what a state covers is committed in the history and pending tables. Batches are numbered by a
+sequence in the file, so the last received wins even between two writers of it (``listen``).
 
 Threads: with ``background=True`` (``sync``) the database work runs on a writer thread of its own
 while the caller goes on reading: DuckDB releases the GIL while it works, so loading overlaps the
@@ -122,6 +137,10 @@ ORDER_SEQUENCE = "_airbyte_pending_order"
 # Pending rows merged into the final table once they reach max(this, the table's rows): a
 # geometric schedule, so merges cost O(rows received) over a sync, and a batch O(batch).
 MERGE_FLOOR = 50_000
+# Pending rows merged per slice of keys: one merge of 1M pending rows into 1M ran out of the
+# 48 MB pool; slices of 250,000 fit it (32-character keys too), and took 4.5 s where slices of
+# 100,000 took 7.9 s (one more scan of each table per slice), measured.
+MERGE_SLICE = 250_000
 
 _EMPTY_META = '{"changes":[]}'
 # Names of the loader's own columns beside the record's: no column name holds a control character
@@ -358,7 +377,8 @@ class DuckDBDestination:
     this process to share (its commits and ours then never interleave; held by each database job,
     never while waiting for one). ``background``: write on a thread of its own (see the module
     docstring); an error of the writer is raised by the next call after it. ``merge_floor``: the
-    fewest pending rows a long sync merges into a deduplicated table (see the module docstring).
+    fewest pending rows a long sync merges into a deduplicated table (see the module docstring);
+    ``merge_slice``: the most pending rows merged at once (a slice of the keys).
     """
 
     def __init__(
@@ -375,8 +395,10 @@ class DuckDBDestination:
         lock: threading.RLock | None = None,
         background: bool = False,
         merge_floor: int = MERGE_FLOOR,
+        merge_slice: int = MERGE_SLICE,
     ) -> None:
         self._merge_floor = merge_floor
+        self._merge_slice = merge_slice
         self._commit_records = commit_records
         self._commit_seconds = commit_seconds
         self._commit_bytes = commit_bytes
@@ -972,8 +994,10 @@ class DuckDBDestination:
 
         Per key, the last version received wins: it replaces the target's row. A tombstone
         (``_ab_cdc_deleted_at`` set) keeps the key's last known version, with that time: the last
-        live version in ``pending`` if any, else the target's row. Found by one aggregate over the
-        keys (narrow: no sort of whole rows) and a join on the winning versions' order."""
+        live version in ``pending`` if any, else the target's row. Found by an aggregate over the
+        keys (narrow: no sort of whole rows) and a join on the winning versions' order, a slice of
+        the keys (by hash) at a time: each slice's join fits the memory cap (all at once, 1M
+        pending rows did not), for one more scan of the tables per ``merge_slice`` rows."""
         con = self._con
         stored = self._table_columns(pending) or set()
         columns = ColumnSet(c for c in columns if c.name.lower() in stored)
@@ -984,30 +1008,39 @@ class DuckDBDestination:
         column = quote_ident(deleted.name) if deleted is not None else None
         tomb = f"arg_max_null({column}, {_SEQ})" if column else "NULL"  # the last version's deletion time
         live = f"max({_SEQ}) FILTER (WHERE {column} IS NULL)" if column else f"max({_SEQ})"
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {WINNERS_TABLE} AS SELECT "
-            + "".join(f"{key} AS k{i}, " for i, key in enumerate(keys))
-            + f"{live} AS live, {tomb} AS tomb FROM {quote_ident(pending)} GROUP BY ALL"
-        )
         matches = " AND ".join(f"{expr(quote_ident(target) + '.' + col)} IS NOT DISTINCT FROM w.k{i}"
                                for i, (expr, col) in enumerate(zip(key_exprs, key_columns, strict=True)))
-        changed = 0
-        # Keys with a live version: the last one replaces the stored row (marked deleted if a
-        # tombstone came after it).
-        row = con.execute(f"DELETE FROM {quote_ident(target)} USING {WINNERS_TABLE} AS w WHERE w.live IS NOT NULL AND {matches}").fetchone()
-        changed -= int(row[0]) if row else 0
         names = [name for name, _ in META_COLUMNS] + [c.name for c in columns]
         values = ", ".join("w.tomb" if column and quote_ident(name) == column else f"p.{quote_ident(name)}" for name in names)
-        row = con.execute(
-            f"INSERT INTO {quote_ident(target)} ({', '.join(quote_ident(name) for name in names)}) "
-            f"SELECT {values} FROM {quote_ident(pending)} AS p JOIN {WINNERS_TABLE} AS w ON p.{_SEQ} = w.live"
-        ).fetchone()
-        changed += int(row[0]) if row else 0
-        if column:
-            # Keys with only tombstones pending: the stored row (if any) gets the deletion time.
-            con.execute(f"UPDATE {quote_ident(target)} SET {column} = w.tomb FROM {WINNERS_TABLE} AS w WHERE w.live IS NULL AND {matches}")
+        row = con.execute(f"SELECT count(*) FROM {quote_ident(pending)}").fetchone()
+        slices = max(1, -(-int(row[0] if row else 0) // self._merge_slice))
+        changed = 0
+        for part in range(slices):
+            where = f"WHERE hash({', '.join(keys)}) % {slices} = {part}" if slices > 1 else ""
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {WINNERS_TABLE} AS SELECT "
+                + "".join(f"{key} AS k{i}, " for i, key in enumerate(keys))
+                + f"{live} AS live, {tomb} AS tomb FROM {quote_ident(pending)} {where} GROUP BY ALL"
+            )
+            # Keys with a live version: the last one replaces the stored row (marked deleted if a
+            # tombstone came after it).
+            row = con.execute(
+                f"DELETE FROM {quote_ident(target)} USING {WINNERS_TABLE} AS w WHERE w.live IS NOT NULL AND {matches}"
+            ).fetchone()
+            changed -= int(row[0]) if row else 0
+            row = con.execute(
+                f"INSERT INTO {quote_ident(target)} ({', '.join(quote_ident(name) for name in names)}) "
+                f"SELECT {values} FROM {quote_ident(pending)} AS p JOIN {WINNERS_TABLE} AS w ON p.{_SEQ} = w.live"
+            ).fetchone()
+            changed += int(row[0]) if row else 0
+            if column:
+                # Keys with only tombstones pending: the stored row (if any) gets the deletion time.
+                con.execute(
+                    f"UPDATE {quote_ident(target)} SET {column} = w.tomb FROM {WINNERS_TABLE} AS w "
+                    f"WHERE w.live IS NULL AND {matches}"
+                )
+            con.execute(f"DROP TABLE {WINNERS_TABLE}")
         con.execute(f"DELETE FROM {quote_ident(pending)}")
-        con.execute(f"DROP TABLE {WINNERS_TABLE}")
         return changed
 
     # ---------------------------------------------------------------- tables and columns

@@ -14,6 +14,7 @@ import pytest
 from dest_helpers import catalog, configured_stream, event, query, record, saved_states, state, status, tables
 
 from source_sentry.destination import DuckDBDestination
+from source_sentry.destination.duckdb import MERGE_SLICE
 
 EVENTS = "events"
 
@@ -26,12 +27,13 @@ def _counts(destination: DuckDBDestination) -> tuple[int, int, int]:
     return int(final[0]), int(final[1]), int(pending)
 
 
-def test_a_long_sync_merges_mid_sync_at_the_geometric_threshold(tmp_path):
+@pytest.mark.parametrize("merge_slice", [MERGE_SLICE, 7])
+def test_a_long_sync_merges_mid_sync_at_the_geometric_threshold(tmp_path, merge_slice):
     """With a floor of 30, batches of 10 new keys are merged when pending reaches max(30, final rows):
     after 30, 60, 120 rows; in between the final table lags and the rows wait in pending."""
     path = tmp_path / "p.duckdb"
     cat = catalog(configured_stream(EVENTS, "incremental", "append_dedup"))
-    destination = DuckDBDestination(path, cat, commit_records=1, merge_floor=30)
+    destination = DuckDBDestination(path, cat, commit_records=1, merge_floor=30, merge_slice=merge_slice)
     destination.write(status(EVENTS, "STARTED"))
     seen = []
     for page in range(14):
@@ -50,13 +52,14 @@ def test_a_long_sync_merges_mid_sync_at_the_geometric_threshold(tmp_path):
     assert result.streams[EVENTS].rows == 140
 
 
-def test_the_last_version_wins_across_merges_and_a_tombstone_keeps_the_last_known_row(tmp_path):
+@pytest.mark.parametrize("merge_slice", [MERGE_SLICE, 2])  # one slice of keys, or several
+def test_the_last_version_wins_across_merges_and_a_tombstone_keeps_the_last_known_row(tmp_path, merge_slice):
     path = tmp_path / "t.duckdb"
     schema = {"type": "object", "properties": {"id": {"type": "string"}, "v": {"type": "integer"},
                                                "_ab_cdc_deleted_at": {"type": ["string", "null"], "format": "date-time"}}}
     cat = catalog(configured_stream(EVENTS, "incremental", "append_dedup", schema=schema, primary_key=[["id"]]))
     gone = "2024-11-20T00:00:00Z"
-    destination = DuckDBDestination(path, cat, commit_records=1, merge_floor=4)
+    destination = DuckDBDestination(path, cat, commit_records=1, merge_floor=4, merge_slice=merge_slice)
     destination.write(status(EVENTS, "STARTED"))
     pages = [
         [{"id": "a", "v": 1}, {"id": "b", "v": 1}, {"id": "c", "v": 1}, {"id": "d", "v": 1}],  # merged: 4 >= 4
