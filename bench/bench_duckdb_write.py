@@ -10,7 +10,11 @@ committed in groups (see ``_COMMIT_BYTES`` in the destination), as in a sync.
 ``--dedup 10000,100000,1000000``: for each table size, a table of that many rows (and its
 history) is made in SQL, then ``--rounds`` batches of ``--batch`` records (half of them new
 versions of stored keys, half new keys) are committed one at a time, each timed: Append + Deduped
-against Append, the difference being what the dedup costs per batch at that size.
+against Append, the difference being what the dedup costs per batch at that size. Where the
+destination merges a pending table (``_merge``), the merge is timed too: a pending table of
+max(``MERGE_FLOOR``, size) rows (the geometric threshold; half of them new versions of stored
+keys) merged into the table of that size, and that cost spread over the threshold's batches (the
+amortised merge per batch). The deduped table is checked for one row per key at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
+import duckdb
 import orjson
 
 from source_sentry.destination import DuckDBDestination
@@ -155,10 +160,47 @@ def batch_seconds(size: int, mode: str, batch: int, rounds: int, workdir: Path) 
         began = time.perf_counter()
         destination.write(_state(n))  # commits the batch, inline: timed to its end
         seconds.append(time.perf_counter() - began)
-    rows = destination._con.execute('SELECT count(*), count(DISTINCT id) FROM "events"').fetchone()
-    destination.abort()
-    assert rows is not None and (mode != "append_dedup" or rows[0] == rows[1]), rows
+    destination.close()
+    _check_one_row_per_key(path, mode)
     return seconds
+
+
+def _check_one_row_per_key(path: Path, mode: str) -> None:
+    # count(DISTINCT) of 1M keys needs more than the destination's 48 MB: a connection of its own.
+    with duckdb.connect(str(path), config={"memory_limit": "1GB"}) as con:
+        rows = con.execute('SELECT count(*), count(DISTINCT id) FROM "events"').fetchone()
+    assert rows is not None and (mode != "append_dedup" or rows[0] == rows[1]), rows
+
+
+def merge_seconds(size: int, workdir: Path) -> tuple[int, float] | None:
+    """(pending rows, seconds) of one merge of a pending table at the threshold into a table of
+    ``size`` rows; None where the destination merges every batch (no ``_merge``)."""
+    if not hasattr(DuckDBDestination, "_merge"):
+        return None
+    from source_sentry.destination.duckdb import MERGE_FLOOR
+
+    pending = max(MERGE_FLOOR, size)
+    path = workdir / f"merge-{size}.duckdb"
+    destination = DuckDBDestination(path, _catalog("append_dedup"))
+    columns = "_airbyte_raw_id, _airbyte_extracted_at, _airbyte_generation_id, _airbyte_meta, id, title, \"dateCreated\", size, \"user\""
+    values = "uuid()::VARCHAR, now(), 0, '{{\"changes\":[]}}', {key}, 'title ' || i, now(), i, '{{\"id\":1}}'"
+    for table in ('"events"', '"_airbyte_raw_events"'):
+        destination._con.execute(f"INSERT INTO {table} ({columns}) SELECT {values.format(key='i::VARCHAR')} FROM range(?) t(i)", [size])
+    # Half new versions of stored keys (some of them twice), half new keys; in order of arrival.
+    key = f"CASE WHEN i % 2 = 0 THEN (hash(i) % {size})::VARCHAR ELSE ({size} + i)::VARCHAR END"
+    destination._con.execute(
+        f'INSERT INTO "_airbyte_pending_events" ({columns}, "\x01seq") SELECT {values.format(key=key)}, i FROM range(?) t(i)',
+        [pending],
+    )
+    destination._con.execute("CHECKPOINT")
+    run = destination._runs["events"]
+    began = time.perf_counter()
+    destination._writer.call(lambda: destination._transaction(
+        lambda: destination._merge(run.pending, run.target, run.columns, run.config.primary_key)))
+    seconds = time.perf_counter() - began
+    destination.close()
+    _check_one_row_per_key(path, "append_dedup")
+    return pending, seconds
 
 
 def main() -> None:
@@ -178,6 +220,14 @@ def main() -> None:
                     f"append {append * 1000:7.1f} ms, dedup part {(dedup - append) * 1000:7.1f} ms (medians of {args.rounds})",
                     flush=True,
                 )
+                merged = merge_seconds(size, Path(tmp))
+                if merged is not None:
+                    pending, seconds = merged
+                    print(
+                        f"    merge of {pending:,} pending rows: {seconds * 1000:7.1f} ms, "
+                        f"amortised {seconds * 1000 * args.batch / pending:5.1f} ms per batch of {args.batch:,}",
+                        flush=True,
+                    )
         return
     records = make_records(args.records)
     scenarios = [

@@ -190,7 +190,13 @@ class Listener:
         ).fetchone())
 
     def _stored(self, table: str, key: str) -> bool:
-        return self._stored_table(table) and bool(self._con.execute(f'SELECT 1 FROM "{table}" WHERE id = ?', [key]).fetchone())
+        """Whether a sync stored ``key`` in ``table``: merged, or still waiting in its pending table."""
+        from .destination.duckdb import PENDING_PREFIX
+
+        return any(
+            self._stored_table(name) and self._con.execute(f'SELECT 1 FROM "{name}" WHERE id = ?', [key]).fetchone()
+            for name in (table, PENDING_PREFIX + table)
+        )
 
     # ---------------------------------------------------------------- syncs
 

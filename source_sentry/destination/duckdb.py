@@ -5,7 +5,12 @@ Tables (per stream ``S``; every identifier quoted, so any stream or field name w
 - ``S``: the stream's table. Append modes add to it; Append + Deduped keeps the latest version of
   each primary key; overwrite modes replace it by swapping in the staging table.
 - ``_airbyte_raw_S``: Append + Deduped only, every record version (history).
+- ``_airbyte_pending_S``: Append + Deduped only, record versions not yet merged into ``S``, each
+  with its order of arrival (column ``\\x01seq``); ``_airbyte_staged_S`` is its Overwrite + Deduped twin,
+  merged into the staging table, dropped with it.
 - ``_airbyte_tmp_S``: overwrite modes only, this sync's rows until the stream COMPLETEs.
+- ``_airbyte_dedup``: the primary key of each Append + Deduped stream, for merging its pending
+  table when the file is next opened, whatever that sync's catalog.
 - ``_airbyte_state``: one stored STATE per incremental stream, for the next sync.
 - ``_airbyte_columns``: which record field lives in which column (a field DuckDB or a person
   could not use as a name, ``""`` for one, or two differing only by case, get another name: see
@@ -13,8 +18,9 @@ Tables (per stream ``S``; every identifier quoted, so any stream or field name w
 
 Transactions: a stream's records wait in a batch file and are written when a STATE of that stream
 arrives (states are grouped: a few megabytes or seconds of records at a time), in ONE transaction
-with the state row (and the dedup upsert, and any new columns). A killed sync therefore resumes
-from its last committed state with nothing lost or duplicated in the deduped table. Records of a
+with the state row (and the rows pending a dedup merge, and any new columns). A killed sync
+therefore resumes from its last committed state with nothing lost or duplicated in the deduped
+table. Records of a
 stream that ends INCOMPLETE or with an ERROR after its last state are dropped; records after the
 last state of a stream that COMPLETEs are kept.
 
@@ -30,10 +36,19 @@ an integer beyond 64 bits; deep nesting) is encoded field by field; a batch of b
 (a lone surrogate escape, invalid UTF-8) is parsed again in Python and written the dict way; one
 whose object outgrows the memory cap goes again with more memory.
 
-Dedup: per batch, the last version of each key is found in the batch alone (a window over its
-rows), and replaces the stored row of that key with a ``DELETE ... USING`` joined on the batch's
-keys and an INSERT. The join scans the table's key column, so its cost grows with the table
-(``bench/bench_duckdb_write.py --dedup``); an index would not fit the memory cap.
+Dedup (as Airbyte's destinations load raw rows and "type and dedupe" less often): a batch goes
+into the history and the pending table, in its state's transaction, with no join against the
+deduped table: its cost is the batch's, whatever the table's size (a ``DELETE ... USING`` per
+batch scanned the table's keys: 262 ms a batch at 1M rows; an index did not fit the memory cap).
+The pending table is merged into ``S`` (``_merge``: per key the last version received wins; a
+tombstone keeps the last known version with its deletion time), in one transaction, when the
+stream COMPLETEs, when the sync ends (closed or aborted), when the file is next opened (a killed
+sync's rows, every stream's, before anything else), and mid-sync whenever it holds
+max(``MERGE_FLOOR``, ``S``'s rows) rows: a geometric schedule, so the merges of a sync cost
+O(rows received) in all and each batch an amortised constant. So ``S`` may lag a running (or
+killed, until the next open) sync by at most that many rows, but never holds one key twice;
+what a state covers is committed in the history and pending tables. Batches are numbered by a
+sequence in the file, so the last received wins even between two writers of it (``listen``).
 
 Threads: with ``background=True`` (``sync``) the database work runs on a writer thread of its own
 while the caller goes on reading: DuckDB releases the GIL while it works, so loading overlaps the
@@ -110,14 +125,29 @@ STATE_TABLE = "_airbyte_state"
 COLUMNS_TABLE = "_airbyte_columns"
 RAW_PREFIX = "_airbyte_raw_"
 TMP_PREFIX = "_airbyte_tmp_"
+PENDING_PREFIX = "_airbyte_pending_"
+STAGED_PREFIX = "_airbyte_staged_"
+DEDUP_TABLE = "_airbyte_dedup"
 BATCH_TABLE = "_airbyte_batch"
 TYPED_TABLE = "_airbyte_typed"
+WINNERS_TABLE = "_airbyte_winners"
+# Numbers each loaded batch: a pending row's order is (batch number, place in the batch), so the
+# last received version wins even across two writers of one file (``listen``: a sync, webhooks).
+ORDER_SEQUENCE = "_airbyte_pending_order"
+# Pending rows merged into the final table once they reach max(this, the table's rows): a
+# geometric schedule, so merges cost O(rows received) over a sync, and a batch O(batch).
+MERGE_FLOOR = 50_000
+# Pending rows merged per slice of keys: one merge of 1M pending rows into 1M ran out of the
+# 48 MB pool; slices of 250,000 fit it (32-character keys too), and took 4.5 s where slices of
+# 100,000 took 7.9 s (one more scan of each table per slice), measured.
+MERGE_SLICE = 250_000
 
 _EMPTY_META = '{"changes":[]}'
 # Names of the loader's own columns beside the record's: no column name holds a control character
 # (``columns.column_name``), so these never clash with one.
 _SEQ = '"\x01seq"'
-_LAST = '"\x01last"'
+# A pending row's order: its batch's number times this, plus its place in the batch.
+_BATCH_ORDER = 1 << 32
 
 _SCHEMA_DDL = (
     f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
@@ -125,6 +155,8 @@ _SCHEMA_DDL = (
     f"CREATE TABLE IF NOT EXISTS {COLUMNS_TABLE} ("
     "stream_name VARCHAR, field_name VARCHAR, column_name VARCHAR, column_type VARCHAR, "
     "position INTEGER, PRIMARY KEY (stream_name, field_name))",
+    f"CREATE TABLE IF NOT EXISTS {DEDUP_TABLE} (stream_name VARCHAR PRIMARY KEY, primary_key JSON)",
+    f"CREATE SEQUENCE IF NOT EXISTS {ORDER_SEQUENCE}",
 )
 
 T = TypeVar("T")
@@ -216,6 +248,11 @@ class _Run:
         self.pending_records = 0
         self.pending_size = 0
         self.last_commit = time.monotonic()
+        # Dedup (the writer's): rows waiting in the pending table, and the target's rows at the
+        # last merge (the geometric threshold). Another writer of the file (``listen``) may merge
+        # them meanwhile: then the count is high, and a merge comes early, never late.
+        self.pending_rows = 0
+        self.target_rows = 0
         self.result = StreamResult(config.name, config.sync_mode, config.destination_sync_mode)
 
     @property
@@ -236,9 +273,19 @@ class _Run:
         return TMP_PREFIX + self.config.name
 
     @property
+    def target(self) -> str:
+        """The table batches end up in: the staging table when overwriting, else the final one."""
+        return self.staging if self.config.overwrite else self.final
+
+    @property
+    def pending(self) -> str:
+        """Dedup: the table batches wait in until merged into ``target``."""
+        return (STAGED_PREFIX if self.config.overwrite else PENDING_PREFIX) + self.config.name
+
+    @property
     def tables(self) -> tuple[str, ...]:
         """Every table this stream may own (existing or not)."""
-        return (self.final, self.raw, self.staging)
+        return (self.final, self.raw, self.staging, self.pending)
 
     @property
     def closed(self) -> bool:
@@ -329,7 +376,9 @@ class DuckDBDestination:
     deletes what the source no longer has. ``lock``: the lock of another writer of the same file in
     this process to share (its commits and ours then never interleave; held by each database job,
     never while waiting for one). ``background``: write on a thread of its own (see the module
-    docstring); an error of the writer is raised by the next call after it.
+    docstring); an error of the writer is raised by the next call after it. ``merge_floor``: the
+    fewest pending rows a long sync merges into a deduplicated table (see the module docstring);
+    ``merge_slice``: the most pending rows merged at once (a slice of the keys).
     """
 
     def __init__(
@@ -345,7 +394,11 @@ class DuckDBDestination:
         commit_bytes: int = _COMMIT_BYTES,
         lock: threading.RLock | None = None,
         background: bool = False,
+        merge_floor: int = MERGE_FLOOR,
+        merge_slice: int = MERGE_SLICE,
     ) -> None:
+        self._merge_floor = merge_floor
+        self._merge_slice = merge_slice
         self._commit_records = commit_records
         self._commit_seconds = commit_seconds
         self._commit_bytes = commit_bytes
@@ -442,6 +495,8 @@ class DuckDBDestination:
                         self._flush_pending(run)
                         self._drop_buffer(run)
                         self._drop_staging(run)
+                        if not run.config.overwrite:
+                            self._commit(run, None, merge=True)  # what states covered reaches the table
                         if run.result.status == "STARTED":
                             run.result.status = "INCOMPLETE"
                 for run in self._runs.values():
@@ -466,6 +521,8 @@ class DuckDBDestination:
                     self._drop_buffer(run)
                     if run.result.status != "COMPLETE":
                         self._drop_staging(run)
+                        if not run.config.overwrite:
+                            self._commit(run, None, merge=True)  # else the next open merges it
                 self._writer.call(lambda: None)  # wait for the writer
             except Exception:
                 pass  # the previous tables are untouched either way; staging is recreated next time
@@ -639,6 +696,25 @@ class DuckDBDestination:
         self._transaction(lambda: [self._con.execute(sql) for sql in _SCHEMA_DDL])
         for sql in SQL_MACROS:
             self._con.execute(sql)
+        self._merge_left_over()
+
+    def _merge_left_over(self) -> None:
+        """Merge every stream's non-empty pending table (a sync killed before its merge, of any
+        catalog) into its final table, each in a transaction: before anything reads or writes."""
+        registered = self._con.execute(f"SELECT stream_name, primary_key FROM {DEDUP_TABLE} ORDER BY 1").fetchall()
+        for stream, key in registered:
+            pending = PENDING_PREFIX + stream
+            if self._table_columns(stream) is None or self._table_columns(pending) is None:
+                continue
+            if not self._con.execute(f"SELECT 1 FROM {quote_ident(pending)} LIMIT 1").fetchall():
+                continue
+            rows = self._con.execute(
+                f"SELECT field_name, column_name, column_type FROM {COLUMNS_TABLE} WHERE stream_name = ? ORDER BY position",
+                [stream],
+            ).fetchall()
+            columns = ColumnSet(Column(f, n, t) for f, n, t in rows)
+            primary_key = tuple(tuple(path) for path in orjson.loads(key))
+            self._transaction(lambda p=pending, t=stream, c=columns, k=primary_key: self._merge(p, t, c, k))  # type: ignore[misc]
 
     def _open_stream(self, config: ConfiguredStream) -> _Run:
         """Load the stream's column mapping, merge its schema, create its append tables."""
@@ -668,8 +744,16 @@ class DuckDBDestination:
                 self._ensure_table(run, run.final)
             if config.dedup and not config.overwrite:
                 self._ensure_table(run, run.raw)
+                self._ensure_table(run, run.pending, ordered=True)
+                # The next open merges what a killed sync left pending, whatever its catalog.
+                self._con.execute(
+                    f"INSERT OR REPLACE INTO {DEDUP_TABLE} VALUES (?, ?::JSON)",
+                    [config.name, orjson.dumps(config.primary_key).decode()],
+                )
 
         self._transaction(create)
+        if config.dedup and not config.overwrite:
+            run.target_rows = self._count_rows(run.final) or 0
         return run
 
     def _start(self, run: _Run) -> None:
@@ -680,7 +764,10 @@ class DuckDBDestination:
 
             def recreate() -> None:
                 self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.staging)}")
+                self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.pending)}")
                 self._ensure_table(run, run.staging)
+                if run.config.dedup:
+                    self._ensure_table(run, run.pending, ordered=True)
 
             self._writer.submit(lambda: self._transaction(recreate))
             run.staging_ready = True
@@ -692,8 +779,8 @@ class DuckDBDestination:
         if run.config.overwrite and not run.swapped:
             self._commit(run, None, swap=True)
             run.swapped = True
-        elif run.buffered:
-            self._commit(run, None)
+        elif run.buffered or run.config.dedup:
+            self._commit(run, None, merge=True)
 
     def _fail(self, run: _Run) -> None:
         """The stream ended INCOMPLETE or with an error: keep what states cover, drop the rest."""
@@ -711,29 +798,35 @@ class DuckDBDestination:
 
     def _drop_staging(self, run: _Run) -> None:
         if run.config.overwrite and run.staging_ready and not run.swapped:
-            drop = f"DROP TABLE IF EXISTS {quote_ident(run.staging)}"
+            drop = f"DROP TABLE IF EXISTS {quote_ident(run.staging)}; DROP TABLE IF EXISTS {quote_ident(run.pending)}"
             self._writer.submit(lambda: self._transaction(lambda: self._con.execute(drop)))
 
     # ---------------------------------------------------------------- the write transaction
 
-    def _commit(self, run: _Run, state: dict[str, Any] | None, *, swap: bool = False) -> None:
-        """Hand the run's batch, its state (if kept) and, with ``swap``, the table swap to the
-        writer: all in one transaction. The run starts a new batch."""
+    def _commit(self, run: _Run, state: dict[str, Any] | None, *, swap: bool = False, merge: bool = False) -> None:
+        """Hand the run's batch, its state (if kept), with ``merge`` the dedup merge of what is
+        pending, and with ``swap`` the table swap (merge first) to the writer: all in one
+        transaction. The run starts a new batch."""
         batch, run.batch = run.batch, None
         sealed = None
         if batch is not None:
             batch.out.close()
             sealed = _Sealed(batch.path, batch.records, batch.size, batch.longest)
         store_state = state is not None and run.config.keeps_state
-        if sealed is None and not store_state and not swap:
+        merge = (merge or swap) and run.config.dedup
+        if sealed is None and not store_state and not swap and not merge:
             return
-        self._writer.submit(lambda: self._write_batch(run, sealed, state if store_state else None, swap))
+        self._writer.submit(lambda: self._write_batch(run, sealed, state if store_state else None, swap, merge))
 
-    def _write_batch(self, run: _Run, batch: _Sealed | None, state: dict[str, Any] | None, swap: bool) -> None:
-        """The writer's job: load ``batch``, store ``state``, swap: one transaction (retried as
-        the module docstring says when DuckDB refuses the batch's JSON or runs out of memory)."""
+    def _write_batch(self, run: _Run, batch: _Sealed | None, state: dict[str, Any] | None, swap: bool, merge: bool) -> None:
+        """The writer's job: load ``batch``, store ``state``, merge what is pending (with ``merge``
+        or past the threshold), swap: one transaction (retried as the module docstring says when
+        DuckDB refuses the batch's JSON or runs out of memory)."""
+        # Dedup counts, set once the transaction committed (a retried body starts from them again).
+        counts: list[tuple[int, int]] = []
 
         def body() -> None:
+            counts.clear()
             if batch is not None:
                 self._con.execute(
                     f"CREATE OR REPLACE TEMP TABLE {BATCH_TABLE} AS SELECT * FROM read_json("
@@ -742,9 +835,17 @@ class DuckDBDestination:
                     f"maximum_object_size={max(batch.longest + 1024, 1 << 20)})"
                 )
                 self._load(run)
+            if run.config.dedup:
+                pending, target = run.pending_rows + (batch.records if batch is not None else 0), run.target_rows
+                if pending and (merge or pending >= max(self._merge_floor, target)):
+                    target += self._merge(run.pending, run.target, run.columns, run.config.primary_key)
+                    pending = 0
+                counts.append((pending, target))
             if state is not None:
                 self._store_state(run.config.name, state)
             if swap:
+                if run.config.dedup:
+                    self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.pending)}")
                 self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.final)}")
                 self._con.execute(f"ALTER TABLE {quote_ident(run.staging)} RENAME TO {quote_ident(run.final)}")
                 # The table now holds this full refresh; an older incremental cursor no longer
@@ -757,6 +858,8 @@ class DuckDBDestination:
             while True:
                 try:
                     self._transaction(body)
+                    if counts:
+                        run.pending_rows, run.target_rows = counts[0]
                     break
                 except duckdb.InvalidInputException as exc:
                     run.columns = columns  # the rolled-back columns
@@ -873,37 +976,72 @@ class DuckDBDestination:
         if not config.dedup:
             con.execute(f"INSERT INTO {target} ({names}) SELECT * EXCLUDE ({_SEQ}) FROM ({typed})")
             return
-        # Dedup: the batch goes whole into the history; then the last version of each key in the
-        # batch (found in the batch alone) replaces that key's row: the cost is the batch's, and a
-        # join of its keys against the table's key column.
-        key_exprs = [_key_expr(columns, path) for path in config.primary_key]
-        key_columns = [quote_ident(columns.get(path[0]).name) for path in config.primary_key]  # type: ignore[union-attr]
-        batch_keys = ", ".join(f"{expr(col)} AS k{i}" for i, (expr, col) in enumerate(zip(key_exprs, key_columns, strict=True)))
-        partition = ", ".join(expr(col) for expr, col in zip(key_exprs, key_columns, strict=True))
-        # Last received wins: each key's last row in the batch is marked once, here.
+        # Dedup: the batch goes whole into the history and into the pending table, numbered after
+        # every batch before it; the merge (``_merge``) finds each key's last version later. No
+        # join against the target: the cost is the batch's, whatever the table's size.
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {TYPED_TABLE} AS SELECT *, "
-            f"row_number() OVER (PARTITION BY {partition} ORDER BY {_SEQ} DESC) = 1 AS {_LAST} FROM ({typed})"
+            f"CREATE OR REPLACE TEMP TABLE {TYPED_TABLE} AS SELECT * REPLACE ({_SEQ} + "
+            f"(SELECT nextval('{ORDER_SEQUENCE}') * {_BATCH_ORDER} - min(n) FROM {BATCH_TABLE}) AS {_SEQ}) FROM ({typed})"
         )
         if not config.overwrite:
-            con.execute(f"INSERT INTO {quote_ident(run.raw)} ({names}) SELECT * EXCLUDE ({_SEQ}, {_LAST}) FROM {TYPED_TABLE}")
-        latest = f"SELECT * EXCLUDE ({_SEQ}, {_LAST}) FROM {TYPED_TABLE} WHERE {_LAST}"
-        matches = " AND ".join(
-            f"{expr(target + '.' + col)} IS NOT DISTINCT FROM batch.k{i}"
-            for i, (expr, col) in enumerate(zip(key_exprs, key_columns, strict=True))
-        )
-        deleted = columns.get(DELETED_AT)
-        live = "true" if deleted is None else f"{quote_ident(deleted.name)} IS NULL"
-        con.execute(f"DELETE FROM {target} USING (SELECT {batch_keys} FROM ({latest}) WHERE {live}) AS batch WHERE {matches}")
-        con.execute(f"INSERT INTO {target} ({names}) SELECT * FROM ({latest}) WHERE {live}")
-        if deleted is not None:
-            # Soft delete (a tombstone): the last known version stays, with the time it disappeared upstream.
-            column = quote_ident(deleted.name)
-            con.execute(
-                f"UPDATE {target} SET {column} = batch.d FROM (SELECT {batch_keys}, {column} AS d FROM ({latest}) "
-                f"WHERE {column} IS NOT NULL) AS batch WHERE {matches}"
-            )
+            con.execute(f"INSERT INTO {quote_ident(run.raw)} ({names}) SELECT * EXCLUDE ({_SEQ}) FROM {TYPED_TABLE}")
+        con.execute(f"INSERT INTO {quote_ident(run.pending)} ({names}, {_SEQ}) SELECT * FROM {TYPED_TABLE}")
         con.execute(f"DROP TABLE {TYPED_TABLE}")
+
+    def _merge(self, pending: str, target: str, columns: ColumnSet, primary_key: tuple[tuple[str, ...], ...]) -> int:
+        """Merge the ``pending`` table into ``target`` and empty it (inside the caller's
+        transaction); the change in the target's row count.
+
+        Per key, the last version received wins: it replaces the target's row. A tombstone
+        (``_ab_cdc_deleted_at`` set) keeps the key's last known version, with that time: the last
+        live version in ``pending`` if any, else the target's row. Found by an aggregate over the
+        keys (narrow: no sort of whole rows) and a join on the winning versions' order, a slice of
+        the keys (by hash) at a time: each slice's join fits the memory cap (all at once, 1M
+        pending rows did not), for one more scan of the tables per ``merge_slice`` rows."""
+        con = self._con
+        stored = self._table_columns(pending) or set()
+        columns = ColumnSet(c for c in columns if c.name.lower() in stored)
+        key_exprs = [_key_expr(columns, path) for path in primary_key]
+        key_columns = [quote_ident(columns.get(path[0]).name) for path in primary_key]  # type: ignore[union-attr]
+        keys = [expr(col) for expr, col in zip(key_exprs, key_columns, strict=True)]
+        deleted = columns.get(DELETED_AT)
+        column = quote_ident(deleted.name) if deleted is not None else None
+        tomb = f"arg_max_null({column}, {_SEQ})" if column else "NULL"  # the last version's deletion time
+        live = f"max({_SEQ}) FILTER (WHERE {column} IS NULL)" if column else f"max({_SEQ})"
+        matches = " AND ".join(f"{expr(quote_ident(target) + '.' + col)} IS NOT DISTINCT FROM w.k{i}"
+                               for i, (expr, col) in enumerate(zip(key_exprs, key_columns, strict=True)))
+        names = [name for name, _ in META_COLUMNS] + [c.name for c in columns]
+        values = ", ".join("w.tomb" if column and quote_ident(name) == column else f"p.{quote_ident(name)}" for name in names)
+        row = con.execute(f"SELECT count(*) FROM {quote_ident(pending)}").fetchone()
+        slices = max(1, -(-int(row[0] if row else 0) // self._merge_slice))
+        changed = 0
+        for part in range(slices):
+            where = f"WHERE hash({', '.join(keys)}) % {slices} = {part}" if slices > 1 else ""
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {WINNERS_TABLE} AS SELECT "
+                + "".join(f"{key} AS k{i}, " for i, key in enumerate(keys))
+                + f"{live} AS live, {tomb} AS tomb FROM {quote_ident(pending)} {where} GROUP BY ALL"
+            )
+            # Keys with a live version: the last one replaces the stored row (marked deleted if a
+            # tombstone came after it).
+            row = con.execute(
+                f"DELETE FROM {quote_ident(target)} USING {WINNERS_TABLE} AS w WHERE w.live IS NOT NULL AND {matches}"
+            ).fetchone()
+            changed -= int(row[0]) if row else 0
+            row = con.execute(
+                f"INSERT INTO {quote_ident(target)} ({', '.join(quote_ident(name) for name in names)}) "
+                f"SELECT {values} FROM {quote_ident(pending)} AS p JOIN {WINNERS_TABLE} AS w ON p.{_SEQ} = w.live"
+            ).fetchone()
+            changed += int(row[0]) if row else 0
+            if column:
+                # Keys with only tombstones pending: the stored row (if any) gets the deletion time.
+                con.execute(
+                    f"UPDATE {quote_ident(target)} SET {column} = w.tomb FROM {WINNERS_TABLE} AS w "
+                    f"WHERE w.live IS NULL AND {matches}"
+                )
+            con.execute(f"DROP TABLE {WINNERS_TABLE}")
+        con.execute(f"DELETE FROM {quote_ident(pending)}")
+        return changed
 
     # ---------------------------------------------------------------- tables and columns
 
@@ -916,12 +1054,14 @@ class DuckDBDestination:
         ).fetchall()
         return {name.lower() for (name,) in rows} if rows else None
 
-    def _ensure_table(self, run: _Run, table: str) -> None:
-        """Create ``table`` with the stream's columns, or add the columns it lacks."""
+    def _ensure_table(self, run: _Run, table: str, *, ordered: bool = False) -> None:
+        """Create ``table`` with the stream's columns (``ordered``: and the pending rows' order),
+        or add the columns it lacks."""
         existing = self._table_columns(table)
         if existing is None:
             defs = [f"{quote_ident(n)} {t}" for n, t in META_COLUMNS]
             defs += [f"{quote_ident(c.name)} {c.type}" for c in run.columns]
+            defs += [f"{_SEQ} BIGINT"] if ordered else []
             self._con.execute(f"CREATE TABLE {quote_ident(table)} ({', '.join(defs)})")
             return
         for column in run.columns:

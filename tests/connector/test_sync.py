@@ -212,3 +212,40 @@ def test_a_sync_killed_mid_way_resumes_with_exact_tables(make_emulator, tmp_path
     for table in ["events", "issues", "releases"]:
         [(rows, keys)] = sync.query(f'select count(*), count(distinct id) from "{table}"')
         assert rows == keys
+
+
+# `sync`, SIGKILLed by itself when it is about to merge the events' pending rows into `events`
+# (at the stream's COMPLETE: every state was committed, the merge not).
+_DIES_AT_MERGE = r"""
+import os, signal, sys
+from source_sentry.cli import main
+from source_sentry.destination.duckdb import DuckDBDestination
+
+merge = DuckDBDestination._merge
+
+def dying(self, pending, target, *rest):
+    if target == "events":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return merge(self, pending, target, *rest)
+
+DuckDBDestination._merge = dying
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_sync_killed_before_its_merge_loses_nothing_and_the_next_open_merges(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, events_per_project=230)
+    sync = Sync(tmp_path, emu)
+    script = tmp_path / "dies_at_merge.py"
+    script.write_text(_DIES_AT_MERGE)
+    args = [sys.executable, str(script), *sync.args("--streams", "events")[3:]]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    # Killed before the merge: the final table lags, every event waits in pending with its state.
+    assert sync.query("select count(*) from events") == [(0,)]
+    assert sorted({str(i) for (i,) in sync.query("select id from _airbyte_pending_events")}) == _expected_events(emu)
+    assert sync.query("select count(*) from _airbyte_state where stream_name = 'events'") == [(1,)]
+    # The next open of the file merges them, whatever it syncs (here another stream only).
+    sync.run("--streams", "projects")
+    assert sync.ids("events") == _expected_events(emu)  # one row per key
+    assert sync.query("select count(*) from _airbyte_pending_events") == [(0,)]
