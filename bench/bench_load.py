@@ -135,7 +135,7 @@ print("RESULT " + json.dumps({"records": len(result["events"].to_pandas())}))
 def _pyairbyte_python() -> Path:
     """PyAirbyte's own venv, made as tests/acceptance/test_pyairbyte.py makes it (shared cache)."""
     sys.path.insert(0, str(ROOT / "tests" / "acceptance"))
-    from test_pyairbyte import _pyairbyte_python as make  # type: ignore[import-not-found]
+    from pyairbyte_helpers import pyairbyte_python as make  # type: ignore[import-not-found]
 
     with contextlib.redirect_stdout(sys.stderr):  # it says whether it installed; stdout is the results'
         return Path(make())
