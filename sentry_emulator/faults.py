@@ -21,12 +21,16 @@ over the JSON bytes; `server.py` applies them and the wire kinds):
   plain JSON), ``chunked`` (odd chunks, an extension, a trailer), ``close_delimited`` (no
   length: the body ends when the connection does);
 - records: ``odd_record``, ``no_id``;
+- the JSON text: ``python_json`` (Python's ``json`` defaults: spaces, ASCII escapes),
+  ``pretty_json`` (indented: line breaks between tokens), ``invalid_utf8`` (a byte that is
+  no UTF-8), ``echo_token_escaped`` (the token in a record, every character a ``\\u00XX`` escape);
 - data moving under the client: ``delete_after_page``.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -44,11 +48,15 @@ __all__ = [
     "PRE_KINDS",
     "Fault",
     "FaultTable",
+    "escape_all",
     "fresh_serial",
+    "invalid_utf8",
     "link_next_without_cursor",
     "no_id",
     "odd_record",
     "parse_fault_spec",
+    "pretty_json",
+    "python_json",
 ]
 
 # Faults answered instead of running the endpoint.
@@ -57,7 +65,8 @@ PRE_KINDS = {"429", "reset", "stall", "html", "html_200", "redirect_other_host",
 POST_KINDS = {"truncated_json", "invalid_json", "empty_200", "link_other_host", "short_body", "echo_token",
               "echo_token_link", "region_other_host",
               "no_link", "garbled_link", "results_true_no_cursor", "endless_cursor", "endless_empty",
-              "drip", "bad_gzip", "chunked", "close_delimited", "odd_record", "no_id", "delete_after_page"}
+              "drip", "bad_gzip", "chunked", "close_delimited", "odd_record", "no_id", "delete_after_page",
+              "python_json", "pretty_json", "invalid_utf8", "echo_token_escaped"}
 ENDLESS_KINDS = {"endless_cursor", "endless_empty"}
 FAULT_KINDS = PRE_KINDS | POST_KINDS | {"NNN (any HTTP status, e.g. 500, 502, 503, 504)"}
 
@@ -202,6 +211,35 @@ def odd_record(body: bytes) -> bytes:
     text = orjson.dumps(data)
     text = text.replace(f'"{_SURROGATE_TOKEN}"'.encode(), b'"lone \\ud800 surrogate"', 1)
     return text.replace(f'"{_BIGINT_TOKEN}"'.encode(), str(ODD_BIGINT).encode(), 1)
+
+
+def python_json(body: bytes) -> bytes:
+    """The same JSON as Python's ``json.dumps`` writes it by default: ``", "`` and ``": "``
+    between tokens, every non-ASCII character a ``\\uXXXX`` escape. Unchanged when not JSON."""
+    try:
+        return json.dumps(orjson.loads(body)).encode()
+    except orjson.JSONDecodeError:
+        return body
+
+
+def pretty_json(body: bytes) -> bytes:
+    """The same JSON indented by two spaces: a line break between every two tokens."""
+    try:
+        return json.dumps(orjson.loads(body), indent=2, ensure_ascii=False).encode()
+    except orjson.JSONDecodeError:
+        return body
+
+
+def invalid_utf8(body: bytes) -> bytes:
+    """The body with the byte 0xFF (never part of UTF-8) at the start of its last string value
+    written ``"key":"value"`` (in a list of full events: deep in the last event)."""
+    at = body.rfind(b'":"')
+    return body if at < 0 else body[: at + 3] + b"\xff" + body[at + 3 :]
+
+
+def escape_all(text: str) -> bytes:
+    """``text`` as the inside of a JSON string with every character a ``\\uXXXX`` escape."""
+    return "".join(f"\\u{ord(c):04x}" for c in text).encode()
 
 
 def no_id(body: bytes) -> bytes:

@@ -28,10 +28,14 @@ from .faults import (
     GARBLED_LINK,
     Fault,
     FaultTable,
+    escape_all,
     fresh_serial,
+    invalid_utf8,
     link_next_without_cursor,
     no_id,
     odd_record,
+    pretty_json,
+    python_json,
 )
 from .pagination import MAX_PER_PAGE, Cursor, Page, link_header
 from .ratelimit import RateLimiter
@@ -265,6 +269,9 @@ class App:
             out.headers["Link"] = out.headers["Link"].replace(base, self._other_host())
         elif kind == "echo_token" and out.status == 200:
             out.body = self._echo_token(out.body, auth)
+        elif kind == "echo_token_escaped" and out.status == 200:
+            # The same echo as JSON escapes: the same strings once read, other bytes on the wire.
+            out.body = self._echo_token(out.body, auth).replace(auth.encode(), escape_all(auth)).replace(b"/", b"\\/")
         elif kind == "region_other_host" and out.status == 200:
             out.body = self._region_other_host(out.body)
         elif kind == "echo_token_link" and "Link" in out.headers:
@@ -290,6 +297,12 @@ class App:
             out.body = odd_record(out.body)
         elif kind == "no_id" and out.status == 200:
             out.body = no_id(out.body)
+        elif kind == "python_json":
+            out.body = python_json(out.body)
+        elif kind == "pretty_json":
+            out.body = pretty_json(out.body)
+        elif kind == "invalid_utf8" and out.status == 200:
+            out.body = invalid_utf8(out.body)
 
     def _endless(self, out: _Out, fault: Fault, raw_path: str, query: list[tuple[str, str]]) -> None:
         """endless_cursor: the first page this fault served for the path, again; endless_empty:

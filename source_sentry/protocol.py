@@ -21,6 +21,7 @@ __all__ = [
     "CHANGES",
     "Emit",
     "Output",
+    "RawItem",
     "RecordSink",
     "StdoutWriter",
     "catalog_message",
@@ -50,6 +51,15 @@ class RecordSink(Protocol):
 # ``meta.changes``; set by :mod:`source_sentry.http.body`). A NUL byte never starts a key in
 # Sentry's JSON; :func:`record_message` pops it before anything else sees the record.
 CHANGES = "\x00changes"
+
+
+class RawItem(dict[str, Any]):
+    """A list item read for its head only: the fields the connector looks at, as a dict, and
+    the item's whole JSON as Sentry wrote it (``raw``), which goes out as the record's data.
+    Made by :func:`source_sentry.http.body.raw_items`; never serialised as a dict."""
+
+    __slots__ = ("raw",)
+    raw: bytes
 
 
 def now_ms() -> int:
@@ -182,12 +192,13 @@ class Output:
         sink = getattr(self._emit, "records", None)
         if sink is not None and not any(CHANGES in item for item in items):
             dumps = orjson.dumps
-            self.raw_records(stream, [dumps(item) for item in items])
+            self.raw_records(stream, [item.raw if type(item) is RawItem else dumps(item) for item in items])
             return
         self._mark_running(stream)
         emitted_at = now_ms()
         for item in items:
-            self._emit(record_message(stream, item, emitted_at))
+            data = orjson.loads(item.raw) if type(item) is RawItem else item
+            self._emit(record_message(stream, data, emitted_at))
         self._count(stream, len(items))
 
     def raw_records(self, stream: str, data: list[bytes]) -> None:

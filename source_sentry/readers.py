@@ -135,13 +135,14 @@ class _StreamReader:
         stream: StreamDef | None = None,
         read_ahead: bool = True,
         limit: int | None = None,
+        raw: tuple[str, ...] | None = None,
     ) -> AsyncGenerator[Page, None]:
         stream = stream or self.stream
         if stream.page_param is None:
             return self._one_page(stream.endpoint, path, params)
         return self.ctx.client.pages(
             stream.endpoint, path, params, cursor=cursor, page_param=stream.page_param, read_ahead=read_ahead,
-            items_key=stream.items_key, limit=limit,
+            items_key=stream.items_key, limit=limit, raw=raw,
         )
 
     async def _one_page(self, route: Route, path: Mapping[str, str], params: dict[str, Any]) -> AsyncGenerator[Page, None]:
@@ -191,6 +192,15 @@ class _StreamReader:
         if stream.personal_fields and self.ctx.config.personal_data != "keep":
             records = [_personal(r, stream.personal_fields, self.ctx.config.personal_data) for r in records]
         return records
+
+    def _raw_fields(self) -> tuple[str, ...] | None:
+        """What to decode of this stream's items when its records go out as Sentry wrote them
+        (see :func:`source_sentry.http.body.raw_items`): the key and cursor fields, or None
+        when the connector changes its records (a transform, added or personal fields)."""
+        stream = self.stream
+        if stream.transform or stream.personal_fields or stream.extra_fields or stream.project_fields or stream.expand:
+            return None
+        return tuple(dict.fromkeys((*stream.key_fields, *((stream.cursor_field,) if stream.cursor_field else ()))))
 
     def _no_projects_left(self) -> bool:
         """Every named project failed: a project filter left empty would mean "all projects"."""
@@ -456,6 +466,7 @@ class _WindowedReader(_StreamReader):
         cursor_field = stream.cursor_field
         assert cursor_field is not None
         endpoint = ctx.client.budget.endpoint(stream.route)
+        raw = self._raw_fields()
         # Oldest record read so far per open window (pages come newest first): what is left of
         # a window is its start up to there.
         oldest: dict[int, datetime] = {}
@@ -531,7 +542,7 @@ class _WindowedReader(_StreamReader):
             resumed read repeats only the issues that were being read)."""
             issue_path = {"organization": ctx.config.organization, "issue_id": issue_id}
             try:
-                async with aclosing(ctx.client.pages(_ISSUE_EVENTS, issue_path, {**stream.params, **span})) as pages:
+                async with aclosing(ctx.client.pages(_ISSUE_EVENTS, issue_path, {**stream.params, **span}, raw=raw)) as pages:
                     async for page in pages:
                         ctx.out.records(stream.name, self._records(page.items))
             except HTTPStatusError as exc:
@@ -559,7 +570,7 @@ class _WindowedReader(_StreamReader):
             # The requests read this dict each time: a split narrows the range from the next one.
             params = {**self._base_params(), "start": format_time(window.start), "end": format_time(window.end)}
             narrowed_to: datetime | None = None  # the page read ahead before a split asked for more
-            async with aclosing(self._pages(path, params, cursor=window.cursor)) as pages:
+            async with aclosing(self._pages(path, params, cursor=window.cursor, raw=raw)) as pages:
                 async for page in pages:
                     items = page.items
                     if narrowed_to is not None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ssl
-from collections.abc import AsyncGenerator, Callable, Mapping
+import sys
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote_plus, urlsplit
 
 import certifi
@@ -29,7 +30,7 @@ from .. import __version__
 from ..config import Config
 from ..errors import ConfigError, status_error
 from . import wire
-from .body import UnreadableBody, decode
+from .body import UnreadableBody, decode, raw_items
 from .paging import PAGE_SIZE, Answer, ListGuard, Page, paginate
 from .ratelimit import RateBudget
 from .retry import Attempts, is_unresolved, retryable_status, transport_problem
@@ -38,9 +39,12 @@ from .sharing import SharedAnswers
 
 __all__ = ["HttpStats", "SentryClient"]
 
-# How long a page waits for the request of the next one to be on its way (it is, within a
-# millisecond, unless the rate budget holds it back: then the page goes on without it).
-_READ_AHEAD_WAIT = 0.05
+T = TypeVar("T")
+
+# How many turns of the event loop a page gives the request of the next one to be on its way
+# (one, on a kept-alive connection; none is enough when the rate budget holds it back or a
+# connection is being opened: the page goes on without it, and it goes out at the next wait).
+_READ_AHEAD_TURNS = 3
 # Ignore clock differences smaller than this (the Date header has 1 s resolution).
 _MIN_SKEW = 2.0
 
@@ -118,10 +122,13 @@ class SentryClient:
         read_ahead: bool = True,
         items_key: str | None = None,
         limit: int | None = None,
+        raw: tuple[str, ...] | None = None,
     ) -> AsyncGenerator[Page, None]:
         """Yield every page of a list endpoint from ``cursor`` on (see :func:`.paging.paginate`).
         ``params`` is read at each request, so a change the caller makes to it (the events reader
-        narrows a window's range while it pages) applies from the next request on."""
+        narrows a window's range while it pages) applies from the next request on. With ``raw``
+        (field names) the items are :class:`~source_sentry.protocol.RawItem` holding those fields
+        and their own bytes, wherever :func:`.body.raw_items` can take a body as it is."""
         url = self.config.api_url(route.path(path))
 
         def request_at(at: str | None) -> _Request:
@@ -133,12 +140,17 @@ class SentryClient:
             # this page is parsed and handed over, or nothing would overlap.
             sent = asyncio.Event()
             future = asyncio.ensure_future(self._answer(request_at(at), sent))
-            waiter = asyncio.ensure_future(sent.wait())
-            await asyncio.wait([waiter, future], timeout=_READ_AHEAD_WAIT, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
+            for _ in range(_READ_AHEAD_TURNS):
+                await asyncio.sleep(0)
+                if sent.is_set() or future.done():
+                    break
             return future
 
         async def parse(answer: Answer, at: str | None) -> tuple[Any, Answer]:
+            if raw is not None and items_key is None:
+                items = raw_items(answer.content, answer.headers, raw)
+                if items is not None:
+                    return items, answer
             return await self._parsed(request_at(at), answer)
 
         guard = ListGuard(route.path(path), PAGE_SIZE)
@@ -191,7 +203,7 @@ class SentryClient:
                 self.stats.requests += 1
                 self.stats.per_route[request.route.template] = self.stats.per_route.get(request.route.template, 0) + 1
                 # One deadline for the whole attempt: connect, headers and the body, however it drips.
-                answer = await asyncio.wait_for(self._get(request, sent), self.config.request_timeout)
+                answer = await _within(self._get(request, sent), self.config.request_timeout)
                 self._reached = True
                 self._learn_clock(answer.headers)
                 self._learn_deprecation(request, answer.headers)
@@ -332,6 +344,20 @@ def _detail_text(body: Any) -> str:
 def _unreadable(exc: ValueError) -> str:
     """The problem of a 200 whose body is not JSON (retried like a 5xx)."""
     return f"answered 200 with an unreadable body ({exc})"
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(attempt: Awaitable[T], seconds: float) -> T:
+        """``attempt``'s result, or :class:`asyncio.TimeoutError` after ``seconds`` (no task
+        of its own, unlike ``wait_for`` before Python 3.12: one less per request)."""
+        async with asyncio.timeout(seconds):
+            return await attempt
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _within(attempt: Awaitable[T], seconds: float) -> T:
+        return await asyncio.wait_for(attempt, seconds)
 
 
 def _ssl_context(verify: bool | str) -> ssl.SSLContext:

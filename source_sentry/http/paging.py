@@ -20,6 +20,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ..errors import PaginationError
@@ -111,7 +112,12 @@ def parse_link_header(value: str) -> dict[str, dict[str, str]]:
 
 
 def _next_of(headers: Mapping[str, str]) -> _Next:
-    nxt = parse_link_header(headers.get("link", "")).get("next")
+    return _next_of_link(headers.get("link", ""))
+
+
+@lru_cache(maxsize=16)  # a page's header is read twice: before its body is parsed and after
+def _next_of_link(link: str) -> _Next:
+    nxt = parse_link_header(link).get("next")
     if nxt is None or nxt.get("results") not in ("true", "false"):
         return _Next(None, None)
     return _Next(nxt.get("cursor") or None, nxt["results"] == "true")

@@ -118,6 +118,29 @@ def test_a_token_with_json_special_characters_is_masked_too(make_emulator, tmp_p
     assert grep_artefacts(token, {"stdout": run.stdout, "stderr": run.stderr}) == []
 
 
+def test_a_token_echoed_in_json_escapes_is_masked_in_output_and_database(make_emulator, tmp_path: Path) -> None:
+    # Events go out as Sentry wrote their bytes; a page whose strings escape printable ASCII
+    # (``\\u0073ntryu_...``, ``\\/``) must not: the redaction compares bytes.
+    emu = settle(make_emulator(projects=1, events_per_project=60, issues_per_project=10))
+    emu.inject_fault("echo_token_escaped", path="/events/", times=-1)
+    (tmp_path / "read").mkdir()
+    run = Connector(tmp_path / "read", emu).read(["events"])
+    assert run.returncode == 0, run.errors()
+    assert any("****" in str(r.get("title")) for r in run.records("events"))  # the echo happened, masked
+    assert grep_artefacts(emu.token, {"stdout": run.stdout, "stderr": run.stderr}, [tmp_path / "read"]) == []
+    (tmp_path / "sync").mkdir()
+    sync = _Sync(tmp_path / "sync", emu)
+    proc = sync.run("--streams", "events")
+    assert proc.returncode == 0, proc.stderr
+    import duckdb
+
+    with duckdb.connect(str(sync.db), read_only=True) as db:
+        tables = [t for (t,) in db.execute("select table_name from information_schema.tables").fetchall()]
+        stored = "".join(str(db.execute(f'select * from "{t}"').fetchall()) for t in tables)
+    assert "****" in stored and emu.token not in stored
+    assert grep_artefacts(emu.token, {"stdout": proc.stdout, "stderr": proc.stderr}, [tmp_path / "sync"]) == []
+
+
 # ---------------------------------------------------------------- other hosts
 
 
