@@ -8,11 +8,13 @@ Against the emulator in its own process over TLS (the ``cpu`` scenario's data: o
   per page, and its start-up (``spec``-free imports of the read path, interpreter included);
 - ``wire``: the same pages fetched one after another by ``source_sentry.http.wire`` alone
   (request, TLS, chunked gzip, headers);
-- ``parse``: ``orjson.loads`` of each page's body;
-- ``records``: ``orjson.dumps`` of each record of a page (what the record writer serialises).
+- ``split``: ``source_sentry.http.body.raw_items`` of each page's body (what a read does since
+  0.3.0: each event's own bytes, its ``id`` and ``dateCreated`` decoded);
+- ``parse`` and ``records``, for comparison: ``orjson.loads`` of each page's body and
+  ``orjson.dumps`` of each of its records (what a read did before).
 
-What ``read`` spends beyond wire + parse + records is the connector's own per-page work
-(paging, windows, checkpoints, the event loop's scheduling, writing stdout).
+What ``read`` spends beyond wire + split is the connector's own per-page work (paging,
+windows, checkpoints, the event loop's scheduling, writing stdout).
 
 Run: ``.venv/bin/python bench/page_costs.py [--events 10000] [--runs 3]``
 """
@@ -39,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # the benchmark suite's emulator process and connector runner
 
 from source_sentry.http import wire
+from source_sentry.http.body import raw_items
 from source_sentry.memory import tune_gc
 
 
@@ -83,7 +86,7 @@ def main() -> int:
         read = [exe.as_posix(), "read", "--config", str(cfg), "--catalog", str(cat)]
         py = (exe.parent / "python").as_posix()
         startup = [py, "-c", "import source_sentry.read, source_sentry.http.client, source_sentry.commands"]
-        rows: dict[str, list[float]] = {"read": [], "startup": [], "wire": [], "parse": [], "records": []}
+        rows: dict[str, list[float]] = {"read": [], "startup": [], "wire": [], "split": [], "parse": [], "records": []}
         pages = 0
         for _ in range(args.runs):
             emu.clear_requests()
@@ -96,23 +99,28 @@ def main() -> int:
             rows["wire"].append(spent)
             # One page at a time, as a read holds them (many pages held at once would make the
             # collector's passes, not the parser, the cost).
-            parse = records = 0.0
+            parse = records = split = 0.0
             for body in bodies:
+                started = time.process_time()
+                if raw_items(body, {}, ("id", "dateCreated")) is None:
+                    raise SystemExit("a page the read would not take as it is: the split figure would be wrong")
+                split += time.process_time() - started
                 started = time.process_time()
                 page = orjson.loads(body)
                 parsed = time.process_time()
                 [orjson.dumps(item) for item in page]
                 parse += parsed - started
                 records += time.process_time() - parsed
+            rows["split"].append(split)
             rows["parse"].append(parse)
             rows["records"].append(records)
             del bodies
     result: dict[str, Any] = {"events": args.events, "pages": pages, "runs": args.runs}
     for name, values in rows.items():
         result[name] = statistics.median(values)
-    per_page = {k: result[k] / pages * 1e6 for k in ("read", "wire", "parse", "records")}
+    per_page = {k: result[k] / pages * 1e6 for k in ("read", "wire", "split", "parse", "records")}
     per_page["read"] = (result["read"] - result["startup"]) / pages * 1e6
-    per_page["own"] = per_page["read"] - per_page["wire"] - per_page["parse"] - per_page["records"]
+    per_page["own"] = per_page["read"] - per_page["wire"] - per_page["split"]
     result["per_page_us"] = {k: round(v) for k, v in per_page.items()}
     print(json.dumps(result, indent=2))
     print(

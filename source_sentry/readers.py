@@ -184,7 +184,11 @@ class _StreamReader:
         told apart from others after deduplication: it is skipped and counted), transformed."""
         stream = stream or self.stream
         keys = stream.key_fields
-        records = [i for i in items if isinstance(i, dict) and all(i.get(key) is not None for key in keys)]
+        if len(keys) == 1:  # most streams: one check a record, without a generator
+            key = keys[0]
+            records = [i for i in items if isinstance(i, dict) and i.get(key) is not None]
+        else:
+            records = [i for i in items if isinstance(i, dict) and all(i.get(key) is not None for key in keys)]
         if len(records) < len(items) and stream is self.stream:
             self.without_key += len(items) - len(records)
         transform = stream.transform

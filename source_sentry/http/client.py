@@ -278,12 +278,9 @@ class SentryClient:
         date = headers.get("date")
         if not date:
             return
-        try:
-            server = email.utils.parsedate_to_datetime(date)
-        except (TypeError, ValueError):
+        server = _server_time(date)
+        if server is None:
             return
-        if server.tzinfo is None:
-            server = server.replace(tzinfo=timezone.utc)
         skew = (server - datetime.now(timezone.utc)).total_seconds()
         self._skew = skew if abs(skew) > _MIN_SKEW else 0.0
         self.clock_known = True
@@ -309,6 +306,16 @@ def _query(params: Mapping[str, Any]) -> str:
         for key, value in params.items()
         for item in (value if isinstance(value, (list, tuple)) else (value,))
     )
+
+
+@lru_cache(maxsize=4)  # whole seconds: the answers of one second share their Date
+def _server_time(date: str) -> datetime | None:
+    """A ``Date`` header's time (UTC when it names no zone), or None when it is not a date."""
+    try:
+        server = email.utils.parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return None
+    return server if server.tzinfo is not None else server.replace(tzinfo=timezone.utc)
 
 
 @lru_cache(maxsize=1024)
