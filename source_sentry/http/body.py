@@ -20,12 +20,14 @@ import math
 import re
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-import msgspec
 import orjson
 
 from ..protocol import CHANGES, RawItem
+
+if TYPE_CHECKING:
+    import msgspec
 
 __all__ = ["CHANGES", "UnreadableBody", "decode", "raw_items"]
 
@@ -53,7 +55,6 @@ def decode(content: bytes, headers: Mapping[str, str]) -> Any:
     return _writable_body(value)
 
 
-_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 # An escaped "/" or printable ASCII character: a token written that way would slip past the
 # redaction, which looks for its bytes (Sentry never escapes these; a hostile server might).
 _ESCAPED_ASCII = re.compile(rb"\\(?:/|u00[2-7][0-9a-fA-F])")
@@ -78,9 +79,12 @@ def raw_items(content: bytes, headers: Mapping[str, str], fields: tuple[str, ...
             content.decode()
         except UnicodeDecodeError:
             return None
+    import msgspec  # imported by the first page that needs it: ~10 ms a check has no use for
+
+    items_of, heads_of = _decoders(fields)
     try:
-        raws = _RAW_LIST.decode(content)
-        heads = _heads_decoder(fields).decode(content)
+        raws = items_of.decode(content)
+        heads = heads_of.decode(content)
     except msgspec.DecodeError:  # also a validation error: an item that is not an object
         return None
     items = []
@@ -92,11 +96,13 @@ def raw_items(content: bytes, headers: Mapping[str, str], fields: tuple[str, ...
 
 
 @cache
-def _heads_decoder(fields: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
-    """A decoder of a list of objects into dicts of only ``fields`` (those present), skipping
-    the rest of each object unbuilt."""
+def _decoders(fields: tuple[str, ...]) -> tuple[msgspec.json.Decoder[Any], msgspec.json.Decoder[Any]]:
+    """Decoders of a JSON list: into its items' raw bytes, and into dicts of only ``fields`` of
+    each item (those present), the rest of each object skipped unbuilt."""
+    import msgspec
+
     head = TypedDict("head", dict.fromkeys(fields, Any), total=False)  # type: ignore[misc]
-    return msgspec.json.Decoder(list[head])
+    return msgspec.json.Decoder(list[msgspec.Raw]), msgspec.json.Decoder(list[head])
 
 
 def _writable_body(value: Any) -> Any:

@@ -163,7 +163,7 @@ def test_wraps_into_official_airbyte_message() -> None:
 # What spec never imports: the send path (httpx, httpcore), asyncio and the ssl it imports, the
 # destination, the JSON library and the argument parser, the commands and the config (a protocol
 # helper that pulled in source_sentry.http once cost spec 60 ms of its 90; asyncio and ssl, 45 ms).
-NOT_FOR_SPEC = ("httpx", "httpcore", "duckdb", "source_sentry.http", "asyncio", "ssl", "orjson", "argparse",
+NOT_FOR_SPEC = ("httpx", "httpcore", "duckdb", "msgspec", "source_sentry.http", "asyncio", "ssl", "orjson", "argparse",
                 "source_sentry.commands", "source_sentry.config", "source_sentry.spec")
 
 
