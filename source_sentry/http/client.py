@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ssl
+import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -185,6 +186,7 @@ class SentryClient:
             await self._failed(attempts, failed)
         while True:
             await endpoint.acquire()
+            started = time.monotonic()
             answer: Answer | None = None
             problem: str | None = None
             try:
@@ -201,7 +203,10 @@ class SentryClient:
                     continue
                 problem = transport_problem(exc, self.config.host, self.config.request_timeout)
             finally:
-                await endpoint.release(answer.headers if answer is not None else None, self._skew)
+                if answer is None:
+                    await endpoint.release(None, self._skew)
+                else:
+                    await endpoint.release(answer.headers, self._skew, time.monotonic() - started)
 
             if answer is not None:
                 status = answer.status_code
