@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import re
-from collections.abc import AsyncGenerator, Awaitable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .errors import HTTPStatusError, PaginationError, SentrySourceError
@@ -38,6 +39,9 @@ from .state import (
 )
 from .streams import DELETED_AT, SAMPLED, ReadScope, StreamDef, parent_of
 from .timeutil import format_time, parse_time
+
+if TYPE_CHECKING:
+    from .http.ratelimit import EndpointBudget
 
 __all__ = ["READERS", "Project", "ReadContext"]
 
@@ -69,6 +73,12 @@ _MIN_PAGES_FOR_ISSUES = 5
 _SETTLED = timedelta(hours=1)
 _ISSUES = Route("organizations/{organization}/issues/", "event:read")
 _ISSUE_EVENTS = Route("organizations/{organization}/issues/{issue_id}/events/", "event:read")
+# How often the issue chains look again at their route's fill while none of them ends.
+_FILL_RECHECK_S = 0.05
+# Issues listed ahead of those being read, so that the longest chains of the next pages start
+# first too (issues are listed newest first; older ones tend to have more events). Bounded: the
+# state keeps the issues read since the oldest listed page with some unread.
+_ISSUES_AHEAD = 500
 
 
 @dataclass(frozen=True)
@@ -515,20 +525,11 @@ class _WindowedReader(_StreamReader):
             # Every status (Sentry's default query is is:unresolved); errors only, as the
             # project's events list holds (other issue categories' events live elsewhere).
             params = {"project": self._project_ids[path["project"]], **span, "query": "issue.category:error", "sort": "new"}
+            chains = _IssueChains(window, ctx.client.budget.endpoint(_ISSUE_EVENTS.template), checkpoint)
             try:
                 async with aclosing(ctx.client.pages(_ISSUES, {"organization": org}, params,
                                                      cursor=window.issues or None, page_param="limit")) as issues:
-                    async for page in issues:
-                        done = set(window.issues_done)  # read before a resume
-                        reads = _Tasks()
-                        for issue in page.items:
-                            if isinstance(issue, dict) and issue.get("id") is not None and str(issue["id"]) not in done:
-                                reads.spawn(read_issue(window, str(issue["id"]), span))
-                        await reads.wait()
-                        if not page.next_cursor:
-                            break
-                        window.issues, window.issues_done = page.next_cursor, []
-                        checkpoint()
+                    await chains.run(aiter(issues), lambda issue_id: read_issue(issue_id, span))
             except HTTPStatusError as exc:
                 if exc.status not in (400, 403):
                     raise
@@ -541,8 +542,8 @@ class _WindowedReader(_StreamReader):
             finish(window)
             return True
 
-        async def read_issue(window: Window, issue_id: str, span: dict[str, str]) -> None:
-            """Emit one issue's events of ``span``; the checkpoint after it counts it read (a
+        async def read_issue(issue_id: str, span: dict[str, str]) -> None:
+            """Emit one issue's events of ``span`` (the checkpoint after it counts it read: a
             resumed read repeats only the issues that were being read)."""
             issue_path = {"organization": ctx.config.organization, "issue_id": issue_id}
             try:
@@ -552,8 +553,6 @@ class _WindowedReader(_StreamReader):
             except HTTPStatusError as exc:
                 if exc.status != 404:
                     raise  # a 404: deleted since it was listed, and its events with it
-            window.issues_done.append(issue_id)
-            checkpoint()
 
         def split_off(window: Window, page_span: timedelta) -> Window | None:
             """The older half of ``window``'s unread range as a new window, when a request slot
@@ -1143,6 +1142,102 @@ READERS: dict[str, type[_StreamReader]] = {
     "sessions": _SessionsReader,
     "timeline": _TimelineReader,
 }
+
+
+class _IssueChains:
+    """The issues of one window read issue by issue, each issue's events a chain of pages (each
+    page needs the previous one's cursor), the longest chains first.
+
+    A route's window of requests (sentry.io: 40 a second) is spent by the chains running in it;
+    with as many chains as the concurrency allows, each gets a turn or two of a window and a
+    long chain runs on alone at the end, a page at a time. So the issues are started by their
+    event count (the list's ``count``), most first, and no more run at once than the route's
+    :attr:`~source_sentry.http.ratelimit.EndpointBudget.fill` needs to spend each window: a long
+    chain then gets many pages of every window. The issue list is read ahead of the chains by up
+    to ``_ISSUES_AHEAD`` issues waiting, so that the longest of those start first and no page of
+    the list waits for the last chain of the page before it.
+
+    The window's state: ``issues`` the cursor of the oldest listed page with issues still
+    unread, ``issues_done`` the issues read of that page and the pages after it."""
+
+    def __init__(self, window: Window, budget: EndpointBudget, checkpoint: Callable[[], None]) -> None:
+        self._window = window
+        self._budget = budget
+        self._checkpoint = checkpoint
+        self._waiting: list[tuple[int, int, str]] = []  # heap: (-events, listed order, issue id)
+        # Listed pages not all read: the cursor each was asked with, its issues, those unread.
+        self._pages: list[tuple[str, set[str], set[str]]] = []
+        self._after_last = window.issues or ""  # the cursor of the page after the last listed
+        self._done = set(window.issues_done)  # read before a resume, or since the oldest page
+        self._listed: set[str] = set()  # an issue on two pages (the list moved) is read once
+
+    async def run(self, pages: AsyncIterator[Page], read: Callable[[str], Awaitable[None]]) -> None:
+        running: dict[asyncio.Future[None], str] = {}
+        listing = True
+        try:
+            while True:
+                fill = max(1, self._budget.fill)
+                while listing and len(self._waiting) < max(fill, _ISSUES_AHEAD):
+                    page = await anext(pages, None)
+                    if page is None:
+                        listing = False
+                    else:
+                        self._list(page)
+                        listing = bool(page.next_cursor)
+                while self._waiting and len(running) < fill:
+                    issue_id = heapq.heappop(self._waiting)[2]
+                    running[asyncio.ensure_future(read(issue_id))] = issue_id
+                if not running:
+                    break
+                # Until one ends, or a while: the route's answers may have changed its fill.
+                done, _ = await asyncio.wait(running, timeout=_FILL_RECHECK_S, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+                    self._read(running.pop(task))
+        except BaseException:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+
+    def _list(self, page: Page) -> None:
+        on_page: set[str] = set()
+        unread: set[str] = set()
+        self._pages.append((page.cursor or "", on_page, unread))
+        self._after_last = page.next_cursor or ""
+        for issue in page.items:
+            if not isinstance(issue, dict) or issue.get("id") is None:
+                continue
+            issue_id = str(issue["id"])
+            on_page.add(issue_id)
+            if issue_id in self._done or issue_id in self._listed:
+                continue
+            unread.add(issue_id)
+            self._listed.add(issue_id)
+            heapq.heappush(self._waiting, (-_int_or_zero(issue.get("count")), len(self._listed), issue_id))
+        self._advance()
+
+    def _read(self, issue_id: str) -> None:
+        self._done.add(issue_id)
+        for _, _, unread in self._pages:
+            unread.discard(issue_id)
+        self._advance()
+        self._checkpoint()
+
+    def _advance(self) -> None:
+        """Drop the oldest listed pages all read (and their issues from the done ones)."""
+        while self._pages and not self._pages[0][2]:
+            self._done -= self._pages.pop(0)[1]
+        window = self._window
+        window.issues = self._pages[0][0] if self._pages else self._after_last
+        window.issues_done = sorted(self._done)
+
+
+def _int_or_zero(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 class _Tasks:

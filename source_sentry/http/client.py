@@ -15,6 +15,7 @@ import asyncio
 import email.utils
 import ssl
 import sys
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -197,6 +198,7 @@ class SentryClient:
             await self._failed(attempts, failed)
         while True:
             await endpoint.acquire()
+            started = time.monotonic()
             answer: Answer | None = None
             problem: str | None = None
             try:
@@ -213,7 +215,10 @@ class SentryClient:
                     continue
                 problem = transport_problem(exc, self.config.host, self.config.request_timeout)
             finally:
-                await endpoint.release(answer.headers if answer is not None else None, self._skew)
+                if answer is None:
+                    await endpoint.release(None, self._skew)
+                else:
+                    await endpoint.release(answer.headers, self._skew, time.monotonic() - started)
 
             if answer is not None:
                 status = answer.status_code

@@ -22,8 +22,8 @@ ISSUE_EVENTS = "/api/0/organizations/{org}/issues/{issue_id}/events/"
 NARROW = RateLimits(events_limit=5, events_window=1, events_concurrent=1)
 
 
-def _emulator(make_emulator: Any, events: int = 1200, **kw: Any) -> Any:
-    emu = make_emulator(projects=2, events_per_project=events, issues_per_project=40, days=30, **kw)
+def _emulator(make_emulator: Any, events: int = 1200, issues: int = 40, **kw: Any) -> Any:
+    emu = make_emulator(projects=2, events_per_project=events, issues_per_project=issues, days=30, **kw)
     emu.advance(601)  # every late arrival received: nothing changes behind the test's back
     return emu
 
@@ -70,9 +70,14 @@ def test_without_rate_limit_headers_the_project_list_is_read(make_emulator: Any,
     assert ISSUE_EVENTS not in emu.request_counts()
 
 
-@pytest.mark.parametrize("merge", [False, True], ids=["resumed", "resumed-after-a-merge"])
-def test_a_read_stopped_on_the_issue_path_resumes_to_exact_data(make_emulator: Any, tmp_path: Path, merge: bool) -> None:
-    emu = _emulator(make_emulator, rate_limits=NARROW)
+@pytest.mark.parametrize(("merge", "issues"), [(False, 40), (True, 40), (False, 150)],
+                         ids=["resumed", "resumed-after-a-merge", "resumed-with-two-pages-of-issues"])
+def test_a_read_stopped_on_the_issue_path_resumes_to_exact_data(
+    make_emulator: Any, tmp_path: Path, merge: bool, issues: int
+) -> None:
+    # With two pages of issues, the longest chains of both run first: the checkpoint holds the
+    # issues read of both pages, from the first page's cursor.
+    emu = _emulator(make_emulator, rate_limits=NARROW, issues=issues)
     first = _read(emu, tmp_path, "first")
     # Stop the first read at a checkpoint taken halfway through an issue-by-issue window.
     before: set[str] = set()
@@ -102,3 +107,27 @@ def test_a_token_without_event_read_reads_the_project_list(make_emulator: Any, t
     warnings = [m["log"]["message"] for m in run.of_type("LOG") if m["log"]["level"] == "WARN"]
     assert any("issue by issue was refused" in w for w in warnings), warnings
     assert emu.request_counts().get(ISSUE_EVENTS, 0) == 0
+
+
+def test_the_issues_with_most_events_are_read_first(make_emulator: Any, tmp_path: Path) -> None:
+    # Each issue's events are a chain of pages: the longest chains start first, so that none
+    # runs on alone at the end (the issues are listed newest first, not by their events).
+    emu = _emulator(make_emulator, rate_limits=NARROW)
+    run = _read(emu, tmp_path, "first")
+    assert {r["id"] for r in run.records("events")} == _truth(emu)
+    assert emu.count_429() == 0
+    counts = {str(i["id"]): int(i["count"]) for slug in emu.project_slugs for i in emu.issues(slug)}
+    slug_of = {str(i["id"]): slug for slug in emu.project_slugs for i in emu.issues(slug)}
+    started: dict[str, list[str]] = {slug: [] for slug in emu.project_slugs}
+    for request in sorted(emu.requests, key=lambda r: r.received_at):
+        if request.route == ISSUE_EVENTS:
+            issue_id = request.path.rstrip("/").split("/")[-2]
+            if issue_id not in started[slug_of[issue_id]]:
+                started[slug_of[issue_id]].append(issue_id)
+    for slug, order in started.items():
+        assert len(order) > 10, slug
+        listed = [counts[i] for i in order]
+        # The first started has the most events; the first quarter more than the last.
+        assert listed[0] == max(listed), (slug, listed)
+        quarter = len(listed) // 4
+        assert min(listed[:quarter]) >= max(listed[-quarter:]), (slug, listed)

@@ -43,3 +43,36 @@ def test_a_window_used_up_waits_for_its_reset() -> None:
 
     waits, waited = asyncio.run(scenario())
     assert waits == 1 and waited > 0
+
+
+def test_the_fill_is_the_rate_times_the_answer_time_once_the_window_is_learned() -> None:
+    async def scenario() -> tuple[int, int, int]:
+        budget = EndpointBudget("organizations/{organization}/issues/{issue_id}/events/", 25)
+        t = int(time.time()) + 5
+        await budget.acquire()
+        await budget.release(_headers(remaining=39, reset=t), seconds=0.03)
+        before = budget.fill  # the window's length not known yet: the concurrency
+        await budget.acquire()
+        await budget.release(_headers(remaining=39, reset=t + 1), seconds=0.03)  # windows of 1 s
+        fast = budget.fill  # 2 x 40 a second x 0.03 s: 2.4, so 3
+        for _ in range(30):
+            await budget.acquire()
+            await budget.release(_headers(remaining=38, reset=t + 1), seconds=0.5)
+        return before, fast, budget.fill  # slow answers: more in flight, at most the concurrency
+
+    assert asyncio.run(scenario()) == (25, 3, 25)
+
+
+def test_a_learned_window_ends_whole_windows_after_the_last_not_after_the_wait() -> None:
+    async def scenario() -> tuple[float, float]:
+        budget = EndpointBudget("organizations/{organization}/issues/{issue_id}/events/", 25)
+        t = int(time.time()) + 1
+        await budget.acquire()
+        await budget.release(_headers(remaining=39, reset=t))
+        await budget.acquire()
+        await budget.release(_headers(remaining=0, reset=t + 1))  # windows of 1 s; this one used up
+        await budget.acquire()  # waits for t + 1, and a margin past it: the next window ends at t + 2
+        return budget.window_ends, float(t + 2)
+
+    ends, expected = asyncio.run(scenario())
+    assert ends == expected
