@@ -832,11 +832,9 @@ class DuckDBDestination:
         DuckDB refuses the batch's JSON or runs out of memory)."""
         # Dedup counts, set once the transaction committed (a retried body starts from them again).
         counts: list[tuple[int, int]] = []
-        merged: list[bool] = []
 
         def body() -> None:
             counts.clear()
-            merged.clear()
             if batch is not None:
                 self._con.execute(
                     f"CREATE OR REPLACE TEMP TABLE {BATCH_TABLE} AS SELECT * FROM read_json("
@@ -850,7 +848,6 @@ class DuckDBDestination:
                 if pending and (merge or pending >= max(self._merge_floor, target)):
                     target += self._merge(run.pending, run.target, run.columns, run.config.primary_key)
                     pending = 0
-                    merged.append(True)
                 counts.append((pending, target))
             if state is not None:
                 self._store_state(run.config.name, state)
@@ -899,12 +896,6 @@ class DuckDBDestination:
                 self._con.execute(f"DROP TABLE IF EXISTS {BATCH_TABLE}")
         if batch is not None:
             run.result.records_committed += batch.records
-        if merged:
-            # The pending table was just emptied: checkpoint now, so the file never stores the
-            # rows merged away (at the 256 MB threshold a later checkpoint would write them, and
-            # the file grew from 150 to 170 MB at 100k events, measured). Another connection's
-            # open transaction (``listen``) does not make it fail (checked).
-            self._con.execute("CHECKPOINT")
 
     def _store_state(self, stream: str, state: dict[str, Any] | None) -> None:
         # UPDATE is about twice as fast as INSERT OR REPLACE on the primary key: insert only the
