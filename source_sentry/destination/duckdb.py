@@ -118,6 +118,13 @@ _MEMORY_LIMIT = "48MB"
 _COMMIT_BYTES = 2 << 20
 _COMMIT_RECORDS = 50_000
 _COMMIT_SECONDS = 5.0
+# DuckDB checkpoints (compresses into the file what the WAL holds) once the WAL reaches this. At
+# its default of 16 MB a sync of full events checkpointed every few batches, each time rewriting
+# the history's and the pending table's growing last row group and writing pending rows that the
+# next merge deletes: half the destination's time, measured (bench/bench_load.py). The WAL stays
+# durable (a commit is on disk either way) and the rows not yet checkpointed live in the capped
+# buffer pool, spilled to disk beyond it.
+_CHECKPOINT_THRESHOLD = "256MB"
 # Batches waiting for the background writer (each a file on disk, not memory).
 _QUEUE_DEPTH = 2
 
@@ -417,6 +424,7 @@ class DuckDBDestination:
         if background:
             # One DuckDB thread: the other core is the read's (its event loop parses the pages).
             self._con.execute("SET threads = 1")
+        self._con.execute(f"SET checkpoint_threshold = '{_CHECKPOINT_THRESHOLD}'")
         self._dir = tempfile.mkdtemp(prefix="source-sentry-")
         self._files = 0
         self._writer = _Writer(lock if lock is not None else threading.RLock(), background)
