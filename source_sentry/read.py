@@ -325,7 +325,17 @@ async def _read_streams(
     floor = now - timedelta(days=config.retention_days) + _RETENTION_MARGIN
     since = max(floor, config.start_date) if config.start_date else floor
     ctx = ReadContext(config, client, out, projects, project_errors, not config.projects, now, floor, since)
-    return await asyncio.gather(*[_run_stream(ctx, c.stream, c.full_refresh, states.get(c.stream.name)) for c in selected])
+    tasks = [asyncio.ensure_future(_run_stream(ctx, c.stream, c.full_refresh, states.get(c.stream.name))) for c in selected]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        # What escapes a stream (its messages could not be written: the destination failed;
+        # or we are cancelled) ends them all: none may go on reading once the client closes,
+        # in a process that lives on (listen).
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _readers_per_route(streams: list[StreamDef], *, resolves: bool, named: bool) -> Counter[str]:
