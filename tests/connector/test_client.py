@@ -7,14 +7,17 @@ import gc
 import time
 import tracemalloc
 from contextlib import aclosing
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
+import pytest
 from connector_helpers import config_for
 
 from sentry_emulator.pagination import FULL_PAGE_SIZE as PAGE
 from source_sentry.config import parse_config
 from source_sentry.http import Route, SentryClient
+from source_sentry.http.client import _server_time
 
 EVENTS = Route("projects/{organization}/{project}/events/", "project:read")
 # Datasets of 2 issues below: both exceptions, so every generated event is an error event the
@@ -139,3 +142,19 @@ _BIG = 64 * 1024
 
 def _ours(traceback: tracemalloc.Traceback) -> bool:
     return any("source_sentry" in frame.filename or "httpx" in frame.filename for frame in traceback)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Thu, 03 Dec 2026 14:40:00 GMT", datetime(2026, 12, 3, 14, 40, tzinfo=timezone.utc)),  # IMF-fixdate
+        ("Thursday, 03-Dec-26 14:40:00 GMT", datetime(2026, 12, 3, 14, 40, tzinfo=timezone.utc)),  # RFC 850
+        ("Thu Dec  3 14:40:00 2026", datetime(2026, 12, 3, 14, 40, tzinfo=timezone.utc)),  # asctime
+        ("Thu, 03 Dec 2026 15:40:00 +0100", datetime(2026, 12, 3, 14, 40, tzinfo=timezone.utc)),
+        ("Thu, 31 Feb 2026 14:40:00 GMT", None),
+        ("yesterday", None),
+    ],
+)
+def test_the_servers_date_is_read_in_every_form_http_allows(header: str, expected: datetime | None) -> None:
+    # The server's clock (its Date header) bounds every time window of a read.
+    assert _server_time(header) == expected
