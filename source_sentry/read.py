@@ -24,7 +24,7 @@ from .config import Config, is_saas_host
 from .errors import ConfigError, HTTPStatusError, SentrySourceError
 from .http import HttpStats, SentryClient
 from .protocol import Output
-from .readers import READERS, Project, ReadContext
+from .readers import READERS, Project, ReadContext, cancel_all
 from .state import parse_state
 from .streams import CORE_STREAMS, ORGANIZATION, PROJECT, PROJECTS, STREAMS, ReadScope, StreamDef, parent_of
 from .timeutil import format_time
@@ -332,9 +332,7 @@ async def _read_streams(
         # What escapes a stream (its messages could not be written: the destination failed;
         # or we are cancelled) ends them all: none may go on reading once the client closes,
         # in a process that lives on (listen).
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
         raise
 
 

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import heapq
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -43,7 +43,7 @@ from .timeutil import format_time, parse_time
 if TYPE_CHECKING:
     from .http.ratelimit import EndpointBudget
 
-__all__ = ["READERS", "Project", "ReadContext"]
+__all__ = ["READERS", "Project", "ReadContext", "cancel_all"]
 
 # Snapshot streams checkpoint their fingerprints every page while the map is small, and
 # less often when it is large, so the total state written stays proportional to the list.
@@ -1195,9 +1195,7 @@ class _IssueChains:
                     task.result()
                     self._read(running.pop(task))
         except BaseException:
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await cancel_all(running)
             raise
 
     def _list(self, page: Page) -> None:
@@ -1258,10 +1256,17 @@ class _Tasks:
                 for task in done:
                     task.result()
         except BaseException:
-            for task in self._running:
-                task.cancel()
-            await asyncio.gather(*self._running, return_exceptions=True)
+            await cancel_all(self._running)
             raise
+
+
+async def cancel_all(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` and wait until each has ended (what they raise is dropped: the caller
+    is raising its own error)."""
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _before(item: Any, cursor_field: str, start: datetime) -> bool:
