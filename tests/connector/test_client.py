@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
 import time
 import tracemalloc
 from contextlib import aclosing
@@ -158,3 +160,17 @@ def _ours(traceback: tracemalloc.Traceback) -> bool:
 def test_the_servers_date_is_read_in_every_form_http_allows(header: str, expected: datetime | None) -> None:
     # The server's clock (its Date header) bounds every time window of a read.
     assert _server_time(header) == expected
+
+
+def test_without_ca_bundle_the_client_trusts_certifis_bundle_without_importing_certifi() -> None:
+    probe = (
+        "import sys, ssl\n"
+        "from source_sentry.http.client import _ssl_context\n"
+        "ours = _ssl_context(True).cert_store_stats()\n"
+        "imported = 'certifi' in sys.modules\n"
+        "import certifi\n"
+        "print(imported, ours == ssl.create_default_context(cafile=certifi.where()).cert_store_stats(), ours)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split(" ", 2)
+    assert out[:2] == ["False", "True"], out
+    assert "'x509_ca': 0" not in out[2]
