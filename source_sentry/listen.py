@@ -31,6 +31,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -38,7 +39,7 @@ from typing import Any
 import orjson
 
 from .config import Config, load_config_file
-from .errors import ConfigError, redact
+from .errors import ConfigError, SentrySourceError, redact
 from .timeutil import parse_time
 from .webhooks import SIDE_TABLES, event_record, issue_record, side_row, verify
 
@@ -313,7 +314,11 @@ async def _serve(listener: Listener, host: str, port: int, sync_every: float) ->
     async def syncing() -> None:
         while True:
             started = time.monotonic()
-            ok = await loop.run_in_executor(syncs, listener.sync)
+            try:
+                ok = await loop.run_in_executor(syncs, listener.sync)
+            except Exception as exc:  # the process goes on: webhooks, and the next sync
+                print(f"source-sentry listen: the sync stopped: {_failure(exc)}", file=sys.stderr, flush=True)
+                ok = False
             at = datetime.now(timezone.utc).strftime("%H:%M:%S")
             print(f"sync at {at}: {'ok' if ok else 'failed'} in {time.monotonic() - started:.1f} s",
                   file=sys.stderr, flush=True)
@@ -337,6 +342,13 @@ async def _serve(listener: Listener, host: str, port: int, sync_every: float) ->
         os._exit(0)  # the sync's thread cannot be interrupted; everything it committed stays
     listener.close()
     syncs.shutdown(wait=False)
+
+
+def _failure(exc: Exception) -> str:
+    """What a user reads of a sync's exception: a user-caused one's message, else the stack."""
+    if isinstance(exc, SentrySourceError):
+        return redact(exc.message)
+    return redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
 def run_listen(args: argparse.Namespace) -> int:

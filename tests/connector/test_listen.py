@@ -40,10 +40,13 @@ def _no_listen_left() -> Iterator[None]:
 class Listen:
     """A running ``listen``; its stderr lines collected as they come."""
 
-    def __init__(self, tmp_path: Path, emu: Any, db: Path, *extra: str, **config_fields: Any) -> None:
+    def __init__(self, tmp_path: Path, emu: Any, db: Path, *extra: str, fault: str = "", **config_fields: Any) -> None:
+        """``fault``: Python run in the process before the command (to break it from inside)."""
         config = write_json(tmp_path / "listen-config.json", config_for(emu, webhook_secret=SECRET, **config_fields))
+        start = ["-c", f"{fault}\nimport sys\nfrom source_sentry.cli import main\nsys.exit(main())"] if fault else [
+            "-m", "source_sentry"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "source_sentry", "listen", "--config", config, "--destination", str(db),
+            [sys.executable, *start, "listen", "--config", config, "--destination", str(db),
              "--port", "0", "--sync-every", "0", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -306,3 +309,28 @@ def test_it_syncs_every_interval_and_stops_cleanly_on_a_signal(make_emulator, tm
     assert all(": ok in" in line for line in listen.lines if "sync at" in line)
     stored = {row[0] for row in _query(db, "select id from events")}
     assert stored == {e["id"] for e in emu.events(emu.project_slugs[0])}
+
+
+# The first sync raises (a bug of ours, or the destination's disk filling); the next succeeds.
+_FIRST_SYNC_RAISES = """
+from source_sentry.listen import Listener
+sync, calls = Listener.sync, []
+def first_raises(self):
+    calls.append(1)
+    if len(calls) == 1:
+        raise RuntimeError("the destination's disk is full")
+    return sync(self)
+Listener.sync = first_raises
+"""
+
+
+def test_a_sync_that_raises_is_reported_and_the_next_one_still_runs(make_emulator, tmp_path: Path) -> None:
+    emu = make_emulator(projects=1, issues_per_project=5)
+    db = tmp_path / "sentry.duckdb"
+    listen = Listen(tmp_path, emu, db, "--sync-every", "0.01", fault=_FIRST_SYNC_RAISES)  # every 0.6 s
+    listen.wait_for(": ok in", timeout=60)
+    assert listen.stop() == 0
+    said = "".join(listen.lines)
+    assert "source-sentry listen: the sync stopped: Traceback" in said and "disk is full" in said, said
+    assert said.index(": failed in") < said.index(": ok in"), said
+    assert _query(db, "select count(*) from events") == [(len(emu.events(emu.project_slugs[0])),)]
