@@ -224,6 +224,7 @@ def test_after_webhooks_and_syncs_every_table_is_as_sentry_serves_it(make_emulat
     for stop_with, webhooks in zip((signal.SIGTERM, signal.SIGINT), rounds, strict=True):
         listen = Listen(tmp_path, emu, db)
         listen.wait_for("sync at")
+        assert ": ok in" in "".join(listen.lines), "".join(listen.lines)
         emu.configure_webhooks(listen.url, SECRET)
         emu.advance(60)
         webhooks()
@@ -233,6 +234,7 @@ def test_after_webhooks_and_syncs_every_table_is_as_sentry_serves_it(make_emulat
     emu.stop_webhooks()
     again = Listen(tmp_path, emu, db)
     again.wait_for("sync at")
+    assert ": ok in" in "".join(again.lines), "".join(again.lines)
     assert again.stop() == 0
     expected = {str(i["id"]): (i["status"], json.dumps(i["assignedTo"], sort_keys=True), i["count"]) for i in emu.issues()}
     rows = _query(db, 'select id, status, "assignedTo", "count" from issues')
