@@ -1153,9 +1153,10 @@ class _IssueChains:
     long chain runs on alone at the end, a page at a time. So the issues are started by their
     event count (the list's ``count``), most first, and no more run at once than the route's
     :attr:`~source_sentry.http.ratelimit.EndpointBudget.fill` needs to spend each window: a long
-    chain then gets many pages of every window. The issue list is read ahead of the chains by up
-    to ``_ISSUES_AHEAD`` issues waiting, so that the longest of those start first and no page of
-    the list waits for the last chain of the page before it.
+    chain then gets many pages of every window. The issue list is read beside the chains, ahead of
+    them by up to ``_ISSUES_AHEAD`` issues waiting: the first chains start with the first page
+    listed, the longest of the issues waiting first, and no page of the list waits for the last
+    chain of the page before it.
 
     The window's state: ``issues`` the cursor of the oldest listed page with issues still
     unread, ``issues_done`` the issues read of that page and the pages after it."""
@@ -1173,29 +1174,33 @@ class _IssueChains:
 
     async def run(self, pages: AsyncIterator[Page], read: Callable[[str], Awaitable[None]]) -> None:
         running: dict[asyncio.Future[None], str] = {}
-        listing = True
+        listing: asyncio.Future[Page | None] | None = None  # the next page of the list, on its way
+        more = True
         try:
             while True:
                 fill = max(1, self._budget.fill)
-                while listing and len(self._waiting) < max(fill, _ISSUES_AHEAD):
-                    page = await anext(pages, None)
-                    if page is None:
-                        listing = False
-                    else:
-                        self._list(page)
-                        listing = bool(page.next_cursor)
+                if more and listing is None and len(self._waiting) < max(fill, _ISSUES_AHEAD):
+                    listing = asyncio.ensure_future(anext(pages, None))
                 while self._waiting and len(running) < fill:
                     issue_id = heapq.heappop(self._waiting)[2]
                     running[asyncio.ensure_future(read(issue_id))] = issue_id
-                if not running:
+                if not running and listing is None:
                     break
-                # Until one ends, or a while: the route's answers may have changed its fill.
-                done, _ = await asyncio.wait(running, timeout=_FILL_RECHECK_S, return_when=asyncio.FIRST_COMPLETED)
+                # Until a chain ends or a page is listed, or a while: the route's answers may
+                # have changed its fill.
+                waiting_on: set[asyncio.Future[Any]] = {*running, *([listing] if listing else [])}
+                done, _ = await asyncio.wait(waiting_on, timeout=_FILL_RECHECK_S, return_when=asyncio.FIRST_COMPLETED)
+                if listing is not None and listing in done:
+                    page, listing = listing.result(), None
+                    more = page is not None and bool(page.next_cursor)
+                    if page is not None:
+                        self._list(page)
                 for task in done:
-                    task.result()
-                    self._read(running.pop(task))
+                    if task in running:
+                        task.result()
+                        self._read(running.pop(task))
         except BaseException:
-            await cancel_all(running)
+            await cancel_all([*running, *([listing] if listing else [])])
             raise
 
     def _list(self, page: Page) -> None:
