@@ -1242,9 +1242,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         )
         + ")."
     )
-    details = targets.render_details(results)
-    return (head + "\n\n" + render_table(results) + ("\n\n" + details if details else "")
-            + "\n\n#### Targets\n\n" + targets.render_targets(results))
+    table = render_table(results)
+    parts = [head, table if table.count("\n") > 1 else "", targets.render_details(results), targets.render_targets(results)]
+    return "\n\n".join(part for part in parts if part)
 
 
 def write_docs(text: str) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+HEADING = "#### Issue 19's targets, judged from these results"
 MB_LIMIT = 150.0  # peak RSS under 150 MB, `read` and `sync`
 ISSUE, PROJECT = "issue by issue", "project list"  # events_paths' path names (PATHS there)
 RATE_LIMITED = ("full_sync", "full_sync_windows", "org")  # scenarios run on sentry.io's limits
@@ -196,7 +197,9 @@ def events_per_minute(s: dict[str, Any]) -> Verdict:
 def no_429(s: dict[str, Any]) -> Verdict:
     counts: dict[str, int] = {}
     for name, runs in _paths(s).items():
-        counts[f"`events_paths` {name}"] = sum(r["429s"] for r in runs if r.get("connector", "ours") == "ours")
+        ours = [r["429s"] for r in runs if r.get("connector", "ours") == "ours"]
+        if ours:
+            counts[f"`events_paths` {name}"] = sum(ours)
     for name in RATE_LIMITED:
         n = _get(s, name, "ours", "requests", "429")
         if n is not None:
@@ -207,6 +210,11 @@ def no_429(s: dict[str, Any]) -> Verdict:
     peer += [n for name in RATE_LIMITED if (n := _get(s, name, "peer", "requests", "429")) is not None]
     text = ", ".join(f"{k} {v}" for k, v in counts.items())
     return Verdict(f"ours: {text}" + (f"; the peer {sum(peer)} in all" if peer else ""), sum(counts.values()) == 0)
+
+
+def _span(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:.3f}x" if f"{low:.3f}" == f"{high:.3f}" else f"{low:.3f}x to {high:.3f}x"
 
 
 def within_bound(s: dict[str, Any]) -> Verdict:
@@ -221,8 +229,7 @@ def within_bound(s: dict[str, Any]) -> Verdict:
         start = [r["wall_to_start_bound"] for r in ours]
         first = [r["wall_to_bound_from_first_request"] for r in ours]
         worst = max(worst, *start)
-        parts.append(f"{name}: **{min(start):.3f}x to {max(start):.3f}x** from the process start, "
-                     f"{min(first):.3f}x to {max(first):.3f}x from the first request "
+        parts.append(f"{name}: **{_span(start)}** from the process start, {_span(first)} from the first request "
                      f"(first request {max(r['first_request_s'] for r in ours):.2f} s after the start at most; "
                      f"{len(ours)} run{'s' if len(ours) > 1 else ''})")
     if not parts:
@@ -253,14 +260,15 @@ def command(scenario: str, quick: bool) -> str:
 def render_targets(results: dict[str, Any]) -> str:
     scenarios = results.get("scenarios", {})
     quick = bool(results.get("quick"))
-    rows = ["| target (issue 19) | measured | target | met? | reproduce |", "|---|---|---|---|---|"]
+    rows = [HEADING, "", "| target (issue 19) | measured | target | met? | reproduce |", "|---|---|---|---|---|"]
     for t in TARGETS:
         v = t.judge(scenarios)
         met = "not measured" if v.met is None else ("met" if v.met else "**not met**")
         rows.append(f"| {t.name} | {v.measured} | {t.goal} | {met} | {command(t.scenario, quick)} |")
-    note = ("Sizes of a `--quick` run: the targets name larger ones, so a row may say not measured or judge "
-            "smaller reads than the target's.\n\n" if quick else "")
-    return note + "\n".join(rows)
+    if quick:
+        rows[1:1] = ["", "Sizes of a `--quick` run: the targets name larger ones, so a row may say not measured "
+                     "or judge smaller reads than the target's."]
+    return "\n".join(rows)
 
 
 def render_details(results: dict[str, Any]) -> str:
@@ -282,8 +290,9 @@ def render_details(results: dict[str, Any]) -> str:
                 f"({m.get('sync_over_read_cpu', 'n/a')}x) | "
                 + (f"{pa['wall_seconds']:.1f} s, {pa['peak_rss_mib_vmhwm']:.0f} MB" if pa else "not run")
                 + f" | {m.get('sync_over_pyairbyte_records_per_second', 'n/a')}x |")
-        out.append("`sync` into DuckDB beside `read` (`bench/bench_load.py`'s measure, medians of "
-                   f"{_get(results, 'scenarios', 'sync', 'repeat')} rounds):\n\n" + "\n".join(lines))
+        repeat = _get(results, "scenarios", "sync", "repeat")
+        rounds = "one round" if repeat == 1 else f"medians of {repeat} rounds"
+        out.append(f"`sync` into DuckDB beside `read` (`bench/bench_load.py`'s measure, {rounds}):\n\n" + "\n".join(lines))
     paths = _get(results, "scenarios", "events_paths", "paths")
     if paths:
         import events_paths  # here, not at the top: it imports run, which imports this module

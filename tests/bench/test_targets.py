@@ -25,7 +25,7 @@ def results() -> dict[str, Any]:
 
 def _rows(text: str) -> dict[str, list[str]]:
     """The Targets table's rows by target name: [measured, target, met?, reproduce]."""
-    table = text.split("#### Targets", 1)[-1]
+    table = text.split(targets.HEADING, 1)[1]
     cells = [line.strip("|").split(" | ") for line in table.splitlines() if line.startswith("| ")]
     return {c[0].strip(): [x.strip() for x in c[1:]] for c in cells[1:]}
 
