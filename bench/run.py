@@ -1074,6 +1074,8 @@ def scen_sync(conns: list[Connector], opts: argparse.Namespace) -> dict[str, Any
     import bench_load
 
     sizes = [2_000, 10_000] if opts.quick else [10_000, 100_000]
+    if opts.sync_events:
+        sizes = [int(n) for n in opts.sync_events.split(",")]
     args = argparse.Namespace(projects=1, repeat=1 if opts.quick else 3, skip_read=False, skip_sync=False,
                               pyairbyte=True, destination_mode="append_dedup")
     out: dict[str, Any] = {"repeat": args.repeat, "note": "events stream, one project, no limits, no TLS; "
@@ -1085,7 +1087,9 @@ def scen_sync(conns: list[Connector], opts: argparse.Namespace) -> dict[str, Any
         out["pyairbyte_not_measured"] = f"PyAirbyte could not be installed ({type(exc).__name__}: {str(exc)[-300:]})"
         log(f"  sync: {out['pyairbyte_not_measured']}")
     for n in sizes:
-        res = bench_load.measure(n, args)
+        # 1M events: one round, no PyAirbyte (its peak was 1.2 GB at 100k; a round is about 15 minutes).
+        big = {"repeat": 1, "pyairbyte": False} if n >= 1_000_000 else {}
+        res = bench_load.measure(n, argparse.Namespace(**{**vars(args), **big}))
         out["sizes"][str(n)] = res
         m = res["median"]
         log(f"  sync {n}: read {m.get('read')}, sync {m.get('sync')}, PyAirbyte {m.get('pyairbyte')}, "
@@ -1141,6 +1145,11 @@ def main() -> int:
         "--only", help="comma-separated scenario names: " + ",".join(SCENARIOS)
     )
     ap.add_argument("--no-peer", action="store_true", help="measure only our connector")
+    ap.add_argument(
+        "--sync-events",
+        help="the sync scenario's sizes, comma-separated (default 10000,100000; quick 2000,10000); "
+        "1000000 adds the 1M row of the sync target (about 15 minutes a round)",
+    )
     ap.add_argument(
         "--out",
         help="where to write the raw JSON (default bench/results/latest.json; with --quick, "
