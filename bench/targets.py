@@ -69,7 +69,7 @@ def _ratio_target(scenarios: dict[str, Any], name: str, ours: tuple[str, ...], p
 
 
 def spec(s: dict[str, Any]) -> Verdict:
-    return _ratio_target(s, "spec", ("median_wall_s",), ("median_wall_s",), "s (median wall)", "{:.3f}", 40)
+    return _ratio_target(s, "spec", ("median_wall_s",), ("median_wall_s",), "(median wall)", "{:.3f} s", 40)
 
 
 def cpu(s: dict[str, Any]) -> Verdict:
@@ -247,7 +247,7 @@ TARGETS = [
     Target("`sync` records/s against PyAirbyte reading our connector into its DuckDB cache", "at least 3x", "sync", pyairbyte),
     Target("full events per minute on sentry.io's limits: issue by issue against the project's list",
            "at least 10x", "events_paths", events_per_minute),
-    Target("429 responses (ours, rate-limited runs)", "0", "events_paths", no_429),
+    Target("429 responses (ours, rate-limited runs)", "0", "events_paths,full_sync,full_sync_windows,org", no_429),
     Target("events paths: wall time against the rate-limit lower bound of the path taken", "within 1.05x", "events_paths", within_bound),
     Target("`read` memory flat with the number of events", "within 1.2x from the smallest to the largest read", "memory", flat_read),
 ]
