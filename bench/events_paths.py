@@ -104,17 +104,16 @@ def _token_without_event_read(emu: bench.Emu) -> str:
         return str(json.loads(resp.read())["token"])
 
 
-def _run(emu: bench.Emu, tmp: Path, name: str, token: str | None = None, exe: Path | None = None) -> dict[str, Any]:
-    ours = bench.Ours(exe or Path(bench.ROOT / ".venv" / "bin" / "source-sentry"))
+def _run(emu: bench.Emu, tmp: Path, name: str, conn: bench.Connector, token: str | None = None) -> dict[str, Any]:
     if token is not None:
-        config = ours.config
+        config = conn.config
 
         def with_token(e: bench.Emu, project: str | None) -> dict[str, Any]:
             return {**config(e, project), "auth_token": token}
 
-        ours.config = with_token  # type: ignore[method-assign]
+        conn.config = with_token  # type: ignore[method-assign,assignment]
     emu.clear_requests()
-    result = bench.read(ours, emu, tmp / name, project=emu.info["projects"][0], timeout=3600, streams=["events"])
+    result = bench.read(conn, emu, tmp / name, project=emu.info["projects"][0], timeout=3600, streams=["events"])
     reqs = emu.requests()
     routes = Counter(r["route"] for r in reqs)
     statuses = Counter(r["status"] for r in reqs)
@@ -126,6 +125,7 @@ def _run(emu: bench.Emu, tmp: Path, name: str, token: str | None = None, exe: Pa
     # The same from the first request's arrival: what the process's start-up costs is the difference.
     first_bound_s = first + _from_the_start(reqs, result["t0"] + first)
     return {
+        "connector": conn.name,
         "records": result["records"],
         "wall_s": result["wall_s"],
         "events_per_minute": result["records"] / result["wall_s"] * 60,
@@ -144,6 +144,53 @@ def _run(emu: bench.Emu, tmp: Path, name: str, token: str | None = None, exe: Pa
     }
 
 
+PATHS = {"issue": "issue by issue", "project": "project list"}
+PEER = "project list, peer"  # the peer has one path: the project's list, rate-limit headers ignored
+
+
+def measure_paths(paths: list[str], *, events: int, issues: int, project_events: int, runs: int,
+                  exe: Path | None = None, peer: bench.Peer | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Runs of each path (``issue``, ``project``), one emulator per path; with ``peer``, the peer
+    on the project path's data (a TLS emulator of its own: the peer forces https)."""
+    exe = exe or Path(bench.ROOT / ".venv" / "bin" / "source-sentry")
+    # One connector per path: the project path's runs swap its token for one without event:read.
+    plan: list[tuple[str, int, bench.Connector]] = [
+        (PATHS[p], events if p == "issue" else project_events, bench.Ours(exe)) for p in paths]
+    if peer is not None:
+        plan.append((PEER, project_events, peer))
+    rows: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-events-paths-") as tmp:
+        for name, n, conn in plan:
+            kw = {"projects": 1, "events": n, "issues": issues, "releases": 5, "days": 30,
+                  "rate_limits": "sentry", "latency_ms": 30, "tls": conn is peer}
+            with bench.Emu(**kw) as emu:  # type: ignore[arg-type]
+                token = _token_without_event_read(emu) if name == PATHS["project"] else None
+                for i in range(runs):
+                    # Run i starts i / runs into a second: the phase of the 1-s windows it meets.
+                    time.sleep((i / runs - time.time()) % 1.0)
+                    row = _run(emu, Path(tmp), f"{name.replace(' ', '_').replace(',', '')}{i}", conn, token)
+                    rows.setdefault(name, []).append(row)
+                    print(name, json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+def markdown_table(rows: dict[str, list[dict[str, Any]]]) -> str:
+    """One line per run of each path, as docs/benchmarks.md shows them."""
+    lines = ["| path | events | wall (s) | events/min | sustained bound (s) | events/min at it | bound from the start (s) "
+             "| wall / bound from the start | start phase, first request (s) | wall / bound from the first request "
+             "| requests by route | 429s | repeated |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for name, runs in rows.items():
+        for r in runs:
+            requests = ", ".join(f"`{route.split('/api/0/')[1]}` {n}" for route, n in sorted(r["requests"].items()))
+            lines.append(
+                f"| {name} | {r['records']:,} | {r['wall_s']:.1f} | {r['events_per_minute']:,.0f} | {r['bound_s']:.1f} | "
+                f"{r['bound_events_per_minute']:,.0f} | {r['start_bound_s']:.2f} | {r['wall_to_start_bound']:.3f}x "
+                f"| {r['window_phase']:.2f}, {r['first_request_s']:.2f} | {r['wall_to_bound_from_first_request']:.3f}x "
+                f"| {requests} | {r['429s']} | {r['repeated']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=6000)
@@ -153,33 +200,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="runs of each path (one emulator per path)")
     parser.add_argument("--exe", type=Path, help="the connector's executable (default: this checkout's venv)")
     args = parser.parse_args()
-    paths = {"issue": ("issue by issue", args.events), "project": ("project list", args.project_events)}
-    rows: dict[str, list[dict[str, Any]]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, events in (paths[p] for p in args.paths.split(",")):
-            kw = {"projects": 1, "events": events, "issues": args.issues, "releases": 5, "days": 30,
-                  "rate_limits": "sentry", "latency_ms": 30}
-            with bench.Emu(**kw) as emu:  # type: ignore[arg-type]
-                token = _token_without_event_read(emu) if name == "project list" else None
-                for i in range(args.runs):
-                    # Run i starts i / runs into a second: the phase of the 1-s windows it meets.
-                    time.sleep((i / args.runs - time.time()) % 1.0)
-                    row = _run(emu, Path(tmp), f"{name.replace(' ', '_')}{i}", token, args.exe)
-                    rows.setdefault(name, []).append(row)
-                    print(name, json.dumps(row), flush=True)
-    print("\n| path | events | wall (s) | events/min | sustained bound (s) | events/min at it | bound from the start (s) "
-          "| wall / bound from the start | start phase, first request (s) | wall / bound from the first request "
-          "| requests by route | 429s | repeated |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
-    for name, runs in rows.items():
-        for r in runs:
-            requests = ", ".join(f"`{route.split('/api/0/')[1]}` {n}" for route, n in sorted(r["requests"].items()))
-            print(f"| {name} | {r['records']:,} | {r['wall_s']:.1f} | {r['events_per_minute']:,.0f} | {r['bound_s']:.1f} | "
-                  f"{r['bound_events_per_minute']:,.0f} | {r['start_bound_s']:.2f} | {r['wall_to_start_bound']:.3f}x "
-                  f"| {r['window_phase']:.2f}, {r['first_request_s']:.2f} | {r['wall_to_bound_from_first_request']:.3f}x "
-                  f"| {requests} | {r['429s']} | {r['repeated']} |")
+    rows = measure_paths(args.paths.split(","), events=args.events, issues=args.issues,
+                         project_events=args.project_events, runs=args.runs, exe=args.exe)
+    print("\n" + markdown_table(rows))
     if len(rows) == 2:
-        ratio = rows["issue by issue"][0]["events_per_minute"] / rows["project list"][0]["events_per_minute"]
+        ratio = rows[PATHS["issue"]][0]["events_per_minute"] / rows[PATHS["project"]][0]["events_per_minute"]
         print(f"\nissue by issue / project list: {ratio:.1f}x events per minute")
 
 

@@ -5,8 +5,10 @@ Not a test: numbers, never assertions. One command:
     .venv/bin/python bench/run.py [--quick] [--only NAME[,NAME...]] [--no-peer] [--out PATH]
 
 Scenarios (``--only`` names): spec, full_sync, full_sync_windows, self_hosted, org, cpu, memory,
-incremental.
-See docs/benchmarks.md for what each measures and how the rate-limit lower bound is computed.
+incremental, sync (``sync`` into DuckDB beside ``read`` and PyAirbyte: bench/bench_load.py's
+measure), events_paths (events per minute per path on sentry.io's limits: bench/events_paths.py's).
+See docs/benchmarks.md for what each measures and how the rate-limit lower bound is computed;
+``--write-docs`` also renders issue 19's targets from the results (bench/targets.py).
 
 Everything runs sequentially (the machine has 2 cores). Each connector run is a separate
 process (``source-sentry read``) with its stdout drained by a counting reader; its CPU time
@@ -39,6 +41,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+
+import targets  # issue 19's targets, judged from the results
+
+if __name__ == "__main__":
+    # bench/events_paths.py imports this file as `run`: one module, not a second copy of it.
+    sys.modules.setdefault("run", sys.modules[__name__])
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -1059,6 +1067,57 @@ def scen_incremental(
     return out
 
 
+def scen_sync(conns: list[Connector], opts: argparse.Namespace) -> dict[str, Any]:
+    """`sync` into DuckDB beside `read` of the same events, and PyAirbyte reading our connector's
+    events into its DuckDB cache: bench/bench_load.py's rounds, one emulator per size (no TLS, no
+    limits), the connector from the project's venv as that script runs it."""
+    import bench_load
+
+    sizes = [2_000, 10_000] if opts.quick else [10_000, 100_000]
+    if opts.sync_events:
+        sizes = [int(n) for n in opts.sync_events.split(",")]
+    args = argparse.Namespace(projects=1, repeat=1 if opts.quick else 3, skip_read=False, skip_sync=False,
+                              pyairbyte=True, destination_mode="append_dedup")
+    out: dict[str, Any] = {"repeat": args.repeat, "note": "events stream, one project, no limits, no TLS; "
+                           "medians of rounds of read, sync, PyAirbyte back to back", "sizes": {}}
+    try:  # PyAirbyte's own venv (installed once, about a minute): optional
+        bench_load._pyairbyte_python()
+    except Exception as exc:
+        args.pyairbyte = False
+        out["pyairbyte_not_measured"] = f"PyAirbyte could not be installed ({type(exc).__name__}: {str(exc)[-300:]})"
+        log(f"  sync: {out['pyairbyte_not_measured']}")
+    for n in sizes:
+        # 1M events: one round, no PyAirbyte (its peak was 1.2 GB at 100k; a round is about 15 minutes).
+        big = {"repeat": 1, "pyairbyte": False} if n >= 1_000_000 else {}
+        res = bench_load.measure(n, argparse.Namespace(**{**vars(args), **big}))
+        out["sizes"][str(n)] = res
+        m = res["median"]
+        log(f"  sync {n}: read {m.get('read')}, sync {m.get('sync')}, PyAirbyte {m.get('pyairbyte')}, "
+            f"sync / read {m.get('sync_over_read_wall')}x")
+    return out
+
+
+def scen_events_paths(conns: list[Connector], opts: argparse.Namespace) -> dict[str, Any]:
+    """Events per minute on sentry.io's limits, issue by issue and by the project's list, each
+    against its bound (bench/events_paths.py); the peer (one path: the project's list) beside."""
+    import events_paths
+
+    # The project list past its first 60-request window (70 pages quick, 180 full): its sustained rate shows.
+    events, issues, project_events = (2000, 50, 700) if opts.quick else (6000, 150, 1800)
+    sizes = {"events": events, "issues": issues, "project_events": project_events}
+    runs = 1 if opts.quick else 3  # issue by issue: each run at another phase of the 1-s windows
+    peer = next((c for c in conns if isinstance(c, Peer)), None)
+    paths = events_paths.measure_paths(["issue"], events=events, issues=issues, project_events=project_events,
+                                       runs=runs, exe=conns[0].exe)
+    paths.update(events_paths.measure_paths(["project"], events=events, issues=issues, project_events=project_events,
+                                            runs=1, exe=conns[0].exe, peer=peer))
+    for name, rows in paths.items():
+        for r in rows:
+            log(f"  events_paths {name}: {r['records']} events in {r['wall_s']:.1f} s, {r['events_per_minute']:,.0f} a minute, "
+                f"{r['wall_to_start_bound']:.3f}x the bound from the start, {r['429s']} x 429, rc {r['rc']}")
+    return {"emulator": {**sizes, "rate_limits": "sentry", "latency_ms": 30}, "runs": runs, "paths": paths}
+
+
 SCENARIOS = {
     "spec": scen_spec,
     "full_sync": scen_full_sync,
@@ -1068,6 +1127,8 @@ SCENARIOS = {
     "cpu": scen_cpu,
     "memory": scen_memory,
     "incremental": scen_incremental,
+    "sync": scen_sync,
+    "events_paths": scen_events_paths,
 }
 
 
@@ -1084,6 +1145,11 @@ def main() -> int:
         "--only", help="comma-separated scenario names: " + ",".join(SCENARIOS)
     )
     ap.add_argument("--no-peer", action="store_true", help="measure only our connector")
+    ap.add_argument(
+        "--sync-events",
+        help="the sync scenario's sizes, comma-separated (default 10000,100000; quick 2000,10000); "
+        "1000000 adds the 1M row of the sync target (about 15 minutes a round)",
+    )
     ap.add_argument(
         "--out",
         help="where to write the raw JSON (default bench/results/latest.json; with --quick, "
@@ -1185,7 +1251,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         )
         + ")."
     )
-    return head + "\n\n" + render_table(results)
+    table = render_table(results)
+    parts = [head, table if table.count("\n") > 1 else "", targets.render_details(results), targets.render_targets(results)]
+    return "\n\n".join(part for part in parts if part)
 
 
 def write_docs(text: str) -> None:
