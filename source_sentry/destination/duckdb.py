@@ -4,13 +4,15 @@ Tables (per stream ``S``; every identifier quoted, so any stream or field name w
 
 - ``S``: the stream's table. Append modes add to it; Append + Deduped keeps the latest version of
   each primary key; overwrite modes replace it by swapping in the staging table.
-- ``_airbyte_raw_S``: Append + Deduped only, every record version (history).
-- ``_airbyte_pending_S``: Append + Deduped only, record versions not yet merged into ``S``, each
-  with its order of arrival (column ``\\x01seq``); ``_airbyte_staged_S`` is its Overwrite + Deduped twin,
-  merged into the staging table, dropped with it.
+- ``_airbyte_raw_S``: Append + Deduped only, every record version (history), each with its order
+  of arrival (column ``\\x01seq``; NULL in rows written before files had it, all merged);
+  ``_airbyte_staged_S`` is its Overwrite + Deduped twin (this sync's versions), merged into the
+  staging table, dropped with it.
+- ``_airbyte_merged``: per history (or staged) table, the last ``\\x01seq`` merged into its
+  table (the watermark): the rows above it are not merged yet.
 - ``_airbyte_tmp_S``: overwrite modes only, this sync's rows until the stream COMPLETEs.
-- ``_airbyte_dedup``: the primary key of each Append + Deduped stream, for merging its pending
-  table when the file is next opened, whatever that sync's catalog.
+- ``_airbyte_dedup``: the primary key of each Append + Deduped stream, for merging its history's
+  unmerged rows when the file is next opened, whatever that sync's catalog.
 - ``_airbyte_state``: one stored STATE per incremental stream, for the next sync.
 - ``_airbyte_columns``: which record field lives in which column (a field DuckDB or a person
   could not use as a name, ``""`` for one, or two differing only by case, get another name: see
@@ -18,7 +20,7 @@ Tables (per stream ``S``; every identifier quoted, so any stream or field name w
 
 Transactions: a stream's records wait in a batch file and are written when a STATE of that stream
 arrives (states are grouped: a few megabytes or seconds of records at a time), in ONE transaction
-with the state row (and the rows pending a dedup merge, and any new columns). A killed sync
+with the state row (and the history rows, a dedup merge if one is due, and any new columns). A killed sync
 therefore resumes from its last committed state with nothing lost or duplicated in the deduped
 table. Records of a
 stream that ends INCOMPLETE or with an ERROR after its last state are dropped; records after the
@@ -37,18 +39,23 @@ an integer beyond 64 bits; deep nesting) is encoded field by field; a batch of b
 whose object outgrows the memory cap goes again with more memory.
 
 Dedup (as Airbyte's destinations load raw rows and "type and dedupe" less often): a batch goes
-into the history and the pending table, in its state's transaction, with no join against the
-deduped table: its cost is the batch's, whatever the table's size (a ``DELETE ... USING`` per
-batch scanned the table's keys: 262 ms a batch at 1M rows; an index did not fit the memory cap).
-The pending table is merged into ``S`` (``_merge``: per key the last version received wins; a
-tombstone keeps the last known version with its deletion time), in one transaction, when the
-stream COMPLETEs, when the sync ends (closed or aborted), when the file is next opened (a killed
-sync's rows, every stream's, before anything else), and mid-sync whenever it holds
-max(``MERGE_FLOOR``, ``S``'s rows) rows: a geometric schedule, so the merges of a sync cost
-O(rows received) in all and each batch an amortised constant. So ``S`` may lag a running (or
-killed, until the next open) sync by at most that many rows, but never holds one key twice;
-what a state covers is committed in the history and pending tables. Batches are numbered by a
-sequence in the file, so the last received wins even between two writers of it (``listen``).
+into the history once, numbered, in its state's transaction, with no join against the deduped
+table: its cost is the batch's, whatever the table's size (a ``DELETE ... USING`` per batch
+scanned the table's keys: 262 ms a batch at 1M rows; an index did not fit the memory cap). The
+history's rows above the watermark are merged into ``S`` (``_merge_history``: per key the last
+version received wins; a tombstone keeps the last known version with its deletion time) and the
+watermark raised, in one transaction, when the stream COMPLETEs, when the sync ends (closed or
+aborted), when the file is next opened (a killed sync's rows, every stream's, before anything
+else), and mid-sync whenever max(``MERGE_FLOOR``, ``S``'s rows) rows wait: a geometric schedule,
+so the merges of a sync cost O(rows received) in all and each batch an amortised constant. The
+numbers only grow, so the unmerged rows are the history's last row groups: DuckDB's zone maps
+skip the others, and a merge costs its rows, not the history's. So ``S`` may lag a running (or
+killed, until the next open) sync by at most that many rows, but never holds one key twice; what
+a state covers is committed in the history. Batches are numbered by a sequence in the file, and
+commits never interleave, so the last received wins even between two writers of it
+(``listen``). Each record is written twice (history, then ``S``); files written when the
+unmerged rows also went into a pending table ``_airbyte_pending_S`` have it merged and dropped
+on open.
 
 Threads: with ``background=True`` (``sync``) the database work runs on a writer thread of its own
 while the caller goes on reading: DuckDB releases the GIL while it works, so loading overlaps the
@@ -120,8 +127,9 @@ _COMMIT_RECORDS = 50_000
 _COMMIT_SECONDS = 5.0
 # DuckDB checkpoints (compresses into the file what the WAL holds) once the WAL reaches this. At
 # its default of 16 MB a sync of full events checkpointed every few batches, each time rewriting
-# the history's and the pending table's growing last row group and writing pending rows that the
-# next merge deletes: half the destination's time, measured (bench/bench_load.py). The WAL stays
+# the history's growing last row group (and, when a pending table held the unmerged rows too,
+# writing rows that the next merge deleted): half the destination's time, measured
+# (bench/bench_load.py). The WAL stays
 # durable (a commit is on disk either way) and the rows not yet checkpointed live in the capped
 # buffer pool, spilled to disk beyond it.
 _CHECKPOINT_THRESHOLD = "256MB"
@@ -145,7 +153,7 @@ ORDER_SEQUENCE = "_airbyte_pending_order"
 # Unmerged rows merged into the final table once they reach max(this, the table's rows): a
 # geometric schedule, so merges cost O(rows received) over a sync, and a batch O(batch).
 MERGE_FLOOR = 50_000
-# Pending rows merged per slice of keys: one merge of 1M pending rows into 1M ran out of the
+# Unmerged rows merged per slice of keys: one merge of 1M unmerged rows into 1M ran out of the
 # 48 MB pool; slices of 250,000 fit it (32-character keys too), and took 4.5 s where slices of
 # 100,000 took 7.9 s (one more scan of each table per slice), measured.
 MERGE_SLICE = 250_000
@@ -388,8 +396,8 @@ class DuckDBDestination:
     this process to share (its commits and ours then never interleave; held by each database job,
     never while waiting for one). ``background``: write on a thread of its own (see the module
     docstring); an error of the writer is raised by the next call after it. ``merge_floor``: the
-    fewest pending rows a long sync merges into a deduplicated table (see the module docstring);
-    ``merge_slice``: the most pending rows merged at once (a slice of the keys).
+    fewest unmerged rows a long sync merges into a deduplicated table (see the module docstring);
+    ``merge_slice``: the most unmerged rows merged at once (a slice of the keys).
     """
 
     def __init__(
@@ -840,7 +848,7 @@ class DuckDBDestination:
 
     def _commit(self, run: _Run, state: dict[str, Any] | None, *, swap: bool = False, merge: bool = False) -> None:
         """Hand the run's batch, its state (if kept), with ``merge`` the dedup merge of what is
-        pending, and with ``swap`` the table swap (merge first) to the writer: all in one
+        unmerged, and with ``swap`` the table swap (merge first) to the writer: all in one
         transaction. The run starts a new batch."""
         batch, run.batch = run.batch, None
         sealed = None
@@ -854,7 +862,7 @@ class DuckDBDestination:
         self._writer.submit(lambda: self._write_batch(run, sealed, state if store_state else None, swap, merge))
 
     def _write_batch(self, run: _Run, batch: _Sealed | None, state: dict[str, Any] | None, swap: bool, merge: bool) -> None:
-        """The writer's job: load ``batch``, store ``state``, merge what is pending (with ``merge``
+        """The writer's job: load ``batch``, store ``state``, merge what is unmerged (with ``merge``
         or past the threshold), swap: one transaction (retried as the module docstring says when
         DuckDB refuses the batch's JSON or runs out of memory)."""
         # Dedup counts, set once the transaction committed (a retried body starts from them again).
