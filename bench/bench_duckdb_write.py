@@ -173,8 +173,8 @@ def _check_one_row_per_key(path: Path, mode: str) -> None:
 
 
 def merge_seconds(size: int, workdir: Path) -> tuple[int, float] | None:
-    """(pending rows, seconds) of one merge of a pending table at the threshold into a table of
-    ``size`` rows; None where the destination merges every batch (no ``_merge``)."""
+    """(unmerged rows, seconds) of one merge of the history's unmerged rows at the threshold into a
+    table of ``size`` rows; None where the destination merges every batch (no ``_merge``)."""
     if not hasattr(DuckDBDestination, "_merge"):
         return None
     from source_sentry.destination.duckdb import MERGE_FLOOR
@@ -186,17 +186,18 @@ def merge_seconds(size: int, workdir: Path) -> tuple[int, float] | None:
     values = "uuid()::VARCHAR, now(), 0, '{{\"changes\":[]}}', {key}, 'title ' || i, now(), i, '{{\"id\":1}}'"
     for table in ('"events"', '"_airbyte_raw_events"'):
         destination._con.execute(f"INSERT INTO {table} ({columns}) SELECT {values.format(key='i::VARCHAR')} FROM range(?) t(i)", [size])
-    # Half new versions of stored keys (some of them twice), half new keys; in order of arrival.
+    # Half new versions of stored keys (some of them twice), half new keys; in order of arrival,
+    # numbered above the stored rows (unnumbered: merged) and the watermark (none yet: 0).
     key = f"CASE WHEN i % 2 = 0 THEN (hash(i) % {size})::VARCHAR ELSE ({size} + i)::VARCHAR END"
     destination._con.execute(
-        f'INSERT INTO "_airbyte_pending_events" ({columns}, "\x01seq") SELECT {values.format(key=key)}, i FROM range(?) t(i)',
+        f'INSERT INTO "_airbyte_raw_events" ({columns}, "\x01seq") SELECT {values.format(key=key)}, i + 1 FROM range(?) t(i)',
         [pending],
     )
     destination._con.execute("CHECKPOINT")
     run = destination._runs["events"]
     began = time.perf_counter()
     destination._writer.call(lambda: destination._transaction(
-        lambda: destination._merge(run.pending, run.target, run.columns, run.config.primary_key)))
+        lambda: destination._merge_history(run.history, run.target, run.columns, run.config.primary_key)))
     seconds = time.perf_counter() - began
     destination.close()
     _check_one_row_per_key(path, "append_dedup")

@@ -44,11 +44,9 @@ from source_sentry.destination import DuckDBDestination  # noqa: E402
 KINDS = (
     ("read_json(", "read_json (the batch file)"),
     ("json_keys(", "json_keys (new columns)"),
-    ("TEMP TABLE _airbyte_typed", "typing (json_extract, macros)"),
-    ('INSERT INTO "_airbyte_raw_', "insert history"),
-    ('INSERT INTO "_airbyte_pending_', "insert pending"),
+    ('INSERT INTO "_airbyte_raw_', "typing and insert history (json_extract, macros)"),
     ("_airbyte_winners", "merge"),
-    ('DELETE FROM "_airbyte_pending_', "merge"),
+    ("_airbyte_merged", "merge"),
     ("_airbyte_state", "state"),
 )
 

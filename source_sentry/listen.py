@@ -191,12 +191,12 @@ class Listener:
         ).fetchone())
 
     def _stored(self, table: str, key: str) -> bool:
-        """Whether a sync stored ``key`` in ``table``: merged, or still waiting in its pending table."""
-        from .destination.duckdb import PENDING_PREFIX
+        """Whether a sync stored ``key`` in ``table``: merged, or still waiting in its history."""
+        from .destination.duckdb import RAW_PREFIX
 
         return any(
             self._stored_table(name) and self._con.execute(f'SELECT 1 FROM "{name}" WHERE id = ?', [key]).fetchone()
-            for name in (table, PENDING_PREFIX + table)
+            for name in (table, RAW_PREFIX + table)
         )
 
     # ---------------------------------------------------------------- syncs

@@ -4,13 +4,15 @@ Tables (per stream ``S``; every identifier quoted, so any stream or field name w
 
 - ``S``: the stream's table. Append modes add to it; Append + Deduped keeps the latest version of
   each primary key; overwrite modes replace it by swapping in the staging table.
-- ``_airbyte_raw_S``: Append + Deduped only, every record version (history).
-- ``_airbyte_pending_S``: Append + Deduped only, record versions not yet merged into ``S``, each
-  with its order of arrival (column ``\\x01seq``); ``_airbyte_staged_S`` is its Overwrite + Deduped twin,
-  merged into the staging table, dropped with it.
+- ``_airbyte_raw_S``: Append + Deduped only, every record version (history), each with its order
+  of arrival (column ``\\x01seq``; NULL in rows written before files had it, all merged);
+  ``_airbyte_staged_S`` is its Overwrite + Deduped twin (this sync's versions), merged into the
+  staging table, dropped with it.
+- ``_airbyte_merged``: per history (or staged) table, the last ``\\x01seq`` merged into its
+  table (the watermark): the rows above it are not merged yet.
 - ``_airbyte_tmp_S``: overwrite modes only, this sync's rows until the stream COMPLETEs.
-- ``_airbyte_dedup``: the primary key of each Append + Deduped stream, for merging its pending
-  table when the file is next opened, whatever that sync's catalog.
+- ``_airbyte_dedup``: the primary key of each Append + Deduped stream, for merging its history's
+  unmerged rows when the file is next opened, whatever that sync's catalog.
 - ``_airbyte_state``: one stored STATE per incremental stream, for the next sync.
 - ``_airbyte_columns``: which record field lives in which column (a field DuckDB or a person
   could not use as a name, ``""`` for one, or two differing only by case, get another name: see
@@ -18,7 +20,7 @@ Tables (per stream ``S``; every identifier quoted, so any stream or field name w
 
 Transactions: a stream's records wait in a batch file and are written when a STATE of that stream
 arrives (states are grouped: a few megabytes or seconds of records at a time), in ONE transaction
-with the state row (and the rows pending a dedup merge, and any new columns). A killed sync
+with the state row (and the history rows, a dedup merge if one is due, and any new columns). A killed sync
 therefore resumes from its last committed state with nothing lost or duplicated in the deduped
 table. Records of a
 stream that ends INCOMPLETE or with an ERROR after its last state are dropped; records after the
@@ -37,18 +39,23 @@ an integer beyond 64 bits; deep nesting) is encoded field by field; a batch of b
 whose object outgrows the memory cap goes again with more memory.
 
 Dedup (as Airbyte's destinations load raw rows and "type and dedupe" less often): a batch goes
-into the history and the pending table, in its state's transaction, with no join against the
-deduped table: its cost is the batch's, whatever the table's size (a ``DELETE ... USING`` per
-batch scanned the table's keys: 262 ms a batch at 1M rows; an index did not fit the memory cap).
-The pending table is merged into ``S`` (``_merge``: per key the last version received wins; a
-tombstone keeps the last known version with its deletion time), in one transaction, when the
-stream COMPLETEs, when the sync ends (closed or aborted), when the file is next opened (a killed
-sync's rows, every stream's, before anything else), and mid-sync whenever it holds
-max(``MERGE_FLOOR``, ``S``'s rows) rows: a geometric schedule, so the merges of a sync cost
-O(rows received) in all and each batch an amortised constant. So ``S`` may lag a running (or
-killed, until the next open) sync by at most that many rows, but never holds one key twice;
-what a state covers is committed in the history and pending tables. Batches are numbered by a
-sequence in the file, so the last received wins even between two writers of it (``listen``).
+into the history once, numbered, in its state's transaction, with no join against the deduped
+table: its cost is the batch's, whatever the table's size (a ``DELETE ... USING`` per batch
+scanned the table's keys: 262 ms a batch at 1M rows; an index did not fit the memory cap). The
+history's rows above the watermark are merged into ``S`` (``_merge_history``: per key the last
+version received wins; a tombstone keeps the last known version with its deletion time) and the
+watermark raised, in one transaction, when the stream COMPLETEs, when the sync ends (closed or
+aborted), when the file is next opened (a killed sync's rows, every stream's, before anything
+else), and mid-sync whenever max(``MERGE_FLOOR``, ``S``'s rows) rows wait: a geometric schedule,
+so the merges of a sync cost O(rows received) in all and each batch an amortised constant. The
+numbers only grow, so the unmerged rows are the history's last row groups: DuckDB's zone maps
+skip the others, and a merge costs its rows, not the history's. So ``S`` may lag a running (or
+killed, until the next open) sync by at most that many rows, but never holds one key twice; what
+a state covers is committed in the history. Batches are numbered by a sequence in the file, and
+commits never interleave, so the last received wins even between two writers of it
+(``listen``). Each record is written twice (history, then ``S``); files written when the
+unmerged rows also went into a pending table ``_airbyte_pending_S`` have it merged and dropped
+on open.
 
 Threads: with ``background=True`` (``sync``) the database work runs on a writer thread of its own
 while the caller goes on reading: DuckDB releases the GIL while it works, so loading overlaps the
@@ -120,8 +127,9 @@ _COMMIT_RECORDS = 50_000
 _COMMIT_SECONDS = 5.0
 # DuckDB checkpoints (compresses into the file what the WAL holds) once the WAL reaches this. At
 # its default of 16 MB a sync of full events checkpointed every few batches, each time rewriting
-# the history's and the pending table's growing last row group and writing pending rows that the
-# next merge deletes: half the destination's time, measured (bench/bench_load.py). The WAL stays
+# the history's growing last row group (and, when a pending table held the unmerged rows too,
+# writing rows that the next merge deleted): half the destination's time, measured
+# (bench/bench_load.py). The WAL stays
 # durable (a commit is on disk either way) and the rows not yet checkpointed live in the capped
 # buffer pool, spilled to disk beyond it.
 _CHECKPOINT_THRESHOLD = "256MB"
@@ -135,16 +143,17 @@ TMP_PREFIX = "_airbyte_tmp_"
 PENDING_PREFIX = "_airbyte_pending_"
 STAGED_PREFIX = "_airbyte_staged_"
 DEDUP_TABLE = "_airbyte_dedup"
+MERGED_TABLE = "_airbyte_merged"
 BATCH_TABLE = "_airbyte_batch"
-TYPED_TABLE = "_airbyte_typed"
 WINNERS_TABLE = "_airbyte_winners"
-# Numbers each loaded batch: a pending row's order is (batch number, place in the batch), so the
+# Numbers each loaded batch: a history row's order is (batch number, place in the batch), so the
 # last received version wins even across two writers of one file (``listen``: a sync, webhooks).
+# (Named when the rows waited in a pending table: the files written since keep the name.)
 ORDER_SEQUENCE = "_airbyte_pending_order"
-# Pending rows merged into the final table once they reach max(this, the table's rows): a
+# Unmerged rows merged into the final table once they reach max(this, the table's rows): a
 # geometric schedule, so merges cost O(rows received) over a sync, and a batch O(batch).
 MERGE_FLOOR = 50_000
-# Pending rows merged per slice of keys: one merge of 1M pending rows into 1M ran out of the
+# Unmerged rows merged per slice of keys: one merge of 1M unmerged rows into 1M ran out of the
 # 48 MB pool; slices of 250,000 fit it (32-character keys too), and took 4.5 s where slices of
 # 100,000 took 7.9 s (one more scan of each table per slice), measured.
 MERGE_SLICE = 250_000
@@ -152,8 +161,9 @@ MERGE_SLICE = 250_000
 _EMPTY_META = '{"changes":[]}'
 # Names of the loader's own columns beside the record's: no column name holds a control character
 # (``columns.column_name``), so these never clash with one.
-_SEQ = '"\x01seq"'
-# A pending row's order: its batch's number times this, plus its place in the batch.
+_SEQ_NAME = "\x01seq"
+_SEQ = f'"{_SEQ_NAME}"'
+# A history row's order: its batch's number times this, plus its place in the batch.
 _BATCH_ORDER = 1 << 32
 
 _SCHEMA_DDL = (
@@ -163,6 +173,7 @@ _SCHEMA_DDL = (
     "stream_name VARCHAR, field_name VARCHAR, column_name VARCHAR, column_type VARCHAR, "
     "position INTEGER, PRIMARY KEY (stream_name, field_name))",
     f"CREATE TABLE IF NOT EXISTS {DEDUP_TABLE} (stream_name VARCHAR PRIMARY KEY, primary_key JSON)",
+    f"CREATE TABLE IF NOT EXISTS {MERGED_TABLE} (table_name VARCHAR, seq BIGINT)",
     f"CREATE SEQUENCE IF NOT EXISTS {ORDER_SEQUENCE}",
 )
 
@@ -255,10 +266,10 @@ class _Run:
         self.pending_records = 0
         self.pending_size = 0
         self.last_commit = time.monotonic()
-        # Dedup (the writer's): rows waiting in the pending table, and the target's rows at the
-        # last merge (the geometric threshold). Another writer of the file (``listen``) may merge
-        # them meanwhile: then the count is high, and a merge comes early, never late.
-        self.pending_rows = 0
+        # Dedup (the writer's): history rows not yet merged, and the target's rows at the last
+        # merge (the geometric threshold). Another writer of the file (``listen``) may merge them
+        # meanwhile: then the count is high, and a merge comes early, never late.
+        self.unmerged_rows = 0
         self.target_rows = 0
         self.result = StreamResult(config.name, config.sync_mode, config.destination_sync_mode)
 
@@ -285,14 +296,15 @@ class _Run:
         return self.staging if self.config.overwrite else self.final
 
     @property
-    def pending(self) -> str:
-        """Dedup: the table batches wait in until merged into ``target``."""
-        return (STAGED_PREFIX if self.config.overwrite else PENDING_PREFIX) + self.config.name
+    def history(self) -> str:
+        """Dedup: the table every batch goes into, numbered, merged from into ``target``: the
+        history, or when overwriting this sync's own (``_airbyte_staged_S``, dropped with it)."""
+        return STAGED_PREFIX + self.config.name if self.config.overwrite else self.raw
 
     @property
     def tables(self) -> tuple[str, ...]:
         """Every table this stream may own (existing or not)."""
-        return (self.final, self.raw, self.staging, self.pending)
+        return (self.final, self.raw, self.staging, STAGED_PREFIX + self.config.name)
 
     @property
     def closed(self) -> bool:
@@ -384,8 +396,8 @@ class DuckDBDestination:
     this process to share (its commits and ours then never interleave; held by each database job,
     never while waiting for one). ``background``: write on a thread of its own (see the module
     docstring); an error of the writer is raised by the next call after it. ``merge_floor``: the
-    fewest pending rows a long sync merges into a deduplicated table (see the module docstring);
-    ``merge_slice``: the most pending rows merged at once (a slice of the keys).
+    fewest unmerged rows a long sync merges into a deduplicated table (see the module docstring);
+    ``merge_slice``: the most unmerged rows merged at once (a slice of the keys).
     """
 
     def __init__(
@@ -707,14 +719,19 @@ class DuckDBDestination:
         self._merge_left_over()
 
     def _merge_left_over(self) -> None:
-        """Merge every stream's non-empty pending table (a sync killed before its merge, of any
-        catalog) into its final table, each in a transaction: before anything reads or writes."""
+        """Merge every stream's unmerged history rows (a sync killed before its merge, of any
+        catalog) into its final table, each stream in a transaction: before anything reads or
+        writes. A file written when rows waited in a pending table (``_airbyte_pending_S``) has
+        that table merged, then dropped, and its history numbered from then on."""
         registered = self._con.execute(f"SELECT stream_name, primary_key FROM {DEDUP_TABLE} ORDER BY 1").fetchall()
         for stream, key in registered:
-            pending = PENDING_PREFIX + stream
-            if self._table_columns(stream) is None or self._table_columns(pending) is None:
+            history, pending = RAW_PREFIX + stream, PENDING_PREFIX + stream
+            legacy = self._table_columns(pending) is not None
+            if self._table_columns(stream) is None:
+                if legacy:  # its table was overwritten since: nothing to merge into
+                    self._transaction(lambda p=pending: self._con.execute(f"DROP TABLE {quote_ident(p)}"))  # type: ignore[misc]
                 continue
-            if not self._con.execute(f"SELECT 1 FROM {quote_ident(pending)} LIMIT 1").fetchall():
+            if not legacy and not self._unmerged_rows(history):
                 continue
             rows = self._con.execute(
                 f"SELECT field_name, column_name, column_type FROM {COLUMNS_TABLE} WHERE stream_name = ? ORDER BY position",
@@ -722,7 +739,19 @@ class DuckDBDestination:
             ).fetchall()
             columns = ColumnSet(Column(f, n, t) for f, n, t in rows)
             primary_key = tuple(tuple(path) for path in orjson.loads(key))
-            self._transaction(lambda p=pending, t=stream, c=columns, k=primary_key: self._merge(p, t, c, k))  # type: ignore[misc]
+
+            def merge(stream: str = stream, history: str = history, pending: str = pending, legacy: bool = legacy,
+                      columns: ColumnSet = columns, primary_key: tuple[tuple[str, ...], ...] = primary_key) -> None:
+                if legacy:
+                    # Its rows are in the history too (unnumbered there: never merged again).
+                    self._merge(pending, stream, columns, primary_key, None)
+                    self._con.execute(f"DROP TABLE {quote_ident(pending)}")
+                    if self._table_columns(history) is not None and _SEQ_NAME not in (self._table_columns(history) or set()):
+                        self._con.execute(f"ALTER TABLE {quote_ident(history)} ADD COLUMN {_SEQ} BIGINT")
+                else:
+                    self._merge_history(history, stream, columns, primary_key)
+
+            self._transaction(merge)
 
     def _open_stream(self, config: ConfiguredStream) -> _Run:
         """Load the stream's column mapping, merge its schema, create its append tables."""
@@ -751,9 +780,8 @@ class DuckDBDestination:
             if not config.overwrite:
                 self._ensure_table(run, run.final)
             if config.dedup and not config.overwrite:
-                self._ensure_table(run, run.raw)
-                self._ensure_table(run, run.pending, ordered=True)
-                # The next open merges what a killed sync left pending, whatever its catalog.
+                self._ensure_table(run, run.raw, ordered=True)
+                # The next open merges what a killed sync left unmerged, whatever its catalog.
                 self._con.execute(
                     f"INSERT OR REPLACE INTO {DEDUP_TABLE} VALUES (?, ?::JSON)",
                     [config.name, orjson.dumps(config.primary_key).decode()],
@@ -762,6 +790,7 @@ class DuckDBDestination:
         self._transaction(create)
         if config.dedup and not config.overwrite:
             run.target_rows = self._count_rows(run.final) or 0
+            run.unmerged_rows = self._unmerged_rows(run.history)  # another writer's, mid-sync
         return run
 
     def _start(self, run: _Run) -> None:
@@ -771,11 +800,10 @@ class DuckDBDestination:
         if run.config.overwrite and not run.staging_ready:
 
             def recreate() -> None:
-                self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.staging)}")
-                self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.pending)}")
+                self._drop_staged(run)
                 self._ensure_table(run, run.staging)
                 if run.config.dedup:
-                    self._ensure_table(run, run.pending, ordered=True)
+                    self._ensure_table(run, run.history, ordered=True)
 
             self._writer.submit(lambda: self._transaction(recreate))
             run.staging_ready = True
@@ -806,14 +834,21 @@ class DuckDBDestination:
 
     def _drop_staging(self, run: _Run) -> None:
         if run.config.overwrite and run.staging_ready and not run.swapped:
-            drop = f"DROP TABLE IF EXISTS {quote_ident(run.staging)}; DROP TABLE IF EXISTS {quote_ident(run.pending)}"
-            self._writer.submit(lambda: self._transaction(lambda: self._con.execute(drop)))
+            self._writer.submit(lambda: self._transaction(lambda: self._drop_staged(run)))
+
+    def _drop_staged(self, run: _Run) -> None:
+        """Drop an overwrite's staging table and its staged history, with that one's watermark
+        (inside the caller's transaction)."""
+        staged = STAGED_PREFIX + run.config.name
+        self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.staging)}")
+        self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(staged)}")
+        self._con.execute(f"DELETE FROM {MERGED_TABLE} WHERE table_name = ?", [staged])
 
     # ---------------------------------------------------------------- the write transaction
 
     def _commit(self, run: _Run, state: dict[str, Any] | None, *, swap: bool = False, merge: bool = False) -> None:
         """Hand the run's batch, its state (if kept), with ``merge`` the dedup merge of what is
-        pending, and with ``swap`` the table swap (merge first) to the writer: all in one
+        unmerged, and with ``swap`` the table swap (merge first) to the writer: all in one
         transaction. The run starts a new batch."""
         batch, run.batch = run.batch, None
         sealed = None
@@ -827,7 +862,7 @@ class DuckDBDestination:
         self._writer.submit(lambda: self._write_batch(run, sealed, state if store_state else None, swap, merge))
 
     def _write_batch(self, run: _Run, batch: _Sealed | None, state: dict[str, Any] | None, swap: bool, merge: bool) -> None:
-        """The writer's job: load ``batch``, store ``state``, merge what is pending (with ``merge``
+        """The writer's job: load ``batch``, store ``state``, merge what is unmerged (with ``merge``
         or past the threshold), swap: one transaction (retried as the module docstring says when
         DuckDB refuses the batch's JSON or runs out of memory)."""
         # Dedup counts, set once the transaction committed (a retried body starts from them again).
@@ -844,16 +879,17 @@ class DuckDBDestination:
                 )
                 self._load(run)
             if run.config.dedup:
-                pending, target = run.pending_rows + (batch.records if batch is not None else 0), run.target_rows
-                if pending and (merge or pending >= max(self._merge_floor, target)):
-                    target += self._merge(run.pending, run.target, run.columns, run.config.primary_key)
-                    pending = 0
-                counts.append((pending, target))
+                unmerged, target = run.unmerged_rows + (batch.records if batch is not None else 0), run.target_rows
+                if unmerged and (merge or unmerged >= max(self._merge_floor, target)):
+                    target += self._merge_history(run.history, run.target, run.columns, run.config.primary_key)
+                    unmerged = 0
+                counts.append((unmerged, target))
             if state is not None:
                 self._store_state(run.config.name, state)
             if swap:
                 if run.config.dedup:
-                    self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.pending)}")
+                    self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.history)}")
+                    self._con.execute(f"DELETE FROM {MERGED_TABLE} WHERE table_name = ?", [run.history])
                 self._con.execute(f"DROP TABLE IF EXISTS {quote_ident(run.final)}")
                 self._con.execute(f"ALTER TABLE {quote_ident(run.staging)} RENAME TO {quote_ident(run.final)}")
                 # The table now holds this full refresh; an older incremental cursor no longer
@@ -867,7 +903,7 @@ class DuckDBDestination:
                 try:
                     self._transaction(body)
                     if counts:
-                        run.pending_rows, run.target_rows = counts[0]
+                        run.unmerged_rows, run.target_rows = counts[0]
                     break
                 except duckdb.InvalidInputException as exc:
                     run.columns = columns  # the rolled-back columns
@@ -984,30 +1020,57 @@ class DuckDBDestination:
         if not config.dedup:
             con.execute(f"INSERT INTO {target} ({names}) SELECT * EXCLUDE ({_SEQ}) FROM ({typed})")
             return
-        # Dedup: the batch goes whole into the history and into the pending table, numbered after
-        # every batch before it; the merge (``_merge``) finds each key's last version later. No
-        # join against the target: the cost is the batch's, whatever the table's size.
+        # Dedup: the batch goes whole into the history, numbered after every batch before it; the
+        # merge (``_merge_history``) finds each key's last version later. No join against the
+        # target: the cost is the batch's, whatever the table's size.
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {TYPED_TABLE} AS SELECT * REPLACE ({_SEQ} + "
+            f"INSERT INTO {quote_ident(run.history)} ({names}, {_SEQ}) SELECT * REPLACE ({_SEQ} + "
             f"(SELECT nextval('{ORDER_SEQUENCE}') * {_BATCH_ORDER} - min(n) FROM {BATCH_TABLE}) AS {_SEQ}) FROM ({typed})"
         )
-        if not config.overwrite:
-            con.execute(f"INSERT INTO {quote_ident(run.raw)} ({names}) SELECT * EXCLUDE ({_SEQ}) FROM {TYPED_TABLE}")
-        con.execute(f"INSERT INTO {quote_ident(run.pending)} ({names}, {_SEQ}) SELECT * FROM {TYPED_TABLE}")
-        con.execute(f"DROP TABLE {TYPED_TABLE}")
 
-    def _merge(self, pending: str, target: str, columns: ColumnSet, primary_key: tuple[tuple[str, ...], ...]) -> int:
-        """Merge the ``pending`` table into ``target`` and empty it (inside the caller's
-        transaction); the change in the target's row count.
+    def _merge_history(self, history: str, target: str, columns: ColumnSet, primary_key: tuple[tuple[str, ...], ...]) -> int:
+        """Merge the rows of ``history`` numbered above its watermark into ``target`` and raise the
+        watermark past them (inside the caller's transaction); the change in the target's row count.
+
+        The watermark is the last number merged (``_airbyte_merged``): numbers only grow, so the
+        rows above it are in the history's last row groups, and DuckDB's zone maps skip the rest."""
+        above = self._watermark(history)
+        changed, last = self._merge(history, target, columns, primary_key, above)
+        if last is not None:
+            updated = self._con.execute(f"UPDATE {MERGED_TABLE} SET seq = ? WHERE table_name = ?", [last, history]).fetchone()
+            if not updated or not updated[0]:
+                self._con.execute(f"INSERT INTO {MERGED_TABLE} VALUES (?, ?)", [history, last])
+        return changed
+
+    def _watermark(self, history: str) -> int:
+        """The last number of ``history`` merged into its target (0: none; numbers start above)."""
+        row = self._con.execute(f"SELECT max(seq) FROM {MERGED_TABLE} WHERE table_name = ?", [history]).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _unmerged_rows(self, history: str) -> int:
+        """Rows of ``history`` not merged yet (0 if it has no numbered rows)."""
+        if _SEQ_NAME not in (self._table_columns(history) or set()):
+            return 0
+        row = self._con.execute(
+            f"SELECT count(*) FROM {quote_ident(history)} WHERE {_SEQ} > {self._watermark(history)}"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _merge(
+        self, source: str, target: str, columns: ColumnSet, primary_key: tuple[tuple[str, ...], ...], above: int | None
+    ) -> tuple[int, int | None]:
+        """Merge the rows of ``source`` numbered above ``above`` (None: all of them) into ``target``
+        (inside the caller's transaction); the change in the target's row count and the last
+        number merged (None: no row).
 
         Per key, the last version received wins: it replaces the target's row. A tombstone
         (``_ab_cdc_deleted_at`` set) keeps the key's last known version, with that time: the last
-        live version in ``pending`` if any, else the target's row. Found by an aggregate over the
-        keys (narrow: no sort of whole rows) and a join on the winning versions' order, a slice of
-        the keys (by hash) at a time: each slice's join fits the memory cap (all at once, 1M
-        pending rows did not), for one more scan of the tables per ``merge_slice`` rows."""
+        live version merged if any, else the target's row. Found by an aggregate over the keys
+        (narrow: no sort of whole rows) and a join on the winning versions' order, a slice of the
+        keys (by hash) at a time: each slice's join fits the memory cap (all at once, 1M rows did
+        not), for one more scan of the tables per ``merge_slice`` rows."""
         con = self._con
-        stored = self._table_columns(pending) or set()
+        stored = self._table_columns(source) or set()
         columns = ColumnSet(c for c in columns if c.name.lower() in stored)
         key_exprs = [_key_expr(columns, path) for path in primary_key]
         key_columns = [quote_ident(columns.get(path[0]).name) for path in primary_key]  # type: ignore[union-attr]
@@ -1020,15 +1083,23 @@ class DuckDBDestination:
                                for i, (expr, col) in enumerate(zip(key_exprs, key_columns, strict=True)))
         names = [name for name, _ in META_COLUMNS] + [c.name for c in columns]
         values = ", ".join("w.tomb" if column and quote_ident(name) == column else f"p.{quote_ident(name)}" for name in names)
-        row = con.execute(f"SELECT count(*) FROM {quote_ident(pending)}").fetchone()
-        slices = max(1, -(-int(row[0] if row else 0) // self._merge_slice))
+        # A constant bound: DuckDB skips the row groups whose zone map lies below it.
+        def numbered(ref: str) -> str:
+            return f"{ref} > {int(above)}" if above is not None else "true"
+
+        rows = numbered(_SEQ)
+        row = con.execute(f"SELECT count(*), max({_SEQ}) FROM {quote_ident(source)} WHERE {rows}").fetchone()
+        if not row or not row[0]:
+            return 0, None
+        count, last = int(row[0]), int(row[1])
+        slices = max(1, -(-count // self._merge_slice))
         changed = 0
         for part in range(slices):
-            where = f"WHERE hash({', '.join(keys)}) % {slices} = {part}" if slices > 1 else ""
+            where = f"WHERE {rows}" + (f" AND hash({', '.join(keys)}) % {slices} = {part}" if slices > 1 else "")
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {WINNERS_TABLE} AS SELECT "
                 + "".join(f"{key} AS k{i}, " for i, key in enumerate(keys))
-                + f"{live} AS live, {tomb} AS tomb FROM {quote_ident(pending)} {where} GROUP BY ALL"
+                + f"{live} AS live, {tomb} AS tomb FROM {quote_ident(source)} {where} GROUP BY ALL"
             )
             # Keys with a live version: the last one replaces the stored row (marked deleted if a
             # tombstone came after it).
@@ -1038,18 +1109,18 @@ class DuckDBDestination:
             changed -= int(row[0]) if row else 0
             row = con.execute(
                 f"INSERT INTO {quote_ident(target)} ({', '.join(quote_ident(name) for name in names)}) "
-                f"SELECT {values} FROM {quote_ident(pending)} AS p JOIN {WINNERS_TABLE} AS w ON p.{_SEQ} = w.live"
+                f"SELECT {values} FROM {quote_ident(source)} AS p JOIN {WINNERS_TABLE} AS w ON p.{_SEQ} = w.live "
+                f"WHERE {numbered('p.' + _SEQ)}"
             ).fetchone()
             changed += int(row[0]) if row else 0
             if column:
-                # Keys with only tombstones pending: the stored row (if any) gets the deletion time.
+                # Keys with only tombstones to merge: the stored row (if any) gets the deletion time.
                 con.execute(
                     f"UPDATE {quote_ident(target)} SET {column} = w.tomb FROM {WINNERS_TABLE} AS w "
                     f"WHERE w.live IS NULL AND {matches}"
                 )
             con.execute(f"DROP TABLE {WINNERS_TABLE}")
-        con.execute(f"DELETE FROM {quote_ident(pending)}")
-        return changed
+        return changed, last
 
     # ---------------------------------------------------------------- tables and columns
 
@@ -1063,8 +1134,8 @@ class DuckDBDestination:
         return {name.lower() for (name,) in rows} if rows else None
 
     def _ensure_table(self, run: _Run, table: str, *, ordered: bool = False) -> None:
-        """Create ``table`` with the stream's columns (``ordered``: and the pending rows' order),
-        or add the columns it lacks."""
+        """Create ``table`` with the stream's columns (``ordered``: and the rows' order of arrival),
+        or add the columns it lacks (a history written before it had the order gets it: NULL)."""
         existing = self._table_columns(table)
         if existing is None:
             defs = [f"{quote_ident(n)} {t}" for n, t in META_COLUMNS]
@@ -1075,6 +1146,8 @@ class DuckDBDestination:
         for column in run.columns:
             if column.name.lower() not in existing:
                 self._con.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {quote_ident(column.name)} {column.type}")
+        if ordered and _SEQ_NAME not in existing:
+            self._con.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {_SEQ} BIGINT")
 
     def _add_columns(self, run: _Run, columns: ColumnSet, start: int) -> None:
         """Schema evolution: add ``columns[start:]`` to every existing table of the stream."""

@@ -214,7 +214,7 @@ def test_a_sync_killed_mid_way_resumes_with_exact_tables(make_emulator, tmp_path
         assert rows == keys
 
 
-# `sync`, SIGKILLed by itself when it is about to merge the events' pending rows into `events`
+# `sync`, SIGKILLed by itself when it is about to merge the events' unmerged rows into `events`
 # (at the stream's COMPLETE: every state was committed, the merge not).
 _DIES_AT_MERGE = r"""
 import os, signal, sys
@@ -241,11 +241,15 @@ def test_a_sync_killed_before_its_merge_loses_nothing_and_the_next_open_merges(m
     args = [sys.executable, str(script), *sync.args("--streams", "events")[3:]]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    # Killed before the merge: the final table lags, every event waits in pending with its state.
+    # Killed before the merge: the final table lags, every event waits unmerged in the history
+    # (no watermark stored yet), with its state.
     assert sync.query("select count(*) from events") == [(0,)]
-    assert sorted({str(i) for (i,) in sync.query("select id from _airbyte_pending_events")}) == _expected_events(emu)
+    assert sync.query("select count(*) from _airbyte_merged") == [(0,)]
+    assert sorted({str(i) for (i,) in sync.query("select id from _airbyte_raw_events")}) == _expected_events(emu)
     assert sync.query("select count(*) from _airbyte_state where stream_name = 'events'") == [(1,)]
     # The next open of the file merges them, whatever it syncs (here another stream only).
     sync.run("--streams", "projects")
     assert sync.ids("events") == _expected_events(emu)  # one row per key
-    assert sync.query("select count(*) from _airbyte_pending_events") == [(0,)]
+    [(merged, last)] = sync.query("select (select seq from _airbyte_merged where table_name = '_airbyte_raw_events'), "
+                                  'max("\x01seq") from _airbyte_raw_events')
+    assert merged == last  # the watermark: every history row merged

@@ -159,3 +159,13 @@ def table_columns(path: Path, table: str) -> dict[str, str]:
 
 def tables(path: Path) -> set[str]:
     return {name for (name,) in query(path, "SELECT table_name FROM duckdb_tables()")}
+
+
+def unmerged(stream: str, select: str = "*") -> str:
+    """SQL selecting ``select`` over the history rows of a deduped ``stream`` not merged yet (numbered
+    above the watermark the last merge stored)."""
+    history = f"_airbyte_raw_{stream}"
+    return (
+        f'SELECT {select} FROM "{history}" WHERE "\x01seq" > '
+        f"(SELECT coalesce(max(seq), 0) FROM _airbyte_merged WHERE table_name = '{history}')"
+    )
