@@ -149,3 +149,19 @@ def test_the_first_issues_are_read_with_the_first_page_of_the_list(make_emulator
                        and r.query.get("project") == [str(issue["project"]["id"])])
     gap = first.received_at - second_page.received_at
     assert gap < 0.4, gap
+
+
+def test_checkpoints_list_a_few_read_issues_per_issue_read(make_emulator: Any, tmp_path: Path) -> None:
+    # A checkpoint lists the issues read since the oldest listed page with some unread: hundreds
+    # while the longest chains of the first page run. One after every issue read made the state
+    # bytes grow with issues x that (a third of the bytes of the records, measured); one once an
+    # eighth of those listed were read since the last keeps it a few ids per issue read.
+    emu = _emulator(make_emulator, rate_limits=NARROW, events=3000, issues=300)
+    run = _read(emu, tmp_path, "first")
+    assert {r["id"] for r in run.records("events")} == _truth(emu)
+    read = {r.path for r in emu.requests if r.route == ISSUE_EVENTS}
+    listed = [len(w.get("issues_done", [])) for state in run.states("events")
+              for p in state["stream"]["stream_state"]["projects"].values() for w in p.get("windows", [])]
+    assert max(listed) > 100  # the case at hand: long lists of issues read
+    # Each checkpoint lists both projects' windows: about 15 ids per issue read (257 before).
+    assert sum(listed) <= 24 * len(read), (sum(listed), len(read))
