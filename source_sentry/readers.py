@@ -83,8 +83,8 @@ _ISSUES_AHEAD = 500
 # So a checkpoint lists up to about 600 issues read; one after every issue read wrote state bytes
 # growing with issues x that (13.7 MB of STATE beside 36.8 MB of records for 10,700 events over
 # 1,600 issues). A checkpoint once the issues read since the last reach 1/_CHECKPOINT_SHARE of
-# those it lists keeps them a few ids per issue read; a crash repeats at most that share of the
-# issues read (or _CHECKPOINT_EVERY_S of reading), never one whose records a checkpoint covers.
+# those it lists keeps them a few ids per issue read; a resumed read repeats at most that share
+# of the issues read (or _CHECKPOINT_EVERY_S of reading) beside those that were being read.
 _CHECKPOINT_SHARE = 8
 _CHECKPOINT_EVERY_S = 5.0
 
