@@ -149,10 +149,13 @@ class _Counter(threading.Thread):
         self.pipe, self.records = pipe, 0
 
     def run(self) -> None:
+        mark = b'{"type":"RECORD"'
         tail = b""
         for chunk in iter(lambda: self.pipe.read(1 << 20), b""):
-            self.records += (tail + chunk).count(b'{"type":"RECORD"')
-            tail = chunk[-20:]
+            self.records += (tail + chunk).count(mark)
+            # A mark cut by the chunk's end, never a whole one (a 20-byte tail counted a mark at
+            # a chunk's end twice: 9 of 948,315 records at 1M).
+            tail = chunk[-(len(mark) - 1):]
 
 
 def _median(values: list[float]) -> float:

@@ -1,0 +1,41 @@
+"""bench/bench_load.py's count of the RECORD lines a ``read`` wrote, chunk by chunk, from a real pipe."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import bench_load  # bench/ is not a package: its scripts import each other by name
+
+LINE = b'{"type":"RECORD","record":{"stream":"events","data":{"id":"1"},"emitted_at":1}}\n'
+
+
+@pytest.mark.parametrize("cut", [0, 1, 8, 15, 16, 17, 20, len(LINE) - 1])
+def test_every_record_line_is_counted_once_wherever_the_pipe_cuts_it(cut: int) -> None:
+    # The reader takes what the pipe holds: each write a chunk of its own, cut ``cut`` bytes into
+    # a line (a mark at a chunk's very end was counted twice with a 20-byte tail).
+    lines = 50
+    data = LINE * lines
+    chunks = [data[:len(LINE) * 10 + cut], data[len(LINE) * 10 + cut:len(LINE) * 30 - cut], data[len(LINE) * 30 - cut:]]
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        counter = bench_load._Counter(pipe)
+        step = threading.Event()
+
+        def write() -> None:
+            with os.fdopen(write_end, "wb", buffering=0) as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    step.wait(0.05)  # the reader drains each before the next comes
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        counter.start()
+        writer.join()
+        counter.join(10)
+    assert counter.records == lines
