@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -25,13 +26,12 @@ def test_every_record_line_is_counted_once_wherever_the_pipe_cuts_it(cut: int) -
     read_end, write_end = os.pipe()
     with os.fdopen(read_end, "rb", buffering=0) as pipe:
         counter = bench_load._Counter(pipe)
-        step = threading.Event()
 
         def write() -> None:
             with os.fdopen(write_end, "wb", buffering=0) as out:
                 for chunk in chunks:
                     out.write(chunk)
-                    step.wait(0.05)  # the reader drains each before the next comes
+                    time.sleep(0.05)  # the reader drains each before the next comes
 
         writer = threading.Thread(target=write)
         writer.start()
