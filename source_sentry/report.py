@@ -48,7 +48,10 @@ def build_report(path: str, days: int = 30, now: datetime | None = None) -> str:
 
     now = now or datetime.now(timezone.utc)
     since = (now - timedelta(days=days)).date()
+    from .destination.duckdb import quiet_progress
+
     with duckdb.connect(path, read_only=True) as con:
+        quiet_progress(con)
         relations = {row[0] for row in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}
 

@@ -110,7 +110,7 @@ from .columns import (
 )
 from .errors import check_path, connect_error, not_duckdb
 
-__all__ = ["BUFFER_LIMIT", "DuckDBDestination", "StreamResult", "SyncResult", "connect_database"]
+__all__ = ["BUFFER_LIMIT", "DuckDBDestination", "StreamResult", "SyncResult", "connect_database", "quiet_progress"]
 
 # Records waiting for a state before they are written without one.
 BUFFER_LIMIT = 20_000
@@ -197,7 +197,16 @@ def connect_database(path: str) -> duckdb.DuckDBPyConnection:
         raise not_duckdb(path)
     # Timestamps without an offset are UTC (Sentry's are), whatever the machine's zone.
     con.execute("SET TimeZone = 'UTC'")
+    quiet_progress(con)
     return con
+
+
+def quiet_progress(con: duckdb.DuckDBPyConnection) -> None:
+    """Keep DuckDB's own progress bar off stdout: it prints one for any statement that runs over
+    2 s (a large merge, a checkpoint), into ``sync --quiet``'s output and beside our progress."""
+    con.execute("SET enable_progress_bar = false")
+    # Printing off too: a later ``SET progress_bar_time`` turns the bar back on, not its printing.
+    con.execute("SET enable_progress_bar_print = false")
 
 
 @dataclass
