@@ -75,9 +75,21 @@ class Sampler(threading.Thread):
             self.stop.wait(self.interval)
 
 
-def run_measured(cmd: list[str], stdout: Any, reader: Any = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user and system) a live process has used so far, or None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_measured(cmd: list[str], stdout: Any, reader: Any = None, env: dict[str, str] | None = None,
+                 server: int | None = None) -> dict[str, Any]:
     """Run ``cmd`` to its end: wall time, peak RSS, RSS over time; with ``reader`` (a thread class
-    taking the stdout pipe and counting ``records``), the records it counted."""
+    taking the stdout pipe and counting ``records``), the records it counted; with ``server`` (the
+    emulator's pid), the CPU seconds that process used meanwhile."""
+    server_before = _cpu_seconds(server) if server is not None else None
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
     counter = reader(proc.stdout) if reader is not None else None
@@ -90,6 +102,7 @@ def run_measured(cmd: list[str], stdout: Any, reader: Any = None, env: dict[str,
     errors.start()
     _, status, rusage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
+    server_after = _cpu_seconds(server) if server is not None else None
     if counter is not None:
         counter.join()
     sampler.stop.set()
@@ -113,6 +126,10 @@ def run_measured(cmd: list[str], stdout: Any, reader: Any = None, env: dict[str,
         # CPU of the process (every thread): on a shared 2-core machine the wall time of a sync
         # is about the read's CPU plus DuckDB's whenever no core is free for the writer thread.
         "cpu_seconds": round(rusage.ru_utime + rusage.ru_stime, 1),
+        # The emulator's CPU meanwhile: it serves from one core, and on a 2-core machine what it
+        # takes is not free for the connector.
+        **({"server_cpu_seconds": round(server_after - server_before, 1)}
+           if server_before is not None and server_after is not None else {}),
         **flat,
         "stderr_tail": b"".join(stderr_chunks).decode(errors="replace")[-600:],
         **({"records": counter.records} if counter is not None else {}),
@@ -162,48 +179,63 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 1)
 
 
+def settled_emulator(per_project: int, projects: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """``sentry-emulator`` in its own process with ``per_project`` events in each of ``projects``,
+    settled (every late event received, so every run serves the same events); the process and
+    a connector config for it. The caller terminates the process."""
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "sentry_emulator", "--port", "0", "--projects", str(projects),
+         "--events-per-project", str(per_project), "--issues-per-project", "50", "--releases", "10",
+         "--days", "60", "--admin"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        ready = json.loads(emulator.stdout.readline())  # type: ignore[union-attr]
+        base = ready["base_url"]
+        request = urllib.request.Request(f"{base}/_emulator/advance", data=b'{"seconds": 601}', method="POST")
+        urllib.request.urlopen(request).read()
+    except BaseException:
+        emulator.terminate()
+        raise
+    return emulator, {"auth_token": ready["token"], "organization": ready["organization"], "hostname": base}
+
+
+def events_catalog(destination_mode: str) -> dict[str, Any]:
+    """A configured catalog of the ``events`` stream alone, written to DuckDB in ``destination_mode``."""
+    from source_sentry.catalog import discovered_streams
+
+    stream = next(s for s in discovered_streams() if s["name"] == "events")
+    sync_mode = "full_refresh" if destination_mode == "overwrite" else "incremental"
+    return {"streams": [{"stream": stream, "sync_mode": sync_mode, "destination_sync_mode": destination_mode,
+                         "cursor_field": ["dateCreated"], "primary_key": [["id"]]}]}
+
+
 def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
     """``--repeat`` rounds of read, sync (and PyAirbyte) of ``size`` events from one emulator."""
     per_project = -(-size // args.projects)
     total = per_project * args.projects
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "sentry_emulator", "--port", "0", "--projects", str(args.projects),
-         "--events-per-project", str(per_project), "--issues-per-project", "50", "--releases", "10",
-         "--days", "60", "--admin"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
+    emulator, config = settled_emulator(per_project, args.projects)
     out: dict[str, Any] = {"events_generated": total, "read": [], "sync": [], "pyairbyte": []}
     try:
-        ready = json.loads(emulator.stdout.readline())  # type: ignore[union-attr]
-        base = ready["base_url"]
-        # Settle: every late event received, so every run serves the same events.
-        request = urllib.request.Request(f"{base}/_emulator/advance", data=b'{"seconds": 601}', method="POST")
-        urllib.request.urlopen(request).read()
-        config = {"auth_token": ready["token"], "organization": ready["organization"], "hostname": base}
         config_path = work / "config.json"
         config_path.write_text(json.dumps(config))
-        from source_sentry.catalog import discovered_streams
-
-        stream = next(s for s in discovered_streams() if s["name"] == "events")
-        sync_mode = "full_refresh" if args.destination_mode == "overwrite" else "incremental"
-        catalog = {"streams": [{"stream": stream, "sync_mode": sync_mode, "destination_sync_mode": args.destination_mode,
-                                "cursor_field": ["dateCreated"], "primary_key": [["id"]]}]}
         catalog_path = work / "catalog.json"
-        catalog_path.write_text(json.dumps(catalog))
+        catalog_path.write_text(json.dumps(events_catalog(args.destination_mode)))
         cli = [sys.executable, "-m", "source_sentry"]
         for n in range(args.repeat):  # rounds, so that a noisy minute hits every tool alike
             if not args.skip_read:
                 print(f"[{size:,}] round {n + 1}: read ...", file=sys.stderr, flush=True)
                 read = run_measured([*cli, "read", "--config", str(config_path), "--catalog", str(catalog_path)],
-                                    subprocess.PIPE, _Counter)
+                                    subprocess.PIPE, _Counter, server=emulator.pid)
                 read["records_per_second"] = round(read["records"] / read["wall_seconds"])
                 out["read"].append(read)
             if not args.skip_sync:
                 db = work / f"sync-{n}.duckdb"
                 print(f"[{size:,}] round {n + 1}: sync ...", file=sys.stderr, flush=True)
                 sync = run_measured([*cli, "sync", "--config", str(config_path), "--destination", str(db),
-                                     "--catalog", str(catalog_path), "--quiet"], subprocess.DEVNULL)
+                                     "--catalog", str(catalog_path), "--quiet"], subprocess.DEVNULL,
+                                    server=emulator.pid)
                 import duckdb
 
                 with duckdb.connect(str(db), read_only=True) as con:
@@ -222,7 +254,8 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
                 env = {**os.environ, "AIRBYTE_OFFLINE_MODE": "1", "DO_NOT_TRACK": "1", "NO_COLOR": "1",
                        "AIRBYTE_LOGGING_ROOT": str(work / "pyairbyte-logs")}
                 env.pop("PYTHONPATH", None)
-                peer = run_measured([str(_pyairbyte_python()), str(script), json.dumps(spec)], subprocess.PIPE, _Lines, env)
+                peer = run_measured([str(_pyairbyte_python()), str(script), json.dumps(spec)], subprocess.PIPE, _Lines, env,
+                                    server=emulator.pid)
                 peer["records_per_second"] = round(peer["records"] / peer["wall_seconds"]) if peer["records"] else 0
                 cache.unlink(missing_ok=True)
                 out["pyairbyte"].append(peer)
@@ -234,7 +267,8 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
         runs = out[tool]
         if runs:
             summary[tool] = {key: _median([r[key] for r in runs])
-                             for key in ("wall_seconds", "cpu_seconds", "peak_rss_mib_vmhwm", "records_per_second", "records")}
+                             for key in ("wall_seconds", "cpu_seconds", "peak_rss_mib_vmhwm", "records_per_second", "records",
+                                         "server_cpu_seconds") if all(key in r for r in runs)}
     if "read" in summary and "sync" in summary:
         summary["sync_over_read_wall"] = round(summary["sync"]["wall_seconds"] / summary["read"]["wall_seconds"], 2)
         summary["sync_over_read_cpu"] = round(summary["sync"]["cpu_seconds"] / max(summary["read"]["cpu_seconds"], 0.1), 2)
