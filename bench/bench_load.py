@@ -11,7 +11,7 @@ then runs, ``--repeat`` rounds per size (``--events 10000,100000``), each as a s
 
 For each it prints the records, the wall time, and the peak RSS of the process (``VmHWM``
 sampled from /proc/<pid>/status, and ``ru_maxrss`` from wait4), plus RSS samples over time so
-"flat" can be seen; per size the medians, ``sync_over_read_wall`` and
+"flat" can be seen, its CPU and the emulator's meanwhile (``server_cpu_seconds``); per size the medians, ``sync_over_read_wall`` and
 ``sync_over_pyairbyte_records_per_second``. The sync's rows are read back from DuckDB and must
 match the read's records, one row per id.
 

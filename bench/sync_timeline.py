@@ -10,9 +10,9 @@ sync, its CPU per thread (the read's event loop, the DuckDB writer), the emulato
 the median and peak RSS, and the episodes; ``--samples`` also writes every sample (TSV).
 
 ``--setting`` runs an SQL statement on the destination's connection when it opens (a DuckDB
-setting to try, repeatable): the sync then runs through a small launcher that wraps
-``connect_database``, so a setting the destination sets itself (``checkpoint_threshold``) is
-overridden only where it sets it later.
+setting to try, repeatable), through a small launcher that wraps ``connect_database``. A setting
+the destination sets itself after opening (``threads``, ``checkpoint_threshold``) is set back by
+it: try those by changing the destination's constants instead.
 
     .venv/bin/python bench/sync_timeline.py --events 400000
     .venv/bin/python bench/sync_timeline.py --events 400000 --setting "SET allocator_flush_threshold = '16MB'"
