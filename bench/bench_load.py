@@ -75,13 +75,19 @@ class Sampler(threading.Thread):
             self.stop.wait(self.interval)
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """CPU seconds (user and system) a live process has used so far, or None if it is gone."""
+def stat_cpu_seconds(stat: Path) -> float | None:
+    """CPU seconds (user and system) from a /proc ``stat`` file (a process's or a thread's), or
+    None once it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat.read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU seconds a live process has used so far, or None if it is gone."""
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
 
 
 def run_measured(cmd: list[str], stdout: Any, reader: Any = None, env: dict[str, str] | None = None,

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_load import _cpu_seconds, events_catalog, settled_emulator  # noqa: E402
+from bench_load import _cpu_seconds, events_catalog, settled_emulator, stat_cpu_seconds  # noqa: E402
 
 # Runs the CLI with each SQL statement of the JSON list in argv[1] executed on the destination's
 # connection as it opens.
@@ -62,11 +62,9 @@ def _threads(pid: int) -> dict[str, float]:
     except OSError:
         return out
     for tid in tids:
-        try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[tid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        cpu = stat_cpu_seconds(Path(f"/proc/{pid}/task/{tid}/stat"))
+        if cpu is not None:
+            out[tid] = cpu
     return out
 
 
