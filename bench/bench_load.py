@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _kib(status_text: str, field: str) -> int | None:
+def status_kib(status_text: str, field: str) -> int | None:
+    """A ``kB`` field of a /proc ``status`` text (``VmRSS``, ``VmHWM``), or None if absent."""
     for line in status_text.splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
@@ -67,7 +68,7 @@ class Sampler(threading.Thread):
                 text = Path(path).read_text()
             except OSError:
                 return
-            rss, hwm = _kib(text, "VmRSS"), _kib(text, "VmHWM")
+            rss, hwm = status_kib(text, "VmRSS"), status_kib(text, "VmHWM")
             if rss:
                 self.samples.append((time.monotonic() - started, rss))
             if hwm:
