@@ -26,7 +26,7 @@ Run ``i`` of ``--runs n`` starts ``i / n`` into a second (the phase of the 1-s w
 a start-up that ends after the first window has lost that window's requests).
 
 Run: ``.venv/bin/python bench/events_paths.py [--events 6000] [--issues 150]
-[--project-events 1800] [--paths issue,project] [--runs 1] [--exe PATH]`` (the project-list run reads
+[--project-events 1800] [--paths issue,project] [--runs 1] [--exe PATH] [--latency-ms 30]`` (the project-list run reads
 ``--project-events`` events: at 600 a minute a larger one only takes longer).
 """
 
@@ -149,9 +149,11 @@ PEER = "project list, peer"  # the peer has one path: the project's list, rate-l
 
 
 def measure_paths(paths: list[str], *, events: int, issues: int, project_events: int, runs: int,
-                  exe: Path | None = None, peer: bench.Peer | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Runs of each path (``issue``, ``project``), one emulator per path; with ``peer``, the peer
-    on the project path's data (a TLS emulator of its own: the peer forces https)."""
+                  exe: Path | None = None, peer: bench.Peer | None = None,
+                  latency_ms: int = 30) -> dict[str, list[dict[str, Any]]]:
+    """Runs of each path (``issue``, ``project``), one emulator per path, each answer
+    ``latency_ms`` away; with ``peer``, the peer on the project path's data (a TLS emulator of
+    its own: the peer forces https)."""
     exe = exe or Path(bench.ROOT / ".venv" / "bin" / "source-sentry")
     # One connector per path: the project path's runs swap its token for one without event:read.
     plan: list[tuple[str, int, bench.Connector]] = [
@@ -162,7 +164,7 @@ def measure_paths(paths: list[str], *, events: int, issues: int, project_events:
     with tempfile.TemporaryDirectory(prefix="bench-events-paths-") as tmp:
         for name, n, conn in plan:
             kw = {"projects": 1, "events": n, "issues": issues, "releases": 5, "days": 30,
-                  "rate_limits": "sentry", "latency_ms": 30, "tls": conn is peer}
+                  "rate_limits": "sentry", "latency_ms": latency_ms, "tls": conn is peer}
             with bench.Emu(**kw) as emu:  # type: ignore[arg-type]
                 token = _token_without_event_read(emu) if name == PATHS["project"] else None
                 for i in range(runs):
@@ -199,9 +201,11 @@ def main() -> None:
     parser.add_argument("--paths", default="issue,project", help="which paths to run: issue, project or both")
     parser.add_argument("--runs", type=int, default=1, help="runs of each path (one emulator per path)")
     parser.add_argument("--exe", type=Path, help="the connector's executable (default: this checkout's venv)")
+    parser.add_argument("--latency-ms", type=int, default=30, help="the emulator's answer latency (default 30)")
     args = parser.parse_args()
     rows = measure_paths(args.paths.split(","), events=args.events, issues=args.issues,
-                         project_events=args.project_events, runs=args.runs, exe=args.exe)
+                         project_events=args.project_events, runs=args.runs, exe=args.exe,
+                         latency_ms=args.latency_ms)
     print("\n" + markdown_table(rows))
     if len(rows) == 2:
         ratio = rows[PATHS["issue"]][0]["events_per_minute"] / rows[PATHS["project"]][0]["events_per_minute"]
