@@ -8,7 +8,7 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
 LABEL io.airbyte.name=source-sentry/source-sentry
-LABEL io.airbyte.version=0.2.0
+LABEL io.airbyte.version=0.3.0
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

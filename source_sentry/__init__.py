@@ -1,3 +1,3 @@
 """Airbyte source for Sentry."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
